@@ -1,0 +1,190 @@
+"""What both protocol machines share: settings, error stages, and the closed state.
+
+A machine holds the protocol state of one connection and nothing else. The runtime
+feeds it what arrived (frames, timer expiries, hook and operation outcomes) and carries
+out the actions it returns. Every public method is safe to call in any state: once the
+machine has asked to close (or the peer has gone), each returns an empty list.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from .actions import Action, Close, OperationId, Send, StartTimer, Timer
+from .codes import REASONS, CloseCode, limit_close_reason
+from .messages import JSONObject, encode
+
+DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolSettings:
+    """Per-connection protocol settings; times are in seconds, ``None`` disables."""
+
+    connection_init_wait_timeout: float | None = 3.0
+    keep_alive: float | None = 12.0
+    """Interval of server pings (``graphql-transport-ws``) or ``ka`` messages (legacy)."""
+    pong_timeout: float | None = None
+    """How long a ping may go unanswered; ``None`` means the keep-alive interval."""
+    max_operations: int | None = 100
+    """Operations (queries, mutations, subscriptions) that may run at once."""
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
+    """Largest accepted frame in bytes; larger ones close the socket with 1009."""
+
+    def __post_init__(self) -> None:
+        for name in ("connection_init_wait_timeout", "keep_alive", "pong_timeout"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0 or None, got {value!r}")
+        if self.keep_alive == 0:
+            raise ValueError("keep_alive must be > 0 or None")
+        for name in ("max_operations", "max_message_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {value!r}")
+
+
+class ErrorStage(Enum):
+    """Where an operation's errors came from; each protocol routes them differently."""
+
+    SYNTAX = "syntax"
+    """The document did not parse."""
+    VALIDATION = "validation"
+    """The document is not valid against the schema."""
+    REQUEST = "request"
+    """Errors returned by ``on_subscribe``, or no operation could be identified."""
+    STREAM = "stream"
+    """The subscription's source raised while streaming."""
+
+
+SUBSCRIPTION_LIMIT_MESSAGE = "Subscription limit reached"
+
+
+class ProtocolMachine(ABC):
+    """State common to both protocols. Subclasses implement :meth:`receive` and the
+    per-protocol reactions; the runtime only ever talks to this interface."""
+
+    protocol: str
+
+    def __init__(self, settings: ProtocolSettings | None = None) -> None:
+        self.settings = settings or ProtocolSettings()
+        self.closed = False
+        self.init_received = False
+        self.acknowledged = False
+        self.connection_params: JSONObject | None = None
+        self._active: dict[OperationId, None] = {}
+        self._awaiting_pong = False
+
+    # -- inputs from the runtime ------------------------------------------------------
+
+    def opened(self) -> list[Action]:
+        """The socket was accepted: arm the init timer."""
+        timeout = self.settings.connection_init_wait_timeout
+        if self.closed or timeout is None:
+            return []
+        return [StartTimer(Timer.INIT, timeout)]
+
+    @abstractmethod
+    def receive(self, data: str | bytes) -> list[Action]:
+        """One frame arrived."""
+
+    def timer_fired(self, timer: Timer) -> list[Action]:
+        if self.closed:
+            return []
+        if timer is Timer.INIT:
+            if self.init_received:
+                return []
+            return self._close(CloseCode.CONNECTION_INITIALISATION_TIMEOUT)
+        if timer is Timer.PONG:
+            if not self._awaiting_pong:
+                return []
+            return self._close(CloseCode.GOING_AWAY, "Keep-alive timeout")
+        return self._keep_alive()
+
+    @abstractmethod
+    def connect_result(self, result: Any) -> list[Action]:
+        """``on_connect`` returned: ``False`` refuses, a dict is the ack payload."""
+
+    @abstractmethod
+    def connect_failed(self, reason: str) -> list[Action]:
+        """``on_connect`` raised; ``reason`` is what may be shown to the client."""
+
+    @abstractmethod
+    def operation_next(self, id: OperationId, payload: JSONObject) -> list[Action]:
+        """One execution result is ready (already formatted, hooks applied)."""
+
+    @abstractmethod
+    def operation_errors(
+        self, id: OperationId, errors: list[JSONObject], stage: ErrorStage
+    ) -> list[Action]:
+        """The operation ended with GraphQL errors (formatted) from ``stage``."""
+
+    def operation_complete(self, id: OperationId) -> list[Action]:
+        """The operation ended normally on the server side."""
+        if self.closed or id not in self._active:
+            return []
+        del self._active[id]
+        return [Send(self._complete_text(id))]
+
+    @abstractmethod
+    def operation_failed(self, id: OperationId, reason: str) -> list[Action]:
+        """Something outside GraphQL (a hook, ``execute`` itself) raised."""
+
+    def close(self, code: int, reason: str = "") -> list[Action]:
+        """The server decided to close (shutdown, a transport error)."""
+        if self.closed:
+            return []
+        return self._close(code, reason)
+
+    def connection_lost(self) -> None:
+        """The peer is gone: nothing is to be sent any more."""
+        self.closed = True
+        self._active.clear()
+
+    # -- queries ------------------------------------------------------------------------
+
+    def is_active(self, id: OperationId) -> bool:
+        """Whether results for ``id`` would still be sent."""
+        return not self.closed and id in self._active
+
+    @property
+    def active_operations(self) -> int:
+        return len(self._active)
+
+    # -- helpers for subclasses ---------------------------------------------------------
+
+    def _close(self, code: int, reason: str | None = None) -> list[Action]:
+        self.closed = True
+        self._active.clear()
+        text = REASONS.get(code, "") if reason is None else limit_close_reason(reason)
+        return [Close(code, text)]
+
+    def _too_big(self, data: str | bytes) -> bool:
+        limit = self.settings.max_message_size
+        if limit is None:
+            return False
+        # A str never has more characters than its UTF-8 bytes, and at most 4 bytes
+        # each, so most frames are decided without encoding them.
+        size = len(data)
+        if size > limit:
+            return True
+        if isinstance(data, str) and size * 4 > limit:
+            return len(data.encode("utf-8", "surrogatepass")) > limit
+        return False
+
+    def _at_limit(self) -> bool:
+        limit = self.settings.max_operations
+        return limit is not None and self._pending_operations() >= limit
+
+    def _pending_operations(self) -> int:
+        return len(self._active)
+
+    @abstractmethod
+    def _keep_alive(self) -> list[Action]:
+        """The keep-alive timer fired."""
+
+    def _complete_text(self, id: OperationId) -> str:
+        return encode({"id": id, "type": "complete"})

@@ -1,0 +1,203 @@
+"""The message codec shared by server and client: JSON in and out, and validation.
+
+Validation follows graphql-ws ``validateMessage`` check for check and in the same
+order, so the ``detail`` of an :class:`InvalidMessage` names the first rule a message
+breaks. The detail is for logs and for the client's own errors; a server only ever
+tells the peer the fixed text ``Invalid message received``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Final
+
+import orjson
+
+JSONObject = dict[str, Any]
+
+
+class MessageType(StrEnum):
+    """``type`` values of the ``graphql-transport-ws`` protocol."""
+
+    CONNECTION_INIT = "connection_init"
+    CONNECTION_ACK = "connection_ack"
+    PING = "ping"
+    PONG = "pong"
+    SUBSCRIBE = "subscribe"
+    NEXT = "next"
+    ERROR = "error"
+    COMPLETE = "complete"
+
+
+class LegacyMessageType(StrEnum):
+    """``type`` values of the legacy ``graphql-ws`` protocol."""
+
+    CONNECTION_INIT = "connection_init"
+    CONNECTION_ACK = "connection_ack"
+    CONNECTION_ERROR = "connection_error"
+    CONNECTION_KEEP_ALIVE = "ka"
+    CONNECTION_TERMINATE = "connection_terminate"
+    START = "start"
+    DATA = "data"
+    ERROR = "error"
+    COMPLETE = "complete"
+    STOP = "stop"
+
+
+class InvalidMessage(ValueError):
+    """A frame that is not a valid protocol message; ``detail`` says which rule failed."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+_PAYLOAD_OBJECT_OR_NULL: Final = frozenset(
+    {
+        MessageType.CONNECTION_INIT,
+        MessageType.CONNECTION_ACK,
+        MessageType.PING,
+        MessageType.PONG,
+    }
+)
+
+
+def encode(message: JSONObject) -> str:
+    """Serialize one message to the text of a WebSocket frame."""
+    return orjson.dumps(message).decode("utf-8")
+
+
+def decode(data: str | bytes) -> Any:
+    """Parse the JSON of one frame; raise :class:`InvalidMessage` if it is not JSON.
+
+    Binary frames are decoded as UTF-8 like text frames: the reference server does the
+    same, so a client that sends its JSON as bytes still works.
+    """
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise InvalidMessage(f"Message is not valid JSON: {error}") from None
+
+
+def type_name(value: Any) -> str:
+    """Name a JSON value's type as JavaScript's ``extendedTypeof`` would."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _is_falsy(value: Any) -> bool:
+    # JavaScript's `!value` for JSON values: "", 0, false and null are all falsy.
+    return (
+        value is None
+        or value is False
+        or value == ""
+        or (isinstance(value, int | float) and not isinstance(value, bool) and value == 0)
+    )
+
+
+def _check_id(message: JSONObject, kind: str) -> None:
+    value = message.get("id")
+    if not isinstance(value, str):
+        raise InvalidMessage(
+            f"\"{kind}\" message expects the 'id' property to be a string, "
+            f"but got {type_name(value) if 'id' in message else 'undefined'}"
+        )
+    if not value:
+        raise InvalidMessage(f"\"{kind}\" message requires a non-empty 'id' property")
+
+
+def _check_optional(payload: JSONObject, key: str, expected: type, what: str) -> None:
+    value = payload.get(key)
+    if value is not None and not isinstance(value, expected):
+        raise InvalidMessage(
+            f"\"subscribe\" message payload expects the '{key}' property to be {what} "
+            f"or nullish or missing, but got {type_name(value)}"
+        )
+
+
+def validate_message(value: Any) -> JSONObject:
+    """Check a parsed value against the ``graphql-transport-ws`` message schema.
+
+    Returns the value (now known to be a valid message) or raises InvalidMessage.
+    Every message type is checked, including those only a server sends, so the
+    client uses the same function for what it receives.
+    """
+    if not isinstance(value, dict):
+        raise InvalidMessage(f"Message is expected to be an object, but got {type_name(value)}")
+    kind = value.get("type")
+    if _is_falsy(kind):
+        raise InvalidMessage("Message is missing the 'type' property")
+    if not isinstance(kind, str):
+        raise InvalidMessage(
+            f"Message is expects the 'type' property to be a string, but got {type_name(kind)}"
+        )
+
+    if kind in _PAYLOAD_OBJECT_OR_NULL:
+        payload = value.get("payload")
+        if payload is not None and not isinstance(payload, dict):
+            raise InvalidMessage(
+                f"\"{kind}\" message expects the 'payload' property to be an object or "
+                f'nullish or missing, but got "{payload}"'
+            )
+    elif kind == MessageType.SUBSCRIBE:
+        _check_id(value, kind)
+        payload = value.get("payload")
+        if not isinstance(payload, dict):
+            raise InvalidMessage(
+                f"\"{kind}\" message expects the 'payload' property to be an object, "
+                f"but got {type_name(payload)}"
+            )
+        if not isinstance(payload.get("query"), str):
+            raise InvalidMessage(
+                f"\"{kind}\" message payload expects the 'query' property to be a string, "
+                f"but got {type_name(payload.get('query'))}"
+            )
+        _check_optional(payload, "variables", dict, "a an object")
+        _check_optional(payload, "operationName", str, "a string")
+        _check_optional(payload, "extensions", dict, "a an object")
+    elif kind == MessageType.NEXT:
+        _check_id(value, kind)
+        if not isinstance(value.get("payload"), dict):
+            raise InvalidMessage(
+                f"\"{kind}\" message expects the 'payload' property to be an object, "
+                f"but got {type_name(value.get('payload'))}"
+            )
+    elif kind == MessageType.ERROR:
+        _check_id(value, kind)
+        errors = value.get("payload")
+        if not (
+            isinstance(errors, list)
+            and errors
+            and all(isinstance(error, dict) and "message" in error for error in errors)
+        ):
+            raise InvalidMessage(
+                f"\"{kind}\" message expects the 'payload' property to be an array of "
+                f"GraphQL errors, but got {encode_value(errors)}"
+            )
+    elif kind == MessageType.COMPLETE:
+        _check_id(value, kind)
+    else:
+        raise InvalidMessage(f"Invalid message 'type' property \"{kind}\"")
+    return value
+
+
+def parse_message(data: str | bytes) -> JSONObject:
+    """Decode and validate one ``graphql-transport-ws`` frame."""
+    return validate_message(decode(data))
+
+
+def encode_value(value: Any) -> str:
+    """JSON text of any value, for messages that quote what they received."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except TypeError:
+        return repr(value)

@@ -1,0 +1,35 @@
+"""Choosing the subprotocol of a connection from what the client offers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .codes import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS
+
+
+def parse_protocol_header(values: Iterable[str]) -> list[str]:
+    """Split ``Sec-WebSocket-Protocol`` header values into the offered names.
+
+    Each value may itself be a comma-separated list (servers differ in whether they
+    split it), so splitting again is always safe.
+    """
+    offered: list[str] = []
+    for value in values:
+        offered.extend(item.strip() for item in value.split(",") if item.strip())
+    return offered
+
+
+def choose_subprotocol(offered: Iterable[str]) -> str | None:
+    """The protocol to speak: ``graphql-transport-ws`` whenever it is offered, else
+    legacy ``graphql-ws``, else ``None``. Names match exactly and case-sensitively.
+
+    This is the routing rule of the graphql-ws backwards-compatibility recipe: the
+    server's preference, not the client's order, because a client that offers both
+    (gql offers legacy first) can always speak the current protocol.
+    """
+    names = set(parse_protocol_header(offered))
+    if GRAPHQL_TRANSPORT_WS in names:
+        return GRAPHQL_TRANSPORT_WS
+    if GRAPHQL_WS in names:
+        return GRAPHQL_WS
+    return None

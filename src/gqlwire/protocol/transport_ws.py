@@ -1,0 +1,161 @@
+"""The ``graphql-transport-ws`` protocol as a pure state machine.
+
+Rules, codes and texts follow the reference server (npm ``graphql-ws``, ``makeServer``):
+see the checklist in the project's protocol notes. Two places go beyond it, both
+documented: the server sends protocol-level pings (the reference relies on WebSocket
+ping frames, which not every ASGI server sends), and operations per connection are
+capped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .actions import (
+    Action,
+    Authenticate,
+    CancelOperation,
+    CancelTimer,
+    OperationId,
+    Send,
+    StartOperation,
+    StartTimer,
+    Timer,
+)
+from .codes import GRAPHQL_TRANSPORT_WS, CloseCode
+from .machine import SUBSCRIPTION_LIMIT_MESSAGE, ErrorStage, ProtocolMachine
+from .messages import InvalidMessage, JSONObject, MessageType, encode, parse_message
+
+_PING = encode({"type": MessageType.PING})
+_PONG = encode({"type": MessageType.PONG})
+
+
+class TransportWSMachine(ProtocolMachine):
+    """Protocol state of one ``graphql-transport-ws`` connection."""
+
+    protocol = GRAPHQL_TRANSPORT_WS
+
+    def opened(self) -> list[Action]:
+        actions = super().opened()
+        if not self.closed and self.settings.keep_alive is not None:
+            actions.append(StartTimer(Timer.KEEP_ALIVE, self.settings.keep_alive))
+        return actions
+
+    def receive(self, data: str | bytes) -> list[Action]:
+        if self.closed:
+            return []
+        if self._too_big(data):
+            return self._close(CloseCode.MESSAGE_TOO_BIG)
+        try:
+            message = parse_message(data)
+        except InvalidMessage:
+            return self._close(CloseCode.BAD_REQUEST)
+
+        kind = message["type"]
+        if kind == MessageType.CONNECTION_INIT:
+            return self._on_init(message.get("payload"))
+        if kind == MessageType.PING:
+            payload = message.get("payload")
+            # A bare ping gets exactly {"type":"pong"}; a payload is echoed.
+            if payload is None:
+                return [Send(_PONG)]
+            return [Send(encode({"type": MessageType.PONG, "payload": payload}))]
+        if kind == MessageType.PONG:
+            if self._awaiting_pong:
+                self._awaiting_pong = False
+                return [CancelTimer(Timer.PONG)]
+            return []
+        if kind == MessageType.SUBSCRIBE:
+            return self._on_subscribe(message["id"], message["payload"])
+        if kind == MessageType.COMPLETE:
+            id = message["id"]
+            if id not in self._active:
+                return []  # unknown or finished: nothing to do
+            # From here on nothing is sent for this id, not even a complete.
+            del self._active[id]
+            return [CancelOperation(id)]
+        # connection_ack, next and error are valid messages, but only a server sends
+        # them. The reference server throws here, which its adapters turn into 4500.
+        return self._close(
+            CloseCode.INTERNAL_SERVER_ERROR, f"Unexpected message of type {kind} received"
+        )
+
+    def _on_init(self, payload: Any) -> list[Action]:
+        if self.init_received:
+            return self._close(CloseCode.TOO_MANY_INITIALISATION_REQUESTS)
+        self.init_received = True
+        if isinstance(payload, dict):
+            self.connection_params = payload
+        return [CancelTimer(Timer.INIT), Authenticate(payload)]
+
+    def _on_subscribe(self, id: str, payload: JSONObject) -> list[Action]:
+        if not self.acknowledged:
+            return self._close(CloseCode.UNAUTHORIZED)
+        if id in self._active:
+            return self._close(
+                CloseCode.SUBSCRIBER_ALREADY_EXISTS, f"Subscriber for {id} already exists"
+            )
+        if self._at_limit():
+            return [Send(self._error_text(id, [{"message": SUBSCRIPTION_LIMIT_MESSAGE}]))]
+        self._active[id] = None
+        return [StartOperation(id, payload)]
+
+    def connect_result(self, result: Any) -> list[Action]:
+        if self.closed:
+            return []
+        if result is False:
+            return self._close(CloseCode.FORBIDDEN)
+        # Acknowledged before the ack is sent, so that a subscribe racing the ack is
+        # never refused with 4401 (graphql-ws#501).
+        self.acknowledged = True
+        if isinstance(result, dict):
+            return [Send(encode({"type": MessageType.CONNECTION_ACK, "payload": result}))]
+        return [Send(encode({"type": MessageType.CONNECTION_ACK}))]
+
+    def connect_failed(self, reason: str) -> list[Action]:
+        if self.closed:
+            return []
+        return self._close(CloseCode.INTERNAL_SERVER_ERROR, reason)
+
+    def operation_next(self, id: OperationId, payload: JSONObject) -> list[Action]:
+        if self.closed or id not in self._active:
+            return []
+        return [Send(encode({"id": id, "type": MessageType.NEXT, "payload": payload}))]
+
+    def operation_errors(
+        self, id: OperationId, errors: list[JSONObject], stage: ErrorStage
+    ) -> list[Action]:
+        if self.closed:
+            return []
+        if stage is ErrorStage.SYNTAX:
+            # The reference server lets the parser's error escape, closing with 4500.
+            message = errors[0].get("message", "") if errors else ""
+            return self._close(CloseCode.INTERNAL_SERVER_ERROR, str(message))
+        if id not in self._active:
+            return []
+        # `error` is terminal: the id is free again and no complete follows.
+        del self._active[id]
+        return [Send(self._error_text(id, errors))]
+
+    def operation_failed(self, id: OperationId, reason: str) -> list[Action]:
+        if self.closed:
+            return []
+        return self._close(CloseCode.INTERNAL_SERVER_ERROR, reason)
+
+    def _keep_alive(self) -> list[Action]:
+        assert self.settings.keep_alive is not None
+        actions: list[Action] = [
+            Send(_PING),
+            StartTimer(Timer.KEEP_ALIVE, self.settings.keep_alive),
+        ]
+        if not self._awaiting_pong:
+            self._awaiting_pong = True
+            timeout = self.settings.pong_timeout
+            actions.append(
+                StartTimer(Timer.PONG, self.settings.keep_alive if timeout is None else timeout)
+            )
+        return actions
+
+    @staticmethod
+    def _error_text(id: OperationId, errors: list[JSONObject]) -> str:
+        return encode({"id": id, "type": MessageType.ERROR, "payload": errors})
