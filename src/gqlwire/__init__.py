@@ -1,0 +1,26 @@
+"""gqlwire: GraphQL over WebSocket for Python.
+
+Both subprotocols (``graphql-transport-ws`` and legacy ``graphql-ws``), on every ASGI
+server, with graphql-core, Strawberry, Ariadne or Graphene schemas.
+"""
+
+from .context import ConnectionContext
+from .execution import UNSET, DocumentCache, ExecutionArgs
+from .operation import ServerError
+from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, CloseCode
+from .server import GraphQLServer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GRAPHQL_TRANSPORT_WS",
+    "GRAPHQL_WS",
+    "UNSET",
+    "CloseCode",
+    "ConnectionContext",
+    "DocumentCache",
+    "ExecutionArgs",
+    "GraphQLServer",
+    "ServerError",
+    "__version__",
+]

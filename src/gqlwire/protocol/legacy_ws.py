@@ -192,8 +192,12 @@ class LegacyWSMachine(ProtocolMachine):
         return len(self._active) + len(self._queued)
 
     def _keep_alive(self) -> list[Action]:
-        assert self.settings.keep_alive is not None
-        return [Send(_KEEP_ALIVE), StartTimer(Timer.KEEP_ALIVE, self.settings.keep_alive)]
+        interval = self.settings.keep_alive
+        # The timer is armed by the ack; a stray expiry before it (or with keep-alive
+        # off) must not put a `ka` ahead of the `connection_ack`.
+        if interval is None or not self.acknowledged:
+            return []
+        return [Send(_KEEP_ALIVE), StartTimer(Timer.KEEP_ALIVE, interval)]
 
     @staticmethod
     def _error_text(id: OperationId | None, error: JSONObject) -> str:

@@ -91,7 +91,15 @@ def type_name(value: Any) -> str:
         return "string"
     if isinstance(value, list):
         return "array"
+    if callable(value):
+        return "function"
     return "object"
+
+
+def _type_of_key(container: JSONObject, key: str) -> str:
+    # A missing key reads as `undefined` in JavaScript, which is what the reference's
+    # messages say; a present null is "null".
+    return type_name(container[key]) if key in container else "undefined"
 
 
 def _is_falsy(value: Any) -> bool:
@@ -109,7 +117,7 @@ def _check_id(message: JSONObject, kind: str) -> None:
     if not isinstance(value, str):
         raise InvalidMessage(
             f"\"{kind}\" message expects the 'id' property to be a string, "
-            f"but got {type_name(value) if 'id' in message else 'undefined'}"
+            f"but got {_type_of_key(message, 'id')}"
         )
     if not value:
         raise InvalidMessage(f"\"{kind}\" message requires a non-empty 'id' property")
@@ -154,12 +162,12 @@ def validate_message(value: Any) -> JSONObject:
         if not isinstance(payload, dict):
             raise InvalidMessage(
                 f"\"{kind}\" message expects the 'payload' property to be an object, "
-                f"but got {type_name(payload)}"
+                f"but got {_type_of_key(value, 'payload')}"
             )
         if not isinstance(payload.get("query"), str):
             raise InvalidMessage(
                 f"\"{kind}\" message payload expects the 'query' property to be a string, "
-                f"but got {type_name(payload.get('query'))}"
+                f"but got {_type_of_key(payload, 'query')}"
             )
         _check_optional(payload, "variables", dict, "a an object")
         _check_optional(payload, "operationName", str, "a string")
@@ -169,7 +177,7 @@ def validate_message(value: Any) -> JSONObject:
         if not isinstance(value.get("payload"), dict):
             raise InvalidMessage(
                 f"\"{kind}\" message expects the 'payload' property to be an object, "
-                f"but got {type_name(value.get('payload'))}"
+                f"but got {_type_of_key(value, 'payload')}"
             )
     elif kind == MessageType.ERROR:
         _check_id(value, kind)
@@ -181,7 +189,8 @@ def validate_message(value: Any) -> JSONObject:
         ):
             raise InvalidMessage(
                 f"\"{kind}\" message expects the 'payload' property to be an array of "
-                f"GraphQL errors, but got {encode_value(errors)}"
+                f"GraphQL errors, but got "
+                f"{encode_value(errors) if 'payload' in value else 'undefined'}"
             )
     elif kind == MessageType.COMPLETE:
         _check_id(value, kind)

@@ -7,19 +7,22 @@ from collections.abc import Iterable
 from .codes import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS
 
 
-def parse_protocol_header(values: Iterable[str]) -> list[str]:
+def parse_protocol_header(values: str | Iterable[str]) -> list[str]:
     """Split ``Sec-WebSocket-Protocol`` header values into the offered names.
 
     Each value may itself be a comma-separated list (servers differ in whether they
-    split it), so splitting again is always safe.
+    split it), so splitting again is always safe. A single raw header string is one
+    value, not an iterable of characters.
     """
+    if isinstance(values, str):
+        values = [values]
     offered: list[str] = []
     for value in values:
         offered.extend(item.strip() for item in value.split(",") if item.strip())
     return offered
 
 
-def choose_subprotocol(offered: Iterable[str]) -> str | None:
+def choose_subprotocol(offered: str | Iterable[str]) -> str | None:
     """The protocol to speak: ``graphql-transport-ws`` whenever it is offered, else
     legacy ``graphql-ws``, else ``None``. Names match exactly and case-sensitively.
 

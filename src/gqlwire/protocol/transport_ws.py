@@ -143,17 +143,14 @@ class TransportWSMachine(ProtocolMachine):
         return self._close(CloseCode.INTERNAL_SERVER_ERROR, reason)
 
     def _keep_alive(self) -> list[Action]:
-        assert self.settings.keep_alive is not None
-        actions: list[Action] = [
-            Send(_PING),
-            StartTimer(Timer.KEEP_ALIVE, self.settings.keep_alive),
-        ]
+        interval = self.settings.keep_alive
+        if interval is None:
+            return []  # never armed: a stray expiry is not a reason to ping
+        actions: list[Action] = [Send(_PING), StartTimer(Timer.KEEP_ALIVE, interval)]
         if not self._awaiting_pong:
             self._awaiting_pong = True
             timeout = self.settings.pong_timeout
-            actions.append(
-                StartTimer(Timer.PONG, self.settings.keep_alive if timeout is None else timeout)
-            )
+            actions.append(StartTimer(Timer.PONG, interval if timeout is None else timeout))
         return actions
 
     @staticmethod

@@ -1,0 +1,1 @@
+"""Thin adapters from servers' APIs to gqlwire's :class:`~gqlwire.adapters.base.Transport`."""

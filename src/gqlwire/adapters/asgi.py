@@ -1,0 +1,216 @@
+"""ASGI 3: WebSocket (both subprotocols), GraphQL over HTTP, and lifespan.
+
+Servers differ in what they do after a disconnect (see the project's server notes):
+``receive()`` may block forever (hypercorn, daphne), ``send()`` may raise any type or
+silently succeed, ``websocket.connect`` may arrive twice, ports may be strings and
+``spec_version`` may be missing. This module turns all of that into the plain
+:class:`~gqlwire.adapters.base.Transport` contract; nothing above it sees a server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from ..connection import Connection, ConnectionRegistry
+from ..protocol import parse_protocol_header
+
+if TYPE_CHECKING:
+    from ..options import ServerOptions
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+logger = logging.getLogger("gqlwire")
+
+
+class ASGIWebSocketTransport:
+    """A :class:`~gqlwire.adapters.base.Transport` over an ASGI websocket scope."""
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+        self._scope = scope
+        self._ended = False  # a disconnect was seen: never call receive() again
+        self._close_sent = False
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    async def wait_for_connect(self) -> bool:
+        """Read up to the handshake's ``websocket.connect``; ``False`` if the client left."""
+        while True:
+            message = await self._next_message()
+            if message is None:
+                return False
+            if message.get("type") == "websocket.connect":
+                return True
+
+    async def accept(self, subprotocol: str | None) -> None:
+        message: Message = {"type": "websocket.accept"}
+        if subprotocol is not None:
+            message["subprotocol"] = subprotocol
+        await self._call_send(message)
+
+    async def refuse(self) -> None:
+        """Close before accepting: every server answers the handshake with HTTP 403."""
+        self._close_sent = True
+        await self._call_send({"type": "websocket.close", "code": 1000})
+
+    async def receive(self) -> str | bytes | None:
+        while True:
+            message = await self._next_message()
+            if message is None:
+                return None
+            kind = message.get("type")
+            if kind == "websocket.receive":
+                text = message.get("text")
+                if text is not None:
+                    return str(text)
+                data = message.get("bytes")
+                return bytes(data) if data is not None else ""
+            # A repeated websocket.connect (granian < 2.3.2) or anything unknown:
+            # not data, so keep reading.
+
+    async def send(self, text: str) -> bool:
+        if self._ended or self._close_sent:
+            return False
+        return await self._call_send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int, reason: str) -> None:
+        if self._close_sent or self._ended:
+            return
+        self._close_sent = True
+        await self._call_send({"type": "websocket.close", "code": code, "reason": reason})
+
+    async def _next_message(self) -> Message | None:
+        if self._ended:
+            return None
+        try:
+            message = await self._receive()
+        except Exception as error:
+            # Any failure to receive means the connection is over ("ASGI flow error"
+            # from granian, for one); it is not our error to report.
+            logger.debug("receive() raised %r: treated as a disconnect", error)
+            self._end(1006, "")
+            return None
+        if message.get("type") == "websocket.disconnect":
+            code = message.get("code")
+            self._end(int(code) if isinstance(code, int) else 1005, message.get("reason") or "")
+            return None
+        return message
+
+    async def _call_send(self, message: Message) -> bool:
+        try:
+            await self._send(message)
+        except Exception as error:
+            # uvicorn raises OSError or RuntimeError, hypercorn its own Exception,
+            # daphne autobahn's Disconnected...: whatever the type, the socket is gone.
+            logger.debug("send(%s) raised %r: treated as closed", message["type"], error)
+            self._close_sent = True
+            if not self._ended:
+                self._end(1006, "")
+            return False
+        return True
+
+    def _end(self, code: int, reason: str) -> None:
+        self._ended = True
+        self.close_code = code
+        self.close_reason = reason
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a request header, decoded as latin-1 (as HTTP specifies)."""
+    for key, value in scope.get("headers") or ():
+        if bytes(key).lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+class ASGIApp:
+    """The ASGI application of a :class:`~gqlwire.GraphQLServer`."""
+
+    def __init__(self, options: ServerOptions, registry: ConnectionRegistry) -> None:
+        self.options = options
+        self.registry = registry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope.get("type")
+        if kind == "websocket":
+            await self.websocket(scope, receive, send)
+        elif kind == "http":
+            await self.http(scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        transport = ASGIWebSocketTransport(scope, receive, send)
+        if not await transport.wait_for_connect():
+            return
+        if not self.options.origin_allowed(header(scope, b"origin")):
+            await transport.refuse()
+            return
+        offered = parse_protocol_header(str(p) for p in scope.get("subprotocols") or ())
+        connection = Connection(self.options, transport, {"scope": scope}, self.registry)
+        await connection.serve(offered)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from ..http import HTTPRequest, handle_http_request
+
+        body = await _read_body(receive, self.options.max_message_size)
+        if body is None:
+            await _respond(send, 413, [("content-type", "text/plain")], b"Request body too large")
+            return
+        headers: dict[str, str] = {}
+        for key, value in scope.get("headers") or ():
+            name = bytes(key).decode("latin-1").lower()
+            text = bytes(value).decode("latin-1")
+            headers[name] = f"{headers[name]}, {text}" if name in headers else text
+        request = HTTPRequest(
+            method=str(scope.get("method", "GET")).upper(),
+            headers=headers,
+            query_string=bytes(scope.get("query_string") or b"").decode("latin-1"),
+            body=body,
+            extra={"scope": scope},
+        )
+        response = await handle_http_request(self.options, request)
+        await _respond(send, response.status, response.headers, response.body)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            kind = message.get("type")
+            if kind == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif kind == "lifespan.shutdown":
+                # Tell clients the server is going away instead of letting each server
+                # drop the sockets its own way.
+                await self.registry.close_all()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _read_body(receive: Receive, limit: int | None) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message.get("type") == "http.disconnect":
+            return b"".join(chunks)
+        chunk = bytes(message.get("body") or b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _respond(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+    raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    if not any(k == b"content-length" for k, _ in raw_headers):
+        raw_headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,32 @@
+"""The small interface every server adapter provides to a connection.
+
+An adapter absorbs everything its server gets wrong (see DESIGN.md): exceptions of
+any type from the server's send and receive, duplicate connect events, receives that
+would block forever after a disconnect. What reaches the connection is this contract,
+and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Transport(Protocol):
+    """One WebSocket, as a connection sees it."""
+
+    close_code: int | None
+    """The peer's close code once :meth:`receive` returned ``None`` (1006 if unknown)."""
+    close_reason: str
+
+    async def accept(self, subprotocol: str | None) -> None:
+        """Complete the handshake, selecting ``subprotocol`` (``None``: no header)."""
+
+    async def receive(self) -> str | bytes | None:
+        """The next message, or ``None`` once the connection has ended. Never raises
+        (except ``CancelledError``) and never blocks after the end was seen."""
+
+    async def send(self, text: str) -> bool:
+        """Send one text frame; ``False`` if the connection is gone. Never raises."""
+
+    async def close(self, code: int, reason: str) -> None:
+        """Send the close frame. Idempotent; never raises."""

@@ -1,0 +1,340 @@
+"""The asyncio runtime of one WebSocket connection.
+
+This is the only place that owns a socket's lifecycle. It accepts first and only then
+arms timers; keeps one receive loop running for the whole connection; runs every
+operation and the ``on_connect`` hook in tasks of their own so that reading never
+waits for them; sends through one gate that refuses everything once closing; and on
+the way out cancels every operation, waits for their cleanup, then calls
+``on_disconnect`` (only if acknowledged) and ``on_close``, in that order.
+
+What to send and when to close is decided by the protocol machine; this module only
+carries out its actions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from .adapters.base import Transport
+from .context import ConnectionContext, call_hook
+from .operation import Operation, ServerError
+from .protocol import (
+    Action,
+    Authenticate,
+    CancelOperation,
+    CancelTimer,
+    Close,
+    CloseCode,
+    ErrorStage,
+    OperationId,
+    ProtocolMachine,
+    Send,
+    StartOperation,
+    StartTimer,
+    Timer,
+    choose_subprotocol,
+    limit_close_reason,
+    machine_for,
+)
+from .protocol.codes import INTERNAL_SERVER_ERROR_REASON, REASONS
+
+if TYPE_CHECKING:
+    from .options import ServerOptions
+
+logger = logging.getLogger("gqlwire")
+
+# A close may wait this long for a send in progress (to a client that stopped
+# reading) before it is sent anyway.
+_CLOSE_SEND_WAIT = 5.0
+
+
+class ConnectionRegistry:
+    """The open connections of one server, for stats and for closing them all."""
+
+    def __init__(self) -> None:
+        self.connections: set[Connection] = set()
+
+    def operations(self) -> int:
+        return sum(len(connection.operations) for connection in self.connections)
+
+    async def close_all(self, code: int = CloseCode.GOING_AWAY, reason: str = "Going away") -> None:
+        await asyncio.gather(
+            *(connection.close(code, reason) for connection in list(self.connections)),
+            return_exceptions=True,
+        )
+
+
+class Connection:
+    """Runs one accepted WebSocket from handshake to the last hook."""
+
+    def __init__(
+        self,
+        options: ServerOptions,
+        transport: Transport,
+        extra: dict[str, Any],
+        registry: ConnectionRegistry | None = None,
+    ) -> None:
+        self.options = options
+        self.transport = transport
+        self.registry = registry
+        self.protocol: str | None = None
+        self.machine: ProtocolMachine | None = None
+        self.context = ConnectionContext(self, extra)
+        self.operations: dict[OperationId, asyncio.Task[None]] = {}
+        self._timers: dict[Timer, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # on_connect and timer actions
+        self._send_lock = asyncio.Lock()
+        self._closing = False  # our close was sent, or the peer is gone
+        self._ended = asyncio.Event()
+        self._close_code: int = CloseCode.NORMAL_CLOSURE
+        self._close_reason = ""
+
+    # -- the whole life -------------------------------------------------------------------
+
+    async def serve(self, offered_subprotocols: Iterable[str]) -> None:
+        """Accept, speak the negotiated protocol until the end, then clean up."""
+        enabled = self.options.protocols
+        self.protocol = choose_subprotocol(p for p in offered_subprotocols if p in enabled)
+        if self.registry is not None:
+            self.registry.connections.add(self)
+        try:
+            await self.transport.accept(self.protocol)
+            if self.protocol is None:
+                # As graphql-ws does: accept without a subprotocol, then close 4406.
+                await self._close_transport(
+                    CloseCode.SUBPROTOCOL_NOT_ACCEPTABLE,
+                    REASONS[CloseCode.SUBPROTOCOL_NOT_ACCEPTABLE],
+                )
+                return
+            self.machine = machine_for(self.protocol, self.options.settings)
+            await self._apply(self.machine.opened())
+            await self._read_until_end()
+        finally:
+            await self._finish()
+
+    async def _read_until_end(self) -> None:
+        reader = asyncio.create_task(self._read())
+        ended = asyncio.create_task(self._ended.wait())
+        try:
+            await asyncio.wait({reader, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Once we have closed, the reader is not needed: some servers never
+            # answer a receive after a close (hypercorn, daphne).
+            for task in (reader, ended):
+                task.cancel()
+            await asyncio.gather(reader, ended, return_exceptions=True)
+        if reader.done() and not reader.cancelled() and reader.exception() is not None:
+            raise reader.exception()  # type: ignore[misc]
+
+    async def _read(self) -> None:
+        machine = self.machine
+        assert machine is not None
+        while not self._closing:
+            data = await self.transport.receive()
+            if data is None:
+                self._peer_gone(self.transport.close_code, self.transport.close_reason)
+                return
+            actions = machine.receive(data)
+            if actions:
+                await self._apply(actions)
+
+    async def _finish(self) -> None:
+        """Cancel and await everything this connection started, then the last hooks."""
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        if self.machine is not None:
+            self.machine.connection_lost()
+        if not self._closing:
+            # Ended by something other than a close (an error in this runtime): the
+            # socket must still be closed, never left to the server's defaults.
+            await self._close_transport(CloseCode.INTERNAL_ERROR, "")
+        helpers = list(self._tasks)
+        for task in helpers:
+            task.cancel()
+        operations = list(self.operations.values())
+        for task in operations:
+            task.cancel()
+        await self._wait_for(helpers + operations)
+        self.operations.clear()
+        code, reason = self._close_code, self._close_reason
+        try:
+            if self.machine is not None and self.machine.acknowledged:
+                await self._run_final_hook("on_disconnect", code, reason)
+            await self._run_final_hook("on_close", code, reason)
+        finally:
+            if self.registry is not None:
+                self.registry.connections.discard(self)
+
+    async def _wait_for(self, tasks: list[asyncio.Task[None]]) -> None:
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=self.options.cleanup_timeout)
+        if pending:
+            logger.warning(
+                "%d operation(s) did not finish their cleanup within %.1f s of the "
+                "connection closing; continuing without them",
+                len(pending),
+                self.options.cleanup_timeout,
+            )
+
+    async def _run_final_hook(self, name: str, code: int, reason: str) -> None:
+        try:
+            await call_hook(getattr(self.options, name), self.context, code, reason)
+        except Exception:
+            logger.exception("the %s hook raised", name)
+
+    # -- carrying out the machine's actions --------------------------------------------
+
+    async def _apply(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                await self._send(action.text)
+            elif isinstance(action, StartOperation):
+                self._start_operation(action.id, action.payload)
+            elif isinstance(action, CancelOperation):
+                task = self.operations.pop(action.id, None)
+                if task is not None:
+                    task.cancel()
+            elif isinstance(action, Close):
+                await self._close_transport(action.code, action.reason)
+            elif isinstance(action, Authenticate):
+                self._spawn(self._authenticate())
+            elif isinstance(action, StartTimer):
+                self._start_timer(action.timer, action.delay)
+            elif isinstance(action, CancelTimer):
+                handle = self._timers.pop(action.timer, None)
+                if handle is not None:
+                    handle.cancel()
+
+    async def _send(self, text: str) -> None:
+        if self._closing:
+            return
+        async with self._send_lock:
+            if self._closing:
+                return
+            if not await self.transport.send(text):
+                self._peer_gone(1006, "")
+
+    async def _close_transport(self, code: int, reason: str) -> None:
+        """Send our close frame: at most once, and never after the peer is gone."""
+        if self._closing:
+            return
+        self._closing = True
+        self._close_code, self._close_reason = code, reason
+        try:
+            async with asyncio.timeout(_CLOSE_SEND_WAIT):
+                await self._send_lock.acquire()
+        except TimeoutError:
+            pass  # a send to a stalled client holds the gate: close regardless
+        else:
+            self._send_lock.release()
+        await self.transport.close(code, reason)
+        self._ended.set()
+
+    def _peer_gone(self, code: int | None, reason: str) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._close_code, self._close_reason = (1006 if code is None else code), reason
+        if self.machine is not None:
+            self.machine.connection_lost()
+        self._ended.set()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _start_timer(self, timer: Timer, delay: float) -> None:
+        previous = self._timers.pop(timer, None)
+        if previous is not None:
+            previous.cancel()
+        loop = asyncio.get_running_loop()
+        self._timers[timer] = loop.call_later(delay, self._timer_fired, timer)
+
+    def _timer_fired(self, timer: Timer) -> None:
+        self._timers.pop(timer, None)
+        if self.machine is None or self._closing:
+            return
+        actions = self.machine.timer_fired(timer)
+        if actions:
+            self._spawn(self._apply(actions))
+
+    # -- hooks and operations -------------------------------------------------------------
+
+    async def _authenticate(self) -> None:
+        machine = self.machine
+        assert machine is not None
+        try:
+            result = await call_hook(self.options.on_connect, self.context)
+        except Exception as error:
+            await self._apply(machine.connect_failed(self._reason_for(error, "on_connect")))
+            return
+        await self._apply(machine.connect_result(result))
+
+    def _start_operation(self, id: OperationId, payload: dict[str, Any]) -> None:
+        operation = Operation(self.options, self.context, id, payload, self)
+        task = asyncio.get_running_loop().create_task(operation.run())
+        self.operations[id] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            # A new operation may have taken this id meanwhile: only remove our own.
+            if self.operations.get(id) is done:
+                del self.operations[id]
+
+        task.add_done_callback(forget)
+
+    def _reason_for(self, error: Exception, where: str) -> str:
+        """What the client is told about an exception from application code."""
+        if isinstance(error, ServerError):
+            return str(error)
+        logger.error("%s raised %s: %s", where, type(error).__name__, error, exc_info=error)
+        if self.options.debug:
+            return limit_close_reason(str(error))
+        return INTERNAL_SERVER_ERROR_REASON
+
+    # -- OperationReport: what operations tell their connection ------------------------
+
+    def is_active(self, id: OperationId) -> bool:
+        return self.machine is not None and not self._closing and self.machine.is_active(id)
+
+    async def next(self, id: OperationId, payload: dict[str, Any]) -> None:
+        if self.machine is not None:
+            await self._apply(self.machine.operation_next(id, payload))
+
+    async def errors(
+        self, id: OperationId, errors: list[dict[str, Any]], stage: ErrorStage
+    ) -> None:
+        if self.machine is not None:
+            await self._apply(self.machine.operation_errors(id, errors, stage))
+
+    async def complete(self, id: OperationId) -> None:
+        if self.machine is not None:
+            await self._apply(self.machine.operation_complete(id))
+
+    async def failed(self, id: OperationId, error: Exception) -> None:
+        if self.machine is not None:
+            reason = self._reason_for(error, f"operation {id!r}")
+            await self._apply(self.machine.operation_failed(id, reason))
+
+    # -- control from outside -----------------------------------------------------------
+
+    async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Close from application code or on server shutdown."""
+        if self.machine is not None:
+            await self._apply(self.machine.close(code, reason))
+        else:
+            await self._close_transport(code, reason)
+
+    def machine_state(self, name: str) -> bool:
+        return bool(self.machine is not None and getattr(self.machine, name))
+
+    def __repr__(self) -> str:
+        return f"<Connection protocol={self.protocol!r} operations={len(self.operations)}>"
+
+
+__all__ = ["Connection", "ConnectionRegistry"]

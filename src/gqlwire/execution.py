@@ -1,0 +1,277 @@
+"""graphql-core behind one small interface: schemas, cached documents, results.
+
+Everything that depends on which graphql-core release or which schema library is in
+use lives here, so the rest of gqlwire speaks only in ``GraphQLSchema``,
+``DocumentNode``, ``ExecutionArgs`` and formatted (JSON-ready) results.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import OrderedDict
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    get_operation_ast,
+    parse,
+    validate,
+)
+from graphql import execute as graphql_execute
+from graphql import subscribe as graphql_subscribe
+from graphql.execution import ExecutionContext
+
+JSONObject = dict[str, Any]
+
+
+class _Unset:
+    """The type of :data:`UNSET`: an argument that was not given at all."""
+
+    _instance: _Unset | None = None
+
+    def __new__(cls) -> _Unset:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Final = _Unset()
+"""Marks ``root_value``/``context_value`` as not provided (``None`` is a real value)."""
+
+
+@dataclass(slots=True)
+class ExecutionArgs:
+    """What graphql-core's ``execute``/``subscribe`` need for one operation.
+
+    ``on_subscribe`` may return one to bypass parsing and validation; when it leaves
+    ``root_value`` or ``context_value`` unset, the ``roots`` and ``context`` options
+    fill them, exactly as graphql-ws does with missing keys.
+    """
+
+    schema: GraphQLSchema
+    document: DocumentNode
+    root_value: Any = UNSET
+    context_value: Any = UNSET
+    variable_values: dict[str, Any] | None = None
+    operation_name: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Further keyword arguments for graphql-core (``middleware`` and the like)."""
+
+
+OperationResult = ExecutionResult | AsyncIterable[ExecutionResult]
+ExecuteFunction = Callable[[ExecutionArgs], "OperationResult | Awaitable[OperationResult]"]
+
+
+# -- schemas ----------------------------------------------------------------------------
+
+
+def unwrap_schema(schema: Any) -> GraphQLSchema | None:
+    """The graphql-core schema behind a graphql-core, Strawberry, Ariadne or Graphene
+    schema, or ``None`` if ``schema`` is none of these."""
+    if isinstance(schema, GraphQLSchema):
+        return schema  # graphql-core, and Ariadne's make_executable_schema
+    inner = getattr(schema, "_schema", None)  # strawberry.Schema
+    if isinstance(inner, GraphQLSchema):
+        return inner
+    inner = getattr(schema, "graphql_schema", None)  # graphene.Schema
+    if isinstance(inner, GraphQLSchema):
+        return inner
+    return None
+
+
+def execution_context_class(schema: Any) -> type[ExecutionContext] | None:
+    """A schema library's own ExecutionContext, when it has one (Strawberry does)."""
+    cls = getattr(schema, "execution_context_class", None)
+    if isinstance(cls, type) and issubclass(cls, ExecutionContext):
+        return cls
+    return None
+
+
+# -- documents ------------------------------------------------------------------------
+
+
+class DocumentCache:
+    """A bounded LRU of parsed and validated documents, keyed by the query text.
+
+    Parsing and validating cost far more than executing a small operation, and
+    subscriptions repeat the same few documents, so both outcomes are cached, syntax
+    errors included (a client retrying a bad document costs one lookup).
+    """
+
+    def __init__(self, maxsize: int = 1000) -> None:
+        if maxsize < 0:
+            raise ValueError("maxsize must be >= 0")
+        self.maxsize = maxsize
+        self._entries: OrderedDict[str, _CacheEntry] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def parse(self, query: str) -> DocumentNode:
+        """Parse ``query``; raise its syntax error as a :class:`GraphQLError`."""
+        return self._entry(query).document()
+
+    def validate(
+        self, schema: GraphQLSchema, query: str
+    ) -> tuple[DocumentNode, list[GraphQLError]]:
+        """The parsed document and its validation errors against ``schema``.
+
+        Raises the syntax error if ``query`` does not parse. Validation results are
+        kept per schema; the schema object is held by the entry, so its ``id`` cannot
+        be reused while the entry lives.
+        """
+        entry = self._entry(query)
+        document = entry.document()
+        cached = entry.validations.get(id(schema))
+        if cached is not None and cached[0] is schema:
+            return document, cached[1]
+        errors = validate(schema, document)
+        entry.validations[id(schema)] = (schema, errors)
+        return document, errors
+
+    def _entry(self, query: str) -> _CacheEntry:
+        entry = self._entries.get(query)
+        if entry is not None:
+            self.hits += 1
+            self._entries.move_to_end(query)
+            return entry
+        self.misses += 1
+        try:
+            entry = _CacheEntry(parse(query))
+        except GraphQLError as error:
+            entry = _CacheEntry(error)
+        if self.maxsize:
+            self._entries[query] = entry
+            if len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+        return entry
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclass(slots=True)
+class _CacheEntry:
+    parsed: DocumentNode | GraphQLError
+    validations: dict[int, tuple[GraphQLSchema, list[GraphQLError]]] = field(default_factory=dict)
+
+    def document(self) -> DocumentNode:
+        if isinstance(self.parsed, GraphQLError):
+            raise self.parsed
+        return self.parsed
+
+
+# -- executing --------------------------------------------------------------------------
+
+
+def operation_of(args: ExecutionArgs) -> OperationDefinitionNode | None:
+    """The operation ``args`` selects, or ``None`` if it cannot be identified."""
+    return get_operation_ast(args.document, args.operation_name)
+
+
+def _graphql_kwargs(args: ExecutionArgs) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "schema": args.schema,
+        "document": args.document,
+        "root_value": None if args.root_value is UNSET else args.root_value,
+        "context_value": None if args.context_value is UNSET else args.context_value,
+        "variable_values": args.variable_values,
+        "operation_name": args.operation_name,
+    }
+    kwargs.update(args.extra)
+    return kwargs
+
+
+async def default_execute(args: ExecutionArgs) -> ExecutionResult:
+    """graphql-core ``execute``, awaited when resolvers are asynchronous."""
+    result = graphql_execute(**_graphql_kwargs(args))
+    if inspect.isawaitable(result):
+        result = await result
+    assert isinstance(result, ExecutionResult)
+    return result
+
+
+async def default_subscribe(args: ExecutionArgs) -> OperationResult:
+    """graphql-core ``subscribe``: a stream of results, or a result holding errors.
+
+    graphql-core 3.2 makes ``subscribe`` a coroutine; 3.3 returns a value or an
+    awaitable. Both are handled here.
+    """
+    kwargs = _graphql_kwargs(args)
+    context_class = kwargs.pop("execution_context_class", None)
+    if (
+        context_class is not None
+        and "execution_context_class" in inspect.signature(graphql_subscribe).parameters
+    ):
+        kwargs["execution_context_class"] = context_class
+    result: Any = graphql_subscribe(**kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    return result  # type: ignore[no-any-return]
+
+
+def coercion_failed(args: ExecutionArgs) -> bool:
+    """Whether the operation failed before executing (e.g. bad variables).
+
+    graphql-js then answers ``{errors}`` with no ``data`` key, while graphql-core always
+    reports ``data: None``. Called only on results without data, so the cost of
+    building a second execution context is paid only on the error path.
+    """
+    kwargs = _graphql_kwargs(args)
+    kwargs.pop("middleware", None)
+    context_class: type[ExecutionContext] = kwargs.pop("execution_context_class", None) or (
+        ExecutionContext
+    )
+    build_kwargs = {
+        key: kwargs[key]
+        for key in inspect.signature(context_class.build).parameters
+        if key in kwargs
+    }
+    try:
+        built = context_class.build(**build_kwargs)
+    except Exception:  # a custom class that cannot be built this way: keep `data`
+        return False
+    return isinstance(built, list)
+
+
+# -- results --------------------------------------------------------------------------
+
+
+def format_error(error: GraphQLError) -> JSONObject:
+    """The JSON form of one error (``message``, ``locations``, ``path``, ``extensions``)."""
+    return error.formatted  # type: ignore[return-value]
+
+
+def format_errors(errors: list[GraphQLError]) -> list[JSONObject]:
+    return [format_error(error) for error in errors]
+
+
+def format_result(result: ExecutionResult, *, include_data: bool = True) -> JSONObject:
+    """The JSON form of a result: ``errors`` only when there are some, ``data`` unless
+    ``include_data`` is false and there is none (the operation never executed)."""
+    formatted: JSONObject = {}
+    if include_data or result.data is not None:
+        formatted["data"] = result.data
+    if result.errors:
+        formatted["errors"] = [format_error(error) for error in result.errors]
+    if result.extensions is not None:
+        formatted["extensions"] = result.extensions
+    return formatted
+
+
+def as_graphql_error(error: Exception) -> GraphQLError:
+    """Wrap an exception raised by a subscription source as a GraphQL error."""
+    if isinstance(error, GraphQLError):
+        return error
+    return GraphQLError(str(error), original_error=error)

@@ -1,0 +1,276 @@
+"""The life of one operation: hooks, parse, validate, execute or subscribe, stream.
+
+The steps and the meaning of every hook's return value follow graphql-ws's
+``subscribe`` handler. The pipeline never decides what goes on the wire: it reports
+outcomes (a result, errors from a stage, the end, a failure) to its connection, whose
+protocol machine turns them into the messages of the negotiated protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from graphql import ExecutionResult, GraphQLError, GraphQLSchema, OperationType
+
+from .context import ConnectionContext, call_hook, resolve
+from .execution import (
+    UNSET,
+    ExecutionArgs,
+    as_graphql_error,
+    coercion_failed,
+    format_errors,
+    format_result,
+    operation_of,
+    unwrap_schema,
+)
+from .protocol import ErrorStage, OperationId
+
+if TYPE_CHECKING:
+    from .options import ServerOptions
+
+JSONObject = dict[str, Any]
+
+
+class ServerError(Exception):
+    """A misconfiguration found while running an operation.
+
+    Unlike exceptions from application code, its message is always shown to the
+    client (it describes the server setup, not application data).
+    """
+
+
+class OperationReport(Protocol):
+    """Where an operation reports its outcomes (implemented by the connection)."""
+
+    def is_active(self, id: OperationId) -> bool: ...
+
+    async def next(self, id: OperationId, payload: JSONObject) -> None: ...
+
+    async def errors(
+        self, id: OperationId, errors: list[JSONObject], stage: ErrorStage
+    ) -> None: ...
+
+    async def complete(self, id: OperationId) -> None: ...
+
+    async def failed(self, id: OperationId, error: Exception) -> None: ...
+
+
+class Operation:
+    """One running operation; :meth:`run` is the body of its task."""
+
+    __slots__ = ("_completed", "args", "context", "id", "options", "payload", "report")
+
+    def __init__(
+        self,
+        options: ServerOptions,
+        context: ConnectionContext,
+        id: OperationId,
+        payload: JSONObject,
+        report: OperationReport,
+    ) -> None:
+        self.options = options
+        self.context = context
+        self.id = id
+        self.payload = payload
+        self.report = report
+        self.args: ExecutionArgs | None = None
+        self._completed = False
+
+    async def run(self) -> None:
+        stream: AsyncIterator[Any] | None = None
+        try:
+            args = await self._prepare()
+            if args is None:
+                return
+            self.args = args
+            result = await self._execute(args)
+            replaced = await call_hook(
+                self.options.on_operation, self.context, self.id, self.payload, args, result
+            )
+            if replaced:
+                result = replaced
+            if isinstance(result, AsyncIterable):
+                stream = aiter(result)
+                if self.report.is_active(self.id):
+                    await self._stream(stream, args)
+            elif self.report.is_active(self.id):
+                await self._emit(result, args, streamed=False)
+            await self._complete(notify=True)
+        except asyncio.CancelledError:
+            # The client completed the operation or the connection ended: the
+            # reference still calls on_complete, it only sends nothing more.
+            with contextlib.suppress(Exception):
+                await self._complete(notify=False)
+            raise
+        except Exception as error:
+            await self.report.failed(self.id, error)
+        finally:
+            if stream is not None:
+                await _close_stream(stream)
+
+    async def _prepare(self) -> ExecutionArgs | None:
+        """Execution arguments, or ``None`` when errors were already reported."""
+        options = self.options
+        returned = await call_hook(options.on_subscribe, self.context, self.id, self.payload)
+        if returned is not None:
+            if isinstance(returned, list | tuple):
+                if returned and all(isinstance(error, GraphQLError) for error in returned):
+                    await self._report_errors(list(returned), ErrorStage.REQUEST)
+                    return None
+                raise ServerError(
+                    "Invalid return value from onSubscribe hook, "
+                    "expected an array of GraphQLError objects"
+                )
+            if not isinstance(returned, ExecutionArgs):
+                raise ServerError(
+                    "Invalid return value from on_subscribe hook, expected ExecutionArgs, "
+                    "a list of GraphQLError objects or None"
+                )
+            args = returned
+        else:
+            args_or_none = await self._parse_and_validate()
+            if args_or_none is None:
+                return None
+            args = args_or_none
+
+        operation = operation_of(args)
+        if operation is None:
+            await self._report_errors(
+                [GraphQLError("Unable to identify operation")], ErrorStage.REQUEST
+            )
+            return None
+        if args.root_value is UNSET and options.roots is not None:
+            args.root_value = options.roots.get(operation.operation.value)
+        if args.context_value is UNSET:
+            context = options.context
+            args.context_value = (
+                await call_hook(context, self.context, self.id, self.payload, args)
+                if callable(context)
+                else context
+            )
+        return args
+
+    async def _parse_and_validate(self) -> ExecutionArgs | None:
+        options = self.options
+        if options.schema is None:
+            raise ServerError("The GraphQL schema is not provided")
+        query: str = self.payload["query"]
+        try:
+            document = (
+                options.parse(query)
+                if options.parse is not None
+                else options.documents.parse(query)
+            )
+        except GraphQLError as error:
+            await self._report_errors([error], ErrorStage.SYNTAX)
+            return None
+        args = ExecutionArgs(
+            # Replaced below when the schema is chosen per operation.
+            schema=cast(GraphQLSchema, options.graphql_schema),
+            document=document,
+            variable_values=self.payload.get("variables"),
+            operation_name=self.payload.get("operationName"),
+        )
+        if options.graphql_schema is None:
+            dynamic = await call_hook(options.schema, self.context, self.id, self.payload, args)
+            schema = unwrap_schema(dynamic)
+            if schema is None:
+                raise ServerError(
+                    f"The schema function returned {type(dynamic).__name__}, not a schema"
+                )
+            args.schema = schema
+        if options.execution_context_class is not None:
+            args.extra["execution_context_class"] = options.execution_context_class
+        if options.validate is not None:
+            errors = list(options.validate(args.schema, document))
+        elif options.parse is None:
+            document, errors = options.documents.validate(args.schema, query)
+        else:
+            from graphql import validate
+
+            errors = validate(args.schema, document)
+        if errors:
+            await self._report_errors(errors, ErrorStage.VALIDATION)
+            return None
+        return args
+
+    async def _execute(self, args: ExecutionArgs) -> Any:
+        operation = operation_of(args)
+        assert operation is not None
+        if operation.operation is OperationType.SUBSCRIPTION:
+            return await resolve(self.options.subscribe_function(args))
+        return await resolve(self.options.execute_function(args))
+
+    async def _stream(self, stream: AsyncIterator[Any], args: ExecutionArgs) -> None:
+        while True:
+            try:
+                item = await anext(stream)
+            except StopAsyncIteration:
+                return
+            except Exception as error:
+                # The source failed mid-stream: an `error` for this operation only;
+                # the socket stays open (graphql-ws 6.0.8).
+                await self._report_errors([as_graphql_error(error)], ErrorStage.STREAM)
+                return
+            if not self.report.is_active(self.id):
+                return
+            await self._emit(item, args, streamed=True)
+
+    async def _emit(self, result: Any, args: ExecutionArgs, *, streamed: bool) -> None:
+        replaced = await call_hook(
+            self.options.on_next, self.context, self.id, self.payload, args, result
+        )
+        if replaced:
+            payload = replaced
+        elif isinstance(result, ExecutionResult):
+            payload = format_result(
+                result, include_data=self._data_expected(result, args, streamed)
+            )
+        elif isinstance(result, dict):
+            payload = result  # an already formatted result from a custom execute
+        else:
+            raise ServerError(f"An operation produced {type(result).__name__}, not a result")
+        await self.report.next(self.id, payload)
+
+    @staticmethod
+    def _data_expected(result: ExecutionResult, args: ExecutionArgs, streamed: bool) -> bool:
+        # graphql-js omits `data` when the operation never ran (bad variables, or a
+        # subscription that failed to start); graphql-core always gives data=None.
+        if result.data is not None or not result.errors or streamed:
+            return True
+        operation = operation_of(args)
+        if operation is not None and operation.operation is OperationType.SUBSCRIPTION:
+            return False
+        return not coercion_failed(args)
+
+    async def _report_errors(self, errors: list[GraphQLError], stage: ErrorStage) -> None:
+        if stage is not ErrorStage.SYNTAX and not self.report.is_active(self.id):
+            return
+        formatted = await call_hook(
+            self.options.on_error, self.context, self.id, self.payload, errors
+        )
+        await self.report.errors(self.id, formatted or format_errors(errors), stage)
+
+    async def _complete(self, *, notify: bool) -> None:
+        if self._completed:
+            return
+        self._completed = True
+        await call_hook(self.options.on_complete, self.context, self.id, self.payload)
+        if notify:
+            await self.report.complete(self.id)
+
+
+async def _close_stream(stream: AsyncIterator[Any]) -> None:
+    """Let the source run its cleanup (its ``finally``), whatever ended the stream."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is None:
+        return
+    try:
+        await aclose()
+    except RuntimeError:
+        # "aclose(): asynchronous generator is already running": the source is being
+        # closed by the cancellation that ended us, which runs its cleanup anyway.
+        pass

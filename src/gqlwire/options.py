@@ -1,0 +1,112 @@
+"""Server options: what the user configures, checked once, plus what follows from it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import DocumentNode, GraphQLError, GraphQLSchema
+from graphql.execution import ExecutionContext
+
+from .context import Hook
+from .execution import (
+    DocumentCache,
+    ExecuteFunction,
+    default_execute,
+    default_subscribe,
+    execution_context_class,
+    unwrap_schema,
+)
+from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, ProtocolSettings
+from .protocol.machine import DEFAULT_MAX_MESSAGE_SIZE
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerOptions:
+    """Every option of :class:`gqlwire.GraphQLServer`; see its docstring."""
+
+    schema: Any
+    context: Any = None
+    roots: Mapping[str, Any] | None = None
+    parse: Callable[[str], DocumentNode] | None = None
+    validate: Callable[[GraphQLSchema, DocumentNode], Sequence[GraphQLError]] | None = None
+    execute: ExecuteFunction | None = None
+    subscribe: ExecuteFunction | None = None
+    on_connect: Hook | None = None
+    on_disconnect: Hook | None = None
+    on_close: Hook | None = None
+    on_subscribe: Hook | None = None
+    on_operation: Hook | None = None
+    on_next: Hook | None = None
+    on_error: Hook | None = None
+    on_complete: Hook | None = None
+    connection_init_wait_timeout: float | None = 3.0
+    keep_alive: float | None = 12.0
+    pong_timeout: float | None = None
+    max_subscriptions_per_connection: int | None = 100
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
+    allowed_origins: Sequence[str] | None = None
+    debug: bool = False
+    protocols: Sequence[str] = (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS)
+    document_cache_size: int = 1000
+    cleanup_timeout: float = 5.0
+
+    # Derived once from the above (not arguments).
+    graphql_schema: GraphQLSchema | None = field(init=False, default=None)
+    execution_context_class: type[ExecutionContext] | None = field(init=False, default=None)
+    documents: DocumentCache = field(init=False, repr=False)
+    settings: ProtocolSettings = field(init=False)
+    execute_function: ExecuteFunction = field(init=False, repr=False)
+    subscribe_function: ExecuteFunction = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.protocols if p not in (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS)]
+        if unknown or not self.protocols:
+            raise ValueError(
+                f"protocols must name {GRAPHQL_TRANSPORT_WS!r} and/or {GRAPHQL_WS!r}, "
+                f"got {list(self.protocols)!r}"
+            )
+        graphql_schema = unwrap_schema(self.schema)
+        if graphql_schema is None and self.schema is not None and not callable(self.schema):
+            raise TypeError(
+                "schema must be a graphql-core GraphQLSchema, a Strawberry, Ariadne or "
+                "Graphene schema, a function returning one, or None; "
+                f"got {type(self.schema).__name__}"
+            )
+        if self.cleanup_timeout < 0:
+            raise ValueError("cleanup_timeout must be >= 0")
+        set_ = object.__setattr__  # frozen: derived fields are set once, here
+        set_(self, "graphql_schema", graphql_schema)
+        set_(self, "execution_context_class", execution_context_class(self.schema))
+        set_(self, "documents", DocumentCache(self.document_cache_size))
+        set_(
+            self,
+            "settings",
+            ProtocolSettings(
+                connection_init_wait_timeout=self.connection_init_wait_timeout,
+                keep_alive=self.keep_alive,
+                pong_timeout=self.pong_timeout,
+                max_operations=self.max_subscriptions_per_connection,
+                max_message_size=self.max_message_size,
+            ),
+        )
+        set_(self, "execute_function", self.execute or default_execute)
+        set_(self, "subscribe_function", self.subscribe or default_subscribe)
+
+    def replace(self, **changes: Any) -> ServerOptions:
+        """A copy with ``changes`` applied (and everything derived computed anew)."""
+        return dataclasses.replace(self, **changes)
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        """Whether a handshake with this ``Origin`` header may proceed.
+
+        Non-browser clients send no Origin and are always allowed: the check exists
+        to stop another site's page from using a visitor's cookies (cross-site
+        WebSocket hijacking), which only a browser can be made to do.
+        """
+        allowed = self.allowed_origins
+        if allowed is None or origin is None:
+            return True
+        return "*" in allowed or origin in allowed

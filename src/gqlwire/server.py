@@ -1,0 +1,62 @@
+"""GraphQLServer: the options, the hooks, and the apps built from them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .connection import ConnectionRegistry
+from .options import ServerOptions
+
+if TYPE_CHECKING:
+    from .adapters.asgi import ASGIApp
+
+
+class GraphQLServer:
+    """GraphQL over WebSocket (``graphql-transport-ws`` and legacy ``graphql-ws``) and
+    over HTTP, for one schema.
+
+    ``schema`` is a graphql-core ``GraphQLSchema``; a Strawberry, Ariadne or Graphene
+    schema; a function ``(ctx, id, payload, args) -> schema`` (sync or async) for a
+    schema chosen per operation; or ``None`` when ``on_subscribe`` always returns
+    complete :class:`~gqlwire.ExecutionArgs`.
+
+    The options and hooks are graphql-ws's ``ServerOptions`` in snake_case, with the
+    same arguments and the same meaning of return values; hooks may be plain functions
+    or coroutine functions. See the README's configuration reference for each one.
+    """
+
+    def __init__(self, schema: Any, **options: Any) -> None:
+        self.options = ServerOptions(schema=schema, **options)
+        self._registry = ConnectionRegistry()
+
+    @classmethod
+    def _from_options(cls, options: ServerOptions) -> GraphQLServer:
+        server = cls.__new__(cls)
+        server.options = options
+        server._registry = ConnectionRegistry()
+        return server
+
+    def replace(self, **changes: Any) -> GraphQLServer:
+        """A new server with the same options except ``changes``."""
+        return self._from_options(self.options.replace(**changes))
+
+    def asgi(self) -> ASGIApp:
+        """An ASGI 3 application serving WebSocket, HTTP and lifespan on any path it
+        is mounted at."""
+        from .adapters.asgi import ASGIApp
+
+        return ASGIApp(self.options, self._registry)
+
+    def stats(self) -> dict[str, int]:
+        """Open connections and running operations, across every app of this server."""
+        return {
+            "connections": len(self._registry.connections),
+            "operations": self._registry.operations(),
+        }
+
+    async def close_all(self, code: int = 1001, reason: str = "Going away") -> None:
+        """Close every open connection (for a graceful shutdown)."""
+        await self._registry.close_all(code, reason)
+
+    def __repr__(self) -> str:
+        return f"<GraphQLServer schema={type(self.options.schema).__name__}>"
