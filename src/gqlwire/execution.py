@@ -21,13 +21,24 @@ from graphql import (
     OperationDefinitionNode,
     get_operation_ast,
     parse,
+    specified_rules,
     validate,
 )
 from graphql import execute as graphql_execute
+from graphql import execution as _graphql_execution
 from graphql import subscribe as graphql_subscribe
-from graphql.execution import ExecutionContext
+from graphql.validation import ASTValidationRule
 
 JSONObject = dict[str, Any]
+
+# graphql-core 3.3 renamed ExecutionContext to Executor, and with it the keyword that
+# selects a custom class and the name of the raw variables in ``build``.
+ExecutionContextBase: type[Any] = (
+    getattr(_graphql_execution, "Executor", None) or _graphql_execution.ExecutionContext
+)
+_CONTEXT_CLASS_KEYWORD: Final = (
+    "executor_class" if hasattr(_graphql_execution, "Executor") else "execution_context_class"
+)
 
 
 class _Unset:
@@ -66,6 +77,8 @@ class ExecutionArgs:
     context_value: Any = UNSET
     variable_values: dict[str, Any] | None = None
     operation_name: str | None = None
+    execution_context_class: type[Any] | None = None
+    """A schema library's own execution context (graphql-core's ``Executor`` in 3.3)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Further keyword arguments for graphql-core (``middleware`` and the like)."""
 
@@ -91,12 +104,29 @@ def unwrap_schema(schema: Any) -> GraphQLSchema | None:
     return None
 
 
-def execution_context_class(schema: Any) -> type[ExecutionContext] | None:
-    """A schema library's own ExecutionContext, when it has one (Strawberry does)."""
+def execution_context_class(schema: Any) -> type[Any] | None:
+    """A schema library's own execution context class, when it has one (Strawberry)."""
     cls = getattr(schema, "execution_context_class", None)
-    if isinstance(cls, type) and issubclass(cls, ExecutionContext):
+    if isinstance(cls, type) and issubclass(cls, ExecutionContextBase):
         return cls
     return None
+
+
+def validation_rules(schema: Any) -> tuple[type[ASTValidationRule], ...] | None:
+    """The validation rules a schema library adds to graphql-core's, or ``None``.
+
+    Strawberry validates ``Maybe`` arguments and ``@oneOf`` inputs with rules of its
+    own; without them such mistakes would surface as field errors, not as validation
+    errors.
+    """
+    if unwrap_schema(schema) is schema or not hasattr(schema, "_schema"):
+        return None
+    try:
+        from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+        from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+    except ImportError:
+        return None
+    return (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
 
 
 # -- documents ------------------------------------------------------------------------
@@ -110,10 +140,13 @@ class DocumentCache:
     errors included (a client retrying a bad document costs one lookup).
     """
 
-    def __init__(self, maxsize: int = 1000) -> None:
+    def __init__(
+        self, maxsize: int = 1000, rules: tuple[type[ASTValidationRule], ...] | None = None
+    ) -> None:
         if maxsize < 0:
             raise ValueError("maxsize must be >= 0")
         self.maxsize = maxsize
+        self.rules = rules
         self._entries: OrderedDict[str, _CacheEntry] = OrderedDict()
         self.hits = 0
         self.misses = 0
@@ -136,7 +169,7 @@ class DocumentCache:
         cached = entry.validations.get(id(schema))
         if cached is not None and cached[0] is schema:
             return document, cached[1]
-        errors = validate(schema, document)
+        errors = validate(schema, document, self.rules)
         entry.validations[id(schema)] = (schema, errors)
         return document, errors
 
@@ -189,6 +222,8 @@ def _graphql_kwargs(args: ExecutionArgs) -> dict[str, Any]:
         "variable_values": args.variable_values,
         "operation_name": args.operation_name,
     }
+    if args.execution_context_class is not None:
+        kwargs[_CONTEXT_CLASS_KEYWORD] = args.execution_context_class
     kwargs.update(args.extra)
     return kwargs
 
@@ -221,6 +256,9 @@ async def default_subscribe(args: ExecutionArgs) -> OperationResult:
     return result  # type: ignore[no-any-return]
 
 
+_SUBSCRIBE_PARAMETERS: Final = frozenset(inspect.signature(graphql_subscribe).parameters)
+
+
 def coercion_failed(args: ExecutionArgs) -> bool:
     """Whether the operation failed before executing (e.g. bad variables).
 
@@ -230,9 +268,8 @@ def coercion_failed(args: ExecutionArgs) -> bool:
     """
     kwargs = _graphql_kwargs(args)
     kwargs.pop("middleware", None)
-    context_class: type[ExecutionContext] = kwargs.pop("execution_context_class", None) or (
-        ExecutionContext
-    )
+    context_class: type[Any] = kwargs.pop(_CONTEXT_CLASS_KEYWORD, None) or ExecutionContextBase
+    kwargs["raw_variable_values"] = kwargs["variable_values"]  # the 3.3 name
     build_kwargs = {
         key: kwargs[key]
         for key in inspect.signature(context_class.build).parameters

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from graphql import ExecutionResult, GraphQLError, GraphQLSchema, OperationType
+from graphql import ExecutionResult, GraphQLError, GraphQLSchema, OperationType, validate
 
 from .context import ConnectionContext, call_hook, resolve
 from .execution import (
@@ -182,16 +182,13 @@ class Operation:
                     f"The schema function returned {type(dynamic).__name__}, not a schema"
                 )
             args.schema = schema
-        if options.execution_context_class is not None:
-            args.extra["execution_context_class"] = options.execution_context_class
+        args.execution_context_class = options.execution_context_class
         if options.validate is not None:
             errors = list(options.validate(args.schema, document))
         elif options.parse is None:
             document, errors = options.documents.validate(args.schema, query)
         else:
-            from graphql import validate
-
-            errors = validate(args.schema, document)
+            errors = validate(args.schema, document, options.documents.rules)
         if errors:
             await self._report_errors(errors, ErrorStage.VALIDATION)
             return None
@@ -268,9 +265,7 @@ async def _close_stream(stream: AsyncIterator[Any]) -> None:
     aclose = getattr(stream, "aclose", None)
     if aclose is None:
         return
-    try:
+    # RuntimeError "aclose(): asynchronous generator is already running": the source is
+    # being closed by the cancellation that ended us, which runs its cleanup anyway.
+    with contextlib.suppress(RuntimeError):
         await aclose()
-    except RuntimeError:
-        # "aclose(): asynchronous generator is already running": the source is being
-        # closed by the cancellation that ended us, which runs its cleanup anyway.
-        pass

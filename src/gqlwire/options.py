@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema
-from graphql.execution import ExecutionContext
 
 from .context import Hook
 from .execution import (
@@ -18,6 +17,7 @@ from .execution import (
     default_subscribe,
     execution_context_class,
     unwrap_schema,
+    validation_rules,
 )
 from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, ProtocolSettings
 from .protocol.machine import DEFAULT_MAX_MESSAGE_SIZE
@@ -55,7 +55,7 @@ class ServerOptions:
 
     # Derived once from the above (not arguments).
     graphql_schema: GraphQLSchema | None = field(init=False, default=None)
-    execution_context_class: type[ExecutionContext] | None = field(init=False, default=None)
+    execution_context_class: type[Any] | None = field(init=False, default=None)
     documents: DocumentCache = field(init=False, repr=False)
     settings: ProtocolSettings = field(init=False)
     execute_function: ExecuteFunction = field(init=False, repr=False)
@@ -80,7 +80,11 @@ class ServerOptions:
         set_ = object.__setattr__  # frozen: derived fields are set once, here
         set_(self, "graphql_schema", graphql_schema)
         set_(self, "execution_context_class", execution_context_class(self.schema))
-        set_(self, "documents", DocumentCache(self.document_cache_size))
+        set_(
+            self,
+            "documents",
+            DocumentCache(self.document_cache_size, validation_rules(self.schema)),
+        )
         set_(
             self,
             "settings",

@@ -1,0 +1,479 @@
+"""GraphQL over HTTP on the WebSocket endpoint's URL, sans-I/O.
+
+An adapter turns a server's request into an :class:`HTTPRequest`, awaits
+:func:`handle_http_request` and writes the :class:`HTTPResponse` back; nothing here
+knows a server. The rules are those of the GraphQL-over-HTTP draft specification
+(graphql/graphql-over-http), with the choices it leaves open made as follows.
+
+Requests
+    ``POST`` with a ``Content-Type: application/json`` (UTF-8) body
+    ``{"query", "variables"?, "operationName"?, "extensions"?}``, or ``GET`` with the
+    same parameters in the query string (``variables`` and ``extensions`` JSON-encoded,
+    an empty value meaning "not given"). Other methods: 405 with ``Allow: GET, POST``.
+    A missing or other ``Content-Type`` on ``POST``: 415. A body that is not JSON: 400.
+    Parameters of the wrong shape (no ``query``, ``variables`` not an object...): 422
+    when the client accepts ``application/graphql-response+json``, 400 otherwise.
+
+Media types
+    ``application/graphql-response+json`` and ``application/json``, chosen by ``Accept``
+    with its q-values (RFC 9110). On a tie ``application/graphql-response+json`` wins
+    only if the client named it: a missing ``Accept``, ``*/*`` or ``application/*``
+    get ``application/json``, the type every client understands. When neither type is
+    acceptable: 406.
+
+Status codes of GraphQL results
+    With ``application/graphql-response+json``: 200 whenever the result has ``data``
+    (even with field errors: partial success; the draft's newer 294 is not used, as
+    most clients and intermediaries predate it); without ``data``, 400 for a document
+    that does not parse and 422 for every other request error (validation, no
+    operation to run, variables that do not coerce, errors returned by
+    ``on_subscribe``). With ``application/json`` (legacy clients): 200 for every
+    GraphQL result, as the specification's legacy rules ask. For both media types, a
+    mutation over ``GET`` is refused with 405 and ``Allow: POST``, and a subscription
+    with 426 (Upgrade Required) and ``Upgrade: websocket``: subscriptions are served
+    by the WebSocket protocols on this same URL. An ``execute`` (or ``on_operation``)
+    that returns a stream for a query answers with the stream's first result. Results
+    carry ``Vary: Accept``, as their media type and status depend on it.
+
+Failures
+    An exception from application code (a hook, ``context``, a custom ``execute``...)
+    answers 500 ``{"errors": [{"message": "Internal server error"}]}``, or with the
+    exception's message when ``debug`` is true, exactly as the WebSocket side masks
+    its 4500 close reasons. Responses that are not GraphQL results (400, 405, 406,
+    413, 415, 422 for malformed requests, 500) always use ``application/json``, as
+    the specification forbids ``application/graphql-response+json`` for them.
+
+Options and hooks
+    An HTTP request runs through the same operation pipeline as a WebSocket
+    ``subscribe`` message: the document cache, ``parse``/``validate``, ``schema``
+    functions, ``roots``, ``context``, ``execute`` and ``on_subscribe``,
+    ``on_operation``, ``on_next``, ``on_error`` and ``on_complete``. Every function
+    that receives a connection context there receives the :class:`HTTPRequest` here
+    (it has the same ``extra`` as a :class:`~gqlwire.ConnectionContext`, plus the
+    method and headers), and ``None`` as the operation id. ``on_connect``,
+    ``on_disconnect`` and ``on_close`` concern connections and are never called.
+    Guards written in ``on_subscribe`` therefore protect both transports.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, cast
+from urllib.parse import parse_qs
+
+import orjson
+from graphql import OperationType
+
+from .context import ConnectionContext
+from .execution import ExecutionArgs, operation_of
+from .operation import Operation, ServerError
+from .protocol import ErrorStage, OperationId
+from .protocol.codes import INTERNAL_SERVER_ERROR_REASON
+
+if TYPE_CHECKING:
+    from .options import ServerOptions
+
+logger = logging.getLogger("gqlwire")
+
+JSONObject = dict[str, Any]
+
+GRAPHQL_RESPONSE_JSON: Final = "application/graphql-response+json"
+APPLICATION_JSON: Final = "application/json"
+ALLOWED_METHODS: Final = ("GET", "POST")
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPRequest:
+    """One HTTP request, as an adapter hands it over."""
+
+    method: str
+    """Upper case."""
+    headers: Mapping[str, str]
+    """Lower-case names; a repeated header's values joined with ``", "``."""
+    query_string: str
+    """Raw (percent-encoded), without the ``?``."""
+    body: bytes
+    extra: dict[str, Any]
+    """Transport details: ``{"scope": ...}`` on ASGI, ``{"request": ...}`` on aiohttp."""
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPResponse:
+    """What to answer: the adapter adds ``Content-Length``."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+async def handle_http_request(options: ServerOptions, request: HTTPRequest) -> HTTPResponse:
+    """Answer one GraphQL-over-HTTP request (see the module docstring for the rules)."""
+    if request.method not in ALLOWED_METHODS:
+        return error_response(
+            405,
+            f"Method {request.method} is not allowed: use GET or POST",
+            [("allow", ", ".join(ALLOWED_METHODS))],
+        )
+    media_type = negotiate_media_type(request.headers.get("accept"))
+    if media_type is None:
+        return error_response(
+            406, f"Acceptable media types are {GRAPHQL_RESPONSE_JSON} and {APPLICATION_JSON}"
+        )
+    try:
+        payload = read_request_parameters(request)
+    except MalformedRequest as error:
+        status = error.status
+        if status == 422 and media_type == APPLICATION_JSON:
+            status = 400  # legacy clients know only 400 for a bad request
+        return error_response(status, str(error))
+
+    outcome = _Outcome()
+    await _HTTPOperation(options, request, payload, outcome).run()
+    return outcome.response(media_type, options.debug)
+
+
+# -- requests --------------------------------------------------------------------------
+
+
+class MalformedRequest(Exception):
+    """A request that is not a well-formed GraphQL-over-HTTP request."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def read_request_parameters(request: HTTPRequest) -> JSONObject:
+    """The request's ``query``, ``variables``, ``operationName`` and ``extensions``, as
+    the payload dict an operation runs with (only the parameters given).
+
+    Raises :class:`MalformedRequest` with the status to answer.
+    """
+    if request.method == "GET":
+        raw = _query_parameters(request.query_string)
+    else:
+        raw = _json_body(request)
+    return _checked_parameters(raw)
+
+
+def _query_parameters(query_string: str) -> JSONObject:
+    # Servers refuse request targets that are not ASCII, so only the percent-escapes
+    # carry UTF-8, and parse_qs decodes those.
+    try:
+        values = parse_qs(query_string, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError as error:
+        raise MalformedRequest("The query string is not valid UTF-8", 400) from error
+    raw: JSONObject = {}
+    for name in ("query", "operationName", "variables", "extensions"):
+        given = values.get(name)
+        if given is None:
+            continue
+        if len(given) > 1:
+            raise MalformedRequest(f"The {name} parameter must be given at most once")
+        value = given[0]
+        if value == "":
+            continue  # the specification: an empty value is no value
+        if name in ("variables", "extensions"):
+            try:
+                raw[name] = orjson.loads(value)
+            except orjson.JSONDecodeError as error:
+                raise MalformedRequest(f"The {name} parameter is not valid JSON") from error
+        else:
+            raw[name] = value
+    return raw
+
+
+def _json_body(request: HTTPRequest) -> JSONObject:
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        raise MalformedRequest(
+            f"Missing Content-Type header: send the request as {APPLICATION_JSON}", 415
+        )
+    media, parameters = parse_media_type(content_type)
+    if media != APPLICATION_JSON or parameters.get("charset", "utf-8") != "utf-8":
+        raise MalformedRequest(
+            f"Unsupported Content-Type {content_type!r}: send the request as "
+            f"{APPLICATION_JSON} (UTF-8)",
+            415,
+        )
+    try:
+        body = orjson.loads(request.body)
+    except orjson.JSONDecodeError as error:
+        raise MalformedRequest("The request body is not valid JSON", 400) from error
+    if not isinstance(body, dict):
+        raise MalformedRequest(
+            "The request body must be a JSON object (batched requests are not supported)"
+        )
+    return body
+
+
+def _checked_parameters(raw: JSONObject) -> JSONObject:
+    query = raw.get("query")
+    if query is None:
+        raise MalformedRequest("Missing query")
+    if not isinstance(query, str):
+        raise MalformedRequest("The query must be a string")
+    payload: JSONObject = {"query": query}
+    for name, kind, described in (
+        ("variables", dict, "an object"),
+        ("operationName", str, "a string"),
+        ("extensions", dict, "an object"),
+    ):
+        value = raw.get(name)
+        if value is None:
+            continue  # null is the same as not given
+        if not isinstance(value, kind):
+            raise MalformedRequest(f"The {name} must be {described}")
+        payload[name] = value
+    return payload
+
+
+# -- media types ---------------------------------------------------------------------------
+
+
+def parse_media_type(value: str) -> tuple[str, dict[str, str]]:
+    """``"Application/JSON; charset=UTF-8"`` -> ``("application/json", {"charset": "utf-8"})``."""
+    media, *rest = value.split(";")
+    parameters: dict[str, str] = {}
+    for item in rest:
+        name, sep, raw = item.partition("=")
+        if sep:
+            parameters[name.strip().lower()] = raw.strip().strip('"').lower()
+    return media.strip().lower(), parameters
+
+
+def negotiate_media_type(accept: str | None) -> str | None:
+    """The response media type for an ``Accept`` header, or ``None`` (answer 406).
+
+    Each supported type gets the q-value of the most specific range that matches it
+    (RFC 9110 §12.5.1); the higher one wins. On a tie, ``application/graphql-response+json``
+    wins only if it was named explicitly, so wildcard-only clients, which cannot
+    know its status code semantics, get ``application/json``.
+    """
+    if accept is None or not accept.strip():
+        return APPLICATION_JSON
+    ranges = [_media_range(part) for part in accept.split(",") if part.strip()]
+    graphql_quality, graphql_named = _quality(ranges, GRAPHQL_RESPONSE_JSON)
+    json_quality, _ = _quality(ranges, APPLICATION_JSON)
+    if graphql_quality <= 0 and json_quality <= 0:
+        return None
+    if graphql_quality != json_quality:
+        return GRAPHQL_RESPONSE_JSON if graphql_quality > json_quality else APPLICATION_JSON
+    return GRAPHQL_RESPONSE_JSON if graphql_named else APPLICATION_JSON
+
+
+@dataclass(frozen=True, slots=True)
+class _MediaRange:
+    media: str
+    quality: float
+    charset: str | None
+
+
+def _media_range(text: str) -> _MediaRange:
+    media, parameters = parse_media_type(text)
+    try:
+        quality = float(parameters.get("q", "1"))
+    except ValueError:
+        quality = 0.0  # a range we cannot read accepts nothing
+    if not 0 <= quality <= 1:
+        quality = 0.0
+    return _MediaRange(media, quality, parameters.get("charset"))
+
+
+def _quality(ranges: list[_MediaRange], media: str) -> tuple[float, bool]:
+    """The q-value ``ranges`` give ``media``, and whether a range named it exactly."""
+    kind = media.split("/")[0]
+    best_specificity = -1
+    quality = 0.0
+    for candidate in ranges:
+        if candidate.charset not in (None, "utf-8"):
+            continue  # we only ever write UTF-8
+        if candidate.media == media:
+            specificity = 2
+        elif candidate.media == f"{kind}/*":
+            specificity = 1
+        elif candidate.media == "*/*":
+            specificity = 0
+        else:
+            continue
+        if specificity > best_specificity:
+            best_specificity, quality = specificity, candidate.quality
+        elif specificity == best_specificity:
+            quality = max(quality, candidate.quality)
+    return quality, best_specificity == 2
+
+
+# -- running the operation ------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    """An operation this transport does not run (raised instead of executing it)."""
+
+    def __init__(self, status: int, message: str, headers: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers
+
+
+class _HTTPOperation(Operation):
+    """The WebSocket operation pipeline, refusing what HTTP must not run.
+
+    The check sits just before execution so that it also covers documents that
+    ``on_subscribe`` supplies (persisted queries and the like).
+    """
+
+    __slots__ = ("method",)
+
+    def __init__(
+        self,
+        options: ServerOptions,
+        request: HTTPRequest,
+        payload: JSONObject,
+        report: _Outcome,
+    ) -> None:
+        # Hooks get the request where a WebSocket gives its connection context, and no
+        # operation id: see the module docstring.
+        super().__init__(
+            options, cast(ConnectionContext, request), cast(OperationId, None), payload, report
+        )
+        self.method = request.method
+
+    async def _execute(self, args: ExecutionArgs) -> Any:
+        operation = operation_of(args)
+        kind = operation.operation if operation is not None else None
+        if kind is OperationType.SUBSCRIPTION:
+            raise _Refused(
+                426,
+                "Subscriptions are not served over HTTP: connect a WebSocket to this URL "
+                "(graphql-transport-ws or graphql-ws)",
+                [("upgrade", "websocket"), ("connection", "Upgrade")],
+            )
+        if kind is OperationType.MUTATION and self.method == "GET":
+            raise _Refused(405, "Mutations cannot be sent with GET: use POST", [("allow", "POST")])
+        return await super()._execute(args)
+
+
+class _Outcome:
+    """The :class:`~gqlwire.operation.OperationReport` of one HTTP operation: keeps the
+    first outcome, which ends the operation (a stream yields one result over HTTP)."""
+
+    __slots__ = ("failure", "request_errors", "result", "stage")
+
+    def __init__(self) -> None:
+        self.result: JSONObject | None = None
+        self.request_errors: list[JSONObject] | None = None
+        self.stage: ErrorStage | None = None
+        self.failure: Exception | None = None
+
+    def is_active(self, id: OperationId) -> bool:
+        return self.result is None and self.request_errors is None and self.failure is None
+
+    async def next(self, id: OperationId, payload: JSONObject) -> None:
+        if self.is_active(id):
+            self.result = payload
+
+    async def errors(self, id: OperationId, errors: list[JSONObject], stage: ErrorStage) -> None:
+        if self.is_active(id):
+            self.request_errors, self.stage = errors, stage
+
+    async def complete(self, id: OperationId) -> None:
+        pass
+
+    async def failed(self, id: OperationId, error: Exception) -> None:
+        if self.is_active(id):
+            self.failure = error
+
+    def response(self, media_type: str, debug: bool) -> HTTPResponse:
+        if self.failure is not None:
+            return self._failure_response(self.failure, media_type, debug)
+        if self.request_errors is not None:
+            status = 400 if self.stage is ErrorStage.SYNTAX else 422
+            if self.stage is ErrorStage.STREAM:
+                status = 500  # the source failed before its first result
+            return _result_response({"errors": self.request_errors}, media_type, status)
+        if self.result is not None:
+            status = 200 if "data" in self.result else 422  # e.g. variables did not coerce
+            return _result_response(self.result, media_type, status)
+        # A cancelled run re-raises and never gets here: this operation streamed no
+        # result at all (a custom execute's empty stream).
+        return error_response(500, "The operation produced no result")
+
+    @staticmethod
+    def _failure_response(error: Exception, media_type: str, debug: bool) -> HTTPResponse:
+        if isinstance(error, _Refused):
+            return _result_response(
+                {"errors": [{"message": str(error)}]},
+                media_type,
+                error.status,
+                error.headers,
+                refusal=True,
+            )
+        if isinstance(error, ServerError):
+            message = str(error)
+        else:
+            logger.error(
+                "HTTP operation raised %s: %s", type(error).__name__, error, exc_info=error
+            )
+            message = str(error) if debug else INTERNAL_SERVER_ERROR_REASON
+        return error_response(500, message)
+
+
+# -- responses ------------------------------------------------------------------------------
+
+
+def _result_response(
+    result: JSONObject,
+    media_type: str,
+    status: int,
+    headers: list[tuple[str, str]] | None = None,
+    *,
+    refusal: bool = False,
+) -> HTTPResponse:
+    """A GraphQL result, in the negotiated media type, with the status that
+    ``application/graphql-response+json`` calls for.
+
+    With ``application/json``, request errors answer 200: legacy clients trust only a
+    200 body to be a GraphQL response. A ``refusal`` (a mutation over GET, a
+    subscription) keeps its status whatever the media type: the method or the
+    transport is wrong, not the request's GraphQL.
+    """
+    if media_type == APPLICATION_JSON and 400 <= status < 500 and not refusal:
+        status = 200
+    try:
+        body = orjson.dumps(result)
+    except TypeError as error:
+        logger.error("A result could not be encoded as JSON: %s", error)
+        return error_response(500, INTERNAL_SERVER_ERROR_REASON)
+    return HTTPResponse(
+        status,
+        [("content-type", f"{media_type}; charset=utf-8"), ("vary", "Accept"), *(headers or ())],
+        body,
+    )
+
+
+def error_response(
+    status: int, message: str, headers: list[tuple[str, str]] | None = None
+) -> HTTPResponse:
+    """A response that is not a GraphQL result (``{"errors": [{"message": ...}]}``):
+    always ``application/json``. Adapters use it for what they refuse themselves (413)."""
+    return HTTPResponse(
+        status,
+        [("content-type", f"{APPLICATION_JSON}; charset=utf-8"), *(headers or ())],
+        orjson.dumps({"errors": [{"message": message}]}),
+    )
+
+
+__all__ = [
+    "APPLICATION_JSON",
+    "GRAPHQL_RESPONSE_JSON",
+    "HTTPRequest",
+    "HTTPResponse",
+    "MalformedRequest",
+    "error_response",
+    "handle_http_request",
+    "negotiate_media_type",
+    "parse_media_type",
+    "read_request_parameters",
+]
