@@ -89,6 +89,7 @@ class Connection:
         self._send_lock = asyncio.Lock()
         self._closing = False  # our close was sent, or the peer is gone
         self._ended = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
         self._close_code: int = CloseCode.NORMAL_CLOSURE
         self._close_reason = ""
 
@@ -116,10 +117,15 @@ class Connection:
             await self._finish()
 
     async def _read_until_end(self) -> None:
-        reader = asyncio.create_task(self._read())
+        reader = self._reader = asyncio.create_task(self._read())
         ended = asyncio.create_task(self._ended.wait())
         try:
             await asyncio.wait({reader, ended}, return_when=asyncio.FIRST_COMPLETED)
+            if self._closing:
+                # The reader may have been stopped by a close still being sent from
+                # another task: returning now would let the server drop the socket
+                # before our close frame is out.
+                await self._ended.wait()
         finally:
             # Once we have closed, the reader is not needed: some servers never
             # answer a receive after a close (hypercorn, daphne).
@@ -232,8 +238,20 @@ class Connection:
             pass  # a send to a stalled client holds the gate: close regardless
         else:
             self._send_lock.release()
-        await self.transport.close(code, reason)
-        self._ended.set()
+        try:
+            await self._stop_reader()
+            await self.transport.close(code, reason)
+        finally:
+            self._ended.set()
+
+    async def _stop_reader(self) -> None:
+        """Stop a receive in progress before closing: granian holds back our close
+        frame while another task waits in ``receive()``."""
+        reader = self._reader
+        if reader is None or reader.done() or reader is asyncio.current_task():
+            return
+        reader.cancel()
+        await asyncio.wait([reader])
 
     def _peer_gone(self, code: int | None, reason: str) -> None:
         if self._closing:
@@ -299,27 +317,37 @@ class Connection:
 
     # -- OperationReport: what operations tell their connection ------------------------
 
+    # Each report first checks that the calling task still owns the id: a cancelled
+    # operation whose code turned the cancellation into another exception must not
+    # end a newer operation that reused its id.
+
+    def _owner(self, id: OperationId) -> ProtocolMachine | None:
+        if self.operations.get(id) is not asyncio.current_task():
+            return None
+        return self.machine
+
     def is_active(self, id: OperationId) -> bool:
-        return self.machine is not None and not self._closing and self.machine.is_active(id)
+        machine = self._owner(id)
+        return machine is not None and not self._closing and machine.is_active(id)
 
     async def next(self, id: OperationId, payload: dict[str, Any]) -> None:
-        if self.machine is not None:
-            await self._apply(self.machine.operation_next(id, payload))
+        if machine := self._owner(id):
+            await self._apply(machine.operation_next(id, payload))
 
     async def errors(
         self, id: OperationId, errors: list[dict[str, Any]], stage: ErrorStage
     ) -> None:
-        if self.machine is not None:
-            await self._apply(self.machine.operation_errors(id, errors, stage))
+        if machine := self._owner(id):
+            await self._apply(machine.operation_errors(id, errors, stage))
 
     async def complete(self, id: OperationId) -> None:
-        if self.machine is not None:
-            await self._apply(self.machine.operation_complete(id))
+        if machine := self._owner(id):
+            await self._apply(machine.operation_complete(id))
 
     async def failed(self, id: OperationId, error: Exception) -> None:
-        if self.machine is not None:
-            reason = self._reason_for(error, f"operation {id!r}")
-            await self._apply(self.machine.operation_failed(id, reason))
+        reason = self._reason_for(error, f"operation {id!r}")
+        if machine := self._owner(id):
+            await self._apply(machine.operation_failed(id, reason))
 
     # -- control from outside -----------------------------------------------------------
 

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from ..connection import Connection, ConnectionRegistry
+from ..http import HTTPRequest, error_response, handle_http_request
 from ..protocol import parse_protocol_header
 
 if TYPE_CHECKING:
@@ -83,7 +84,9 @@ class ASGIWebSocketTransport:
         if self._close_sent or self._ended:
             return
         self._close_sent = True
-        await self._call_send({"type": "websocket.close", "code": code, "reason": reason})
+        # Plain int and str: daphne's WebSocket library refuses an IntEnum close code.
+        message = {"type": "websocket.close", "code": int(code), "reason": str(reason)}
+        await self._call_send(message)
 
     async def _next_message(self) -> Message | None:
         if self._ended:
@@ -157,11 +160,10 @@ class ASGIApp:
         await connection.serve(offered)
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from ..http import HTTPRequest, handle_http_request
-
         body = await _read_body(receive, self.options.max_message_size)
         if body is None:
-            await _respond(send, 413, [("content-type", "text/plain")], b"Request body too large")
+            refusal = error_response(413, "Request body too large")
+            await _respond(send, refusal.status, refusal.headers, refusal.body)
             return
         headers: dict[str, str] = {}
         for key, value in scope.get("headers") or ():

@@ -1,0 +1,313 @@
+"""The ``gqlwire`` command line: ``gqlwire serve MODULE:ATTR [options]``.
+
+Some servers (granian) import the application themselves, in a worker process, so the
+command line cannot hand them an object it built. Instead it describes what to serve in
+an environment variable and hands every server the same import string,
+``gqlwire.cli:served_app``: an ASGI app that builds the real one from that description
+on first use (or uses the one the command line already built, in its own process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import runners
+from .runners import ASGIApp, Receive, RunnerError, Scope, Send
+
+if TYPE_CHECKING:
+    from .server import GraphQLServer
+
+__all__ = ["main", "served_app"]
+
+SERVED_APP_TARGET = "gqlwire.cli:served_app"
+_ENVIRONMENT_KEY = "GQLWIRE_SERVE"
+_DEFAULT_PATH = "/graphql"
+
+# Command-line option -> GraphQLServer option.
+_SERVER_OPTIONS = {
+    "init_timeout": "connection_init_wait_timeout",
+    "keepalive": "keep_alive",
+    "debug": "debug",
+}
+
+
+class CLIError(Exception):
+    """A problem to report on one line, with exit status 2."""
+
+
+# --------------------------------------------------------------------------- what to serve
+
+
+@dataclass(frozen=True)
+class ServeSpec:
+    """What `serve` serves; travels to worker processes as JSON in the environment."""
+
+    target: str
+    path: str = _DEFAULT_PATH
+    options: dict[str, Any] = field(default_factory=dict)  # GraphQLServer options given
+
+    def to_json(self) -> str:
+        return json.dumps({"target": self.target, "path": self.path, "options": self.options})
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeSpec:
+        data = json.loads(text)
+        return cls(str(data["target"]), str(data["path"]), dict(data["options"]))
+
+
+@dataclass(frozen=True)
+class BuiltApp:
+    app: ASGIApp
+    server: GraphQLServer | None  # None: a plain ASGI application, served as is
+
+
+def build_app(spec: ServeSpec) -> BuiltApp:
+    """Import `spec.target` and turn it into the ASGI app to serve.
+
+    A `GraphQLServer` gets the given options through `replace()`; a schema gets a new
+    `GraphQLServer` with them; both are served at `spec.path` only. Any other ASGI
+    callable is served as it is.
+    """
+    from .execution import unwrap_schema
+    from .server import GraphQLServer
+
+    found = runners.import_target(spec.target)
+    try:
+        if isinstance(found, GraphQLServer):
+            server = found.replace(**spec.options) if spec.options else found
+        elif unwrap_schema(found) is not None or _is_schema_function(found):
+            server = GraphQLServer(found, **spec.options)
+        elif _is_asgi_app(found):
+            return BuiltApp(found, None)  # type: ignore[arg-type]
+        else:
+            raise CLIError(
+                f"{spec.target!r} is not a GraphQL schema, a GraphQLServer or an ASGI "
+                f"application (it is {_describe(found)})"
+            )
+    except (TypeError, ValueError) as exc:  # options the server refuses
+        raise CLIError(f"{spec.target!r}: {exc}") from exc
+    return BuiltApp(MountedApp(server.asgi(), spec.path), server)
+
+
+def _positional_parameters(found: object) -> int | None:
+    """How many positional arguments `found` takes when called; None if it is not a
+    plain function or callable instance (classes, builtins without a signature)."""
+    if isinstance(found, type) or not callable(found):
+        return None
+    try:
+        parameters = inspect.signature(found).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for p in parameters if p.kind in positional)
+
+
+def _is_asgi_app(found: object) -> bool:
+    """An ASGI 3 application: called as ``app(scope, receive, send)``."""
+    return _positional_parameters(found) == 3
+
+
+def _is_schema_function(found: object) -> bool:
+    """A per-operation schema function: ``fn(ctx, id, payload, args) -> schema``."""
+    return _positional_parameters(found) == 4
+
+
+def _describe(found: object) -> str:
+    if isinstance(found, type):
+        return f"the class {found.__name__}"
+    return f"a {type(found).__name__}"
+
+
+class MountedApp:
+    """Serves `app` at exactly `path`: other HTTP paths get 404, WebSocket handshakes on
+    other paths are refused (HTTP 403); lifespan events go to `app`."""
+
+    def __init__(self, app: ASGIApp, path: str) -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope.get("type")
+        if kind in ("http", "websocket") and scope.get("path") != self.path:
+            if kind == "websocket":
+                await receive()  # websocket.connect
+                await send({"type": "websocket.close", "code": 1000})
+            else:
+                body = b"Not Found"
+                headers = [(b"content-type", b"text/plain"), (b"content-length", b"9")]
+                await send({"type": "http.response.start", "status": 404, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+class _ServedApp:
+    """The app behind ``gqlwire.cli:served_app`` (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._app: ASGIApp | None = None
+
+    def install(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._app is None:
+            description = os.environ.get(_ENVIRONMENT_KEY)
+            if description is None:
+                raise RuntimeError(f"{SERVED_APP_TARGET} is served only by `gqlwire serve`")
+            self._app = build_app(ServeSpec.from_json(description)).app
+        await self._app(scope, receive, send)
+
+
+served_app = _ServedApp()
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _seconds_or_none(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds or 'none', got {text!r}") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return seconds
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number (0-65535), got {text!r}")
+    return port
+
+
+def _path(text: str) -> str:
+    if not text.startswith("/"):
+        raise argparse.ArgumentTypeError(f"a path starts with '/', got {text!r}")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gqlwire", description="GraphQL over WebSocket for Python."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="serve a schema, a GraphQLServer or an ASGI app",
+        description=(
+            "Serve MODULE:ATTR over WebSocket (graphql-transport-ws and graphql-ws) and "
+            "HTTP. MODULE is imported with the current directory on the import path. "
+            "ATTR may be a GraphQL schema (graphql-core, Strawberry, Ariadne, Graphene), "
+            "a GraphQLServer (the options given here replace its own), or any other ASGI "
+            "application, which is served as it is: --path, --init-timeout, --keepalive "
+            "and --debug do not apply to it."
+        ),
+    )
+    serve.add_argument("target", metavar="MODULE:ATTR", help="what to serve")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    serve.add_argument(
+        "--port", type=_port, default=8000, help="port to bind (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--server",
+        choices=runners.SERVER_NAMES,
+        default="uvicorn",
+        help="the server to run on (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--path",
+        type=_path,
+        default=_DEFAULT_PATH,
+        help="the endpoint's path; other paths get 404 (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--init-timeout",
+        type=_seconds_or_none,
+        default=argparse.SUPPRESS,
+        metavar="SECONDS",
+        help="seconds to wait for connection_init, or 'none' (default: the server's, 3)",
+    )
+    serve.add_argument(
+        "--keepalive",
+        type=_seconds_or_none,
+        default=argparse.SUPPRESS,
+        metavar="SECONDS",
+        help="seconds between keep-alive pings, or 'none' (default: the server's, 12)",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=runners.LOG_LEVELS,
+        default="info",
+        help="log level of the server and of gqlwire (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="close with the message of exceptions raised by your code instead of "
+        "'Internal server error'",
+    )
+    return parser
+
+
+def _listening_line(
+    built: BuiltApp, spec: ServeSpec, server_name: str, host: str, port: int
+) -> str:
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if built.server is None:
+        return f"gqlwire: serving {spec.target} on http://{authority} ({server_name})"
+    protocols = " and ".join(built.server.options.protocols)
+    return f"gqlwire: serving {protocols} on ws://{authority}{spec.path} ({server_name})"
+
+
+def serve(args: argparse.Namespace) -> int:
+    given = vars(args)
+    spec = ServeSpec(
+        target=args.target,
+        path=args.path,
+        options={name: given[key] for key, name in _SERVER_OPTIONS.items() if key in given},
+    )
+    runners.check_server(args.server)
+    built = build_app(spec)
+    served_app.install(built.app)
+    os.environ[_ENVIRONMENT_KEY] = spec.to_json()  # for servers that import it in a worker
+
+    def announce(host: str, port: int) -> None:
+        print(_listening_line(built, spec, args.server, host, port), file=sys.stderr, flush=True)
+
+    runners.run(
+        SERVED_APP_TARGET,
+        server=args.server,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        max_message_size=built.server.options.max_message_size if built.server else None,
+        on_listening=announce,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    # First, so that a signal while the application is imported stops us quietly too.
+    runners.install_stop_signals()
+    args = build_parser().parse_args(argv)
+    try:
+        return serve(args)
+    except (CLIError, RunnerError) as exc:
+        print(f"gqlwire: error: {exc}", file=sys.stderr, flush=True)
+        return 2

@@ -1,0 +1,507 @@
+"""Run an ASGI application on one of the supported servers, in the foreground.
+
+`run("module:attr", server="hypercorn", host=..., port=...)` serves the application named
+by an import string until SIGINT or SIGTERM, then returns normally, so a command line
+built on it exits with status 0 and prints no traceback. Every server here gets the
+application the same way: from the import string, resolved with the current directory
+on `sys.path` (granian resolves it again in its worker process, so only a string can be
+shared).
+
+Where the server accepts an already listening socket (uvicorn, hypercorn, daphne), the
+runner binds it itself: "address in use" is then a clean `RunnerError` instead of a
+server-specific log line, and `on_listening` is called only once the port accepts
+connections.
+
+Adding a server is one entry in `_SPECS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import functools
+import importlib
+import importlib.util
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, cast
+
+__all__ = [
+    "LOG_LEVELS",
+    "SERVER_NAMES",
+    "ListeningCallback",
+    "RunnerError",
+    "check_server",
+    "import_target",
+    "install_stop_signals",
+    "run",
+    "stop_requested",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ListeningCallback = Callable[[str, int], None]
+"""Called with the bound (host, port) once the server's socket listens."""
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+"""Log levels every server understands."""
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_BACKLOG = 2048
+
+
+class RunnerError(Exception):
+    """A server could not be started; the message is one line meant for a user."""
+
+
+# --------------------------------------------------------------------------- import strings
+
+
+def import_target(target: str) -> object:
+    """Import the object named by "module:attr" (attr may be dotted).
+
+    The current directory is put on `sys.path` first, as `python -m` would. Every failure
+    is a `RunnerError` with a one-line message.
+    """
+    module_name, sep, attr_path = target.partition(":")
+    if not sep or not module_name or not attr_path:
+        raise RunnerError(f"invalid target {target!r}: expected MODULE:ATTR")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise RunnerError(
+                f"no module named {module_name!r} (in the current directory or on sys.path)"
+            ) from exc
+        if exc.name is not None and _is_prefix(exc.name, module_name):
+            raise RunnerError(
+                f"cannot import {module_name!r}: no module named {exc.name!r}"
+            ) from exc
+        raise RunnerError(f"error while importing {module_name!r}: {_one_line(exc)}") from exc
+    except BaseException as exc:  # any import-time failure of user code, SystemExit included
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise RunnerError(f"error while importing {module_name!r}: {_one_line(exc)}") from exc
+    found: object = module
+    for part in attr_path.split("."):
+        try:
+            found = getattr(found, part)
+        except AttributeError as exc:
+            raise RunnerError(
+                f"{target!r}: module {module_name!r} has no attribute {attr_path!r}"
+            ) from exc
+    return found
+
+
+def _is_prefix(missing: str, module_name: str) -> bool:
+    """True if the missing module is `module_name` itself or one of its parent packages."""
+    return module_name == missing or module_name.startswith(missing + ".")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _load_app(target: str) -> ASGIApp:
+    app = import_target(target)
+    if not callable(app):
+        raise RunnerError(f"{target!r} is not an ASGI application (not callable)")
+    return cast(ASGIApp, app)
+
+
+# --------------------------------------------------------------------------- stop signals
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM as a graceful stop request, from installation until the process ends.
+
+    Servers with their own signal handling replace these handlers while they run; this
+    covers the windows before and after (imports, startup) so that a signal is never lost
+    and never turns into a traceback.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._callbacks: list[Callable[[], None]] = []
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers; the server's own apply
+        for sig in _STOP_SIGNALS:
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (from the main thread) on the next stop signal, or now if one came."""
+        if self.requested:
+            callback()
+        else:
+            self._callbacks.append(callback)
+
+    def clear_callbacks(self) -> None:
+        self._callbacks.clear()
+
+
+_STOP = _StopRequest()
+
+
+def install_stop_signals() -> None:
+    """Turn SIGINT/SIGTERM into a stop request (see `stop_requested`) instead of an exit.
+
+    `run()` does this itself; a command line calls it first thing so that a signal that
+    arrives while it is still importing the application is honoured too.
+    """
+    _STOP.install()
+
+
+def stop_requested() -> bool:
+    return _STOP.requested
+
+
+# --------------------------------------------------------------------------- the servers
+
+
+@dataclass(frozen=True)
+class _Launch:
+    target: str
+    host: str
+    port: int
+    log_level: str
+    max_message_size: int | None
+    on_listening: ListeningCallback | None
+
+    def listening(self, sock: socket.socket) -> None:
+        if self.on_listening is not None:
+            address = sock.getsockname()
+            self.on_listening(str(address[0]), int(address[1]))
+
+
+@dataclass(frozen=True)
+class _ServerSpec:
+    name: str
+    extra: str  # the gqlwire extra that installs it
+    modules: tuple[str, ...]  # importable when the server is installed
+    serve: Callable[[_Launch], None]
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket, bound the way the servers bind theirs (SO_REUSEADDR)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise RunnerError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(_BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise RunnerError(_bind_error(host, port, exc)) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def _bind_error(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"cannot listen on {host}:{port}: address already in use"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+
+
+def _check_bindable(host: str, port: int) -> int:
+    """For servers that bind themselves: fail early and clearly if the port is taken.
+
+    Returns the port to give the server (a free one if `port` is 0, so that it is known).
+    """
+    with _bind(host, port) as sock:
+        return int(sock.getsockname()[1])
+
+
+def _configure_library_logging(log_level: str) -> None:
+    """Send gqlwire's own log records to stderr at `log_level` in the serving process,
+    unless the process already configured logging (a handler on the root logger)."""
+    logger = logging.getLogger("gqlwire")
+    logger.setLevel(log_level.upper())
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
+def _wait_for_stop_event() -> asyncio.Event:
+    """An event set (in the running loop) when a stop signal arrives."""
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+
+    def request_stop() -> None:
+        loop.call_soon_threadsafe(stopped.set)
+
+    _STOP.on_stop(request_stop)
+    return stopped
+
+
+def _serve_uvicorn(launch: _Launch, ws: str) -> None:
+    import uvicorn
+
+    sock = _bind(launch.host, launch.port)
+    options: dict[str, Any] = {}
+    if launch.max_message_size is not None:
+        options["ws_max_size"] = launch.max_message_size
+    config = uvicorn.Config(
+        _load_app(launch.target),
+        host=launch.host,
+        port=launch.port,
+        ws=ws,
+        log_level=launch.log_level,
+        **options,
+    )
+    server = uvicorn.Server(config)
+
+    # uvicorn installs its own SIGINT/SIGTERM handlers while it serves, then restores ours
+    # and raises the signal again; ours only records it, so the process exits normally.
+    def request_exit() -> None:
+        server.should_exit = True
+
+    _STOP.on_stop(request_exit)
+    launch.listening(sock)
+    server.run(sockets=[sock])
+
+
+def _serve_hypercorn(launch: _Launch) -> None:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    sock = _bind(launch.host, launch.port)
+    address = sock.getsockname()
+    config = Config()
+    config.bind = [f"fd://{sock.detach()}"]  # hypercorn takes ownership of the descriptor
+    config.loglevel = launch.log_level.upper()
+    if launch.max_message_size is not None:
+        # Raised when the application allows more, never lowered: hypercorn (0.18) stalls
+        # a connection whose message exceeds its limit by more than one read (64 KiB) -
+        # it sends close 1009, then fails on the rest of the frame and never completes the
+        # closing handshake. Below its default, the application's own check closes cleanly.
+        config.websocket_max_message_size = max(
+            launch.max_message_size, config.websocket_max_message_size
+        )
+    app = _load_app(launch.target)
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(_quiet_cancelled_connections)
+        stopped = _wait_for_stop_event()
+        await serve(app, config, shutdown_trigger=stopped.wait, mode="asgi")  # type: ignore[arg-type]
+
+    # The descriptor is already listening, so connections queue from here on.
+    if launch.on_listening is not None:
+        launch.on_listening(str(address[0]), int(address[1]))
+    asyncio.run(main())
+
+
+def _quiet_cancelled_connections(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Drop the CancelledError that CPython 3.11 logs for a cancelled `start_server` task.
+
+    hypercorn cancels connections still open when its graceful timeout ends (WebSockets
+    are never idle, so it does not close them itself); `asyncio.start_server`'s done
+    callback then calls `task.exception()` on the cancelled task and logs a traceback.
+    """
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
+
+
+def _serve_daphne(launch: _Launch) -> None:
+    # daphne.server installs Twisted's asyncio reactor on import: import it before anything
+    # else in this process touches Twisted.
+    from daphne.server import Server
+    from twisted.internet import reactor
+
+    logging.basicConfig(
+        level=launch.log_level.upper(),
+        format="%(levelname)s:%(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    sock = _bind(launch.host, launch.port)
+    address = sock.getsockname()
+    if sock.family == socket.AF_INET:
+        # The adopted-descriptor endpoint duplicates the descriptor and closes ours.
+        endpoint = f"fd:fileno={sock.detach()}"
+    else:
+        # daphne's "fd:" parser only handles IPv4 (it passes the family on as a string).
+        sock.close()
+        endpoint = f"tcp6:port={address[1]}:interface={_twisted_escape(str(address[0]))}"
+    options: dict[str, Any] = {}
+    if launch.max_message_size is not None:
+        # autobahn drops the TCP connection (no close frame) on a bigger message.
+        options["websocket_max_message_size"] = launch.max_message_size
+        options["websocket_max_frame_size"] = launch.max_message_size
+    app = _load_app(launch.target)
+
+    # daphne calls the application with keyword arguments (scope=, receive=, send=).
+    async def application(scope: Scope, receive: Receive, send: Send) -> None:
+        await app(scope, receive, send)
+
+    server = Server(
+        application,
+        endpoints=[endpoint],
+        signal_handlers=False,
+        **options,
+    )
+
+    def stop() -> None:
+        reactor.callFromThread(server.stop)  # safe from a signal handler, before or after run
+
+    def announce() -> None:
+        # The reactor runs: daphne has started listening (or logged why it could not).
+        if launch.on_listening is not None and server.listening_addresses:
+            host, port = server.listening_addresses[0]
+            launch.on_listening(str(host), int(port))
+
+    _STOP.on_stop(stop)
+    reactor.callWhenRunning(announce)
+    server.run()
+    if not server.listening_addresses and not _STOP.requested:
+        raise RunnerError(f"daphne could not listen on {launch.host}:{launch.port}")
+
+
+def _twisted_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def _load_in_granian_worker(log_level: str, target: str) -> ASGIApp:
+    """granian's target loader: runs in the worker process, which imports the app itself."""
+    _configure_library_logging(log_level)
+    return _load_app(target)
+
+
+def _serve_granian(launch: _Launch) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    # granian binds in its main process and has no hook for a pre-bound socket.
+    port = _check_bindable(launch.host, launch.port)
+    # Fail here, in the main process, rather than in the worker.
+    _load_app(launch.target)
+    server = Granian(
+        launch.target,
+        address=launch.host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        log_level=LogLevels(launch.log_level),
+        websockets=True,
+        # Bounds the worker's graceful stop (granian's default is to wait indefinitely).
+        workers_kill_timeout=_GRANIAN_KILL_TIMEOUT,
+    )
+
+    def started() -> None:
+        # Runs after granian bound its socket and installed its own signal handlers;
+        # a stop signal that came earlier is handed over here.
+        if _STOP.requested:
+            server.signal_handler_interrupt()  # type: ignore[no-untyped-call]
+        if launch.on_listening is not None:
+            launch.on_listening(launch.host, port)
+
+    server.on_startup(started)
+    # granian has no WebSocket message size setting: the application's own limit applies.
+    server.serve(target_loader=functools.partial(_load_in_granian_worker, launch.log_level))
+
+
+_GRANIAN_KILL_TIMEOUT = 10
+
+_SPECS: dict[str, _ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        _ServerSpec(
+            "uvicorn",
+            "uvicorn",
+            ("uvicorn", "websockets"),
+            functools.partial(_serve_uvicorn, ws="websockets-sansio"),
+        ),
+        _ServerSpec(
+            "uvicorn-wsproto",
+            "uvicorn",
+            ("uvicorn", "wsproto"),
+            functools.partial(_serve_uvicorn, ws="wsproto"),
+        ),
+        _ServerSpec("hypercorn", "hypercorn", ("hypercorn",), _serve_hypercorn),
+        _ServerSpec("daphne", "daphne", ("daphne", "twisted"), _serve_daphne),
+        _ServerSpec("granian", "granian", ("granian",), _serve_granian),
+    )
+}
+
+SERVER_NAMES: tuple[str, ...] = tuple(_SPECS)
+
+
+def _spec(server: str) -> _ServerSpec:
+    spec = _SPECS.get(server)
+    if spec is None:
+        raise RunnerError(f"unknown server {server!r}; choose one of {', '.join(SERVER_NAMES)}")
+    for module in spec.modules:
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            raise RunnerError(
+                f"server {server!r} is not installed (module {module!r} is missing): "
+                f'pip install "gqlwire[{spec.extra}]"'
+            )
+    return spec
+
+
+def check_server(server: str) -> None:
+    """Raise `RunnerError` if `server` is unknown or not installed."""
+    _spec(server)
+
+
+def run(
+    target: str,
+    *,
+    server: str,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    max_message_size: int | None = None,
+    on_listening: ListeningCallback | None = None,
+) -> None:
+    """Serve the ASGI app named by `target` ("module:attr") on `server` until SIGINT/SIGTERM.
+
+    Returns normally after a signal (the server shut down gracefully). Raises `RunnerError`
+    for an unknown or missing server, a target that cannot be imported, or an address
+    that cannot be bound. `max_message_size` (bytes) becomes the server's WebSocket
+    message limit where it has one, so oversized frames are refused early.
+    """
+    spec = _spec(server)
+    if log_level.lower() not in LOG_LEVELS:
+        raise RunnerError(f"unknown log level {log_level!r}; choose one of {', '.join(LOG_LEVELS)}")
+    install_stop_signals()
+    if _STOP.requested:
+        return
+    launch = _Launch(target, host, port, log_level.lower(), max_message_size, on_listening)
+    _configure_library_logging(launch.log_level)
+    try:
+        spec.serve(launch)
+    finally:
+        _STOP.clear_callbacks()

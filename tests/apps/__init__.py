@@ -1,0 +1,1 @@
+"""Applications the tests serve in real server processes (``tests.apps.<module>:<attr>``)."""

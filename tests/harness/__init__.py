@@ -1,0 +1,1 @@
+"""Test harness: real server processes (`servers`) and a raw WebSocket client (`wsclient`)."""
