@@ -86,7 +86,19 @@ class ASGIWebSocketTransport:
         self._close_sent = True
         # Plain int and str: daphne's WebSocket library refuses an IntEnum close code.
         message = {"type": "websocket.close", "code": int(code), "reason": str(reason)}
-        await self._call_send(message)
+        try:
+            await self._send(message)
+            return
+        except Exception as error:
+            if int(code) == 1000:
+                logger.debug("send(websocket.close) raised %r: treated as closed", error)
+                self._end(1006, "")
+                return
+            # daphne (autobahn) lets an application send only 1000 or 3000-4999, so
+            # 1001, 1009 and 1011 raise and the socket would stay open: fall back to a
+            # code every server sends rather than leave it open.
+            logger.debug("close code %d refused (%r): closing with 1000", code, error)
+        await self._call_send({"type": "websocket.close", "code": 1000, "reason": str(reason)})
 
     async def _next_message(self) -> Message | None:
         if self._ended:
