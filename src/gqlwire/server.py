@@ -8,6 +8,9 @@ from .connection import ConnectionRegistry
 from .options import ServerOptions
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .adapters.aiohttp import AiohttpHandler
     from .adapters.asgi import ASGIApp
 
 
@@ -46,6 +49,20 @@ class GraphQLServer:
         from .adapters.asgi import ASGIApp
 
         return ASGIApp(self.options, self._registry)
+
+    def aiohttp(self) -> AiohttpHandler:
+        """An aiohttp request handler (``app.router.add_route("*", "/graphql", handler)``)
+        serving WebSocket and HTTP on its route."""
+        from .adapters.aiohttp import AiohttpHandler
+
+        return AiohttpHandler(self.options, self._registry)
+
+    def aiohttp_app(self, path: str = "/graphql") -> web.Application:
+        """A ready aiohttp ``Application`` with the handler at ``path``; on shutdown it
+        closes every WebSocket with 1001 ``Going away``."""
+        from .adapters.aiohttp import application
+
+        return application(self.aiohttp(), path)
 
     def stats(self) -> dict[str, int]:
         """Open connections and running operations, across every app of this server."""

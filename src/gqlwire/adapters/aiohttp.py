@@ -1,0 +1,189 @@
+"""aiohttp: WebSocket (both subprotocols) and GraphQL over HTTP in one request handler.
+
+aiohttp reports the end of a connection in four shapes: ``CLOSE`` (the peer's close
+frame), ``CLOSING`` (our own close, seen by a receive in progress), ``CLOSED`` (the
+stream ended) and ``ERROR`` (a reader error: bad UTF-8, a reserved opcode, an
+oversized frame, a missing pong), after which it has usually closed the socket itself
+with 1006 or 1009. All four are one event here, "ended"; and since aiohttp may already
+have sent a close frame, ours is sent only if aiohttp has not (closes at most once).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from ..connection import Connection, ConnectionRegistry
+from ..http import HTTPRequest, error_response, handle_http_request
+from ..protocol import parse_protocol_header
+
+if TYPE_CHECKING:
+    from ..options import ServerOptions
+
+logger = logging.getLogger("gqlwire")
+
+# How long aiohttp waits for the peer's close frame after sending ours; a dead peer
+# would otherwise hold the connection's cleanup for aiohttp's default 10 s.
+CLOSE_TIMEOUT = 3.0
+
+_ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
+
+
+class AiohttpWebSocketTransport:
+    """A :class:`~gqlwire.adapters.base.Transport` over ``aiohttp.web.WebSocketResponse``."""
+
+    def __init__(self, request: web.Request, max_message_size: int | None) -> None:
+        self.request = request
+        self.response: web.WebSocketResponse | None = None
+        self.handshake_error: web.HTTPException | None = None
+        self._max_message_size = max_message_size
+        self._ended = False
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    async def accept(self, subprotocol: str | None) -> None:
+        # Offering aiohttp only the protocol we chose makes its handshake select
+        # exactly that one (it would otherwise follow the client's order).
+        response = web.WebSocketResponse(
+            protocols=(subprotocol,) if subprotocol else (),
+            max_msg_size=self._max_message_size or 0,
+            compress=False,  # per-message deflate costs more CPU than it saves here
+            autoping=True,
+            timeout=CLOSE_TIMEOUT,
+        )
+        try:
+            await response.prepare(self.request)
+        except web.HTTPException as error:
+            self.handshake_error = error
+            self._end(1006)
+            return
+        except Exception as error:
+            logger.debug("websocket handshake failed: %r", error)
+            self._end(1006)
+            return
+        self.response = response
+
+    async def receive(self) -> str | bytes | None:
+        response = self.response
+        while not self._ended and response is not None:
+            try:
+                message = await response.receive()
+            except Exception as error:
+                logger.debug("receive() raised %r: treated as a disconnect", error)
+                self._end(1006)
+                return None
+            if message.type is WSMsgType.TEXT:
+                return str(message.data)
+            if message.type is WSMsgType.BINARY:
+                return bytes(message.data)
+            if message.type in _ENDED:
+                code = message.data if message.type is WSMsgType.CLOSE else response.close_code
+                self._end(int(code) if isinstance(code, int) else 1006, str(message.extra or ""))
+                return None
+            # PING and PONG are answered by aiohttp itself (autoping).
+        return None
+
+    async def send(self, text: str) -> bool:
+        response = self.response
+        if self._ended or response is None or response.closed:
+            return False
+        try:
+            await response.send_frame(text.encode("utf-8"), WSMsgType.TEXT)
+        except Exception as error:
+            # ClientConnectionResetError "Cannot write to closing transport", and any
+            # other failure: the socket is gone either way.
+            logger.debug("send raised %r: treated as closed", error)
+            self._end(1006)
+            return False
+        return True
+
+    async def close(self, code: int, reason: str) -> None:
+        response = self.response
+        if response is None or response.closed:
+            return  # aiohttp already closed it (reader error, the peer's close)
+        try:
+            await response.close(code=int(code), message=reason.encode("utf-8"))
+        except Exception as error:
+            logger.debug("close raised %r", error)
+
+    def _end(self, code: int, reason: str = "") -> None:
+        if not self._ended:
+            self._ended = True
+            self.close_code = code
+            self.close_reason = reason
+
+
+def is_websocket_request(request: web.Request) -> bool:
+    return "websocket" in request.headers.get("Upgrade", "").lower()
+
+
+class AiohttpHandler:
+    """The aiohttp request handler of a :class:`~gqlwire.GraphQLServer`."""
+
+    def __init__(self, options: ServerOptions, registry: ConnectionRegistry) -> None:
+        self.options = options
+        self.registry = registry
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "GET" and is_websocket_request(request):
+            return await self.websocket(request)
+        return await self.http(request)
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        if not self.options.origin_allowed(request.headers.get("Origin")):
+            return _response(error_response(403, "Origin not allowed"))
+        offered = parse_protocol_header(request.headers.getall("Sec-WebSocket-Protocol", ()))
+        transport = AiohttpWebSocketTransport(request, self.options.max_message_size)
+        connection = Connection(self.options, transport, {"request": request}, self.registry)
+        await connection.serve(offered)
+        if transport.handshake_error is not None:
+            raise transport.handshake_error
+        # No response only when the handshake failed in a way aiohttp did not report
+        # as an HTTP error (the peer left mid-handshake): nothing is left to answer.
+        return transport.response or web.Response(status=400)
+
+    async def http(self, request: web.Request) -> web.StreamResponse:
+        limit = self.options.max_message_size
+        body = await request.content.read(limit + 1) if limit is not None else await request.read()
+        if limit is not None and (len(body) > limit or not request.content.at_eof()):
+            return _response(error_response(413, "Request body too large"))
+        headers: dict[str, str] = {}
+        for key, value in request.headers.items():
+            name = key.lower()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        outcome = await handle_http_request(
+            self.options,
+            HTTPRequest(
+                method=request.method.upper(),
+                headers=headers,
+                query_string=request.query_string,
+                body=body,
+                extra={"request": request},
+            ),
+        )
+        return _response(outcome)
+
+
+def _response(outcome: Any) -> web.Response:
+    response = web.Response(status=outcome.status, body=outcome.body)
+    for name, value in outcome.headers:
+        if name.lower() == "content-type":
+            response.headers["Content-Type"] = value
+        else:
+            response.headers.add(name, value)
+    return response
+
+
+def application(handler: AiohttpHandler, path: str = "/graphql") -> web.Application:
+    """An aiohttp ``Application`` serving ``handler`` at ``path``, closing its sockets
+    with 1001 ``Going away`` on shutdown."""
+    app = web.Application()
+    app.router.add_route("*", path, handler)
+
+    async def close_connections(_app: web.Application) -> None:
+        await handler.registry.close_all()
+
+    app.on_shutdown.append(close_connections)
+    return app
