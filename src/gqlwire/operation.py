@@ -80,20 +80,27 @@ class Operation:
         self._completed = False
 
     async def run(self) -> None:
-        stream: AsyncIterator[Any] | None = None
+        # Every stream this operation obtained, closed at the end whatever happens: a
+        # client that leaves while on_operation runs must not leak the one execute gave.
+        sources: list[AsyncIterator[Any]] = []
         try:
             args = await self._prepare()
             if args is None:
                 return
             self.args = args
             result = await self._execute(args)
+            stream = aiter(result) if isinstance(result, AsyncIterable) else None
+            if stream is not None:
+                sources.append(stream)
             replaced = await call_hook(
                 self.options.on_operation, self.context, self.id, self.payload, args, result
             )
             if replaced:
                 result = replaced
-            if isinstance(result, AsyncIterable):
-                stream = aiter(result)
+                stream = aiter(result) if isinstance(result, AsyncIterable) else None
+                if stream is not None:
+                    sources.append(stream)
+            if stream is not None:
                 if self.report.is_active(self.id):
                     await self._stream(stream, args)
             elif self.report.is_active(self.id):
@@ -108,8 +115,8 @@ class Operation:
         except Exception as error:
             await self.report.failed(self.id, error)
         finally:
-            if stream is not None:
-                await _close_stream(stream)
+            for source in reversed(sources):  # a replacement first, then what it wrapped
+                await _close_stream(source)
 
     async def _prepare(self) -> ExecutionArgs | None:
         """Execution arguments, or ``None`` when errors were already reported."""
