@@ -6,7 +6,10 @@
   tests run server by server and module-scoped fixtures may depend on it.
 - ``server_pool``: ``server_pool.get(target, server, args=())`` starts ``gqlwire serve``
   once per (target, server, args) and reuses it for the session; all are stopped at the end.
-  Tests check logs themselves with ``tests.harness.servers.assert_clean_log``.
+  On aiohttp, a test app's ``module:app`` is served as ``module:aiohttp_app``
+  (``tests.harness.servers.served_target``). Tests check logs themselves with
+  ``tests.harness.servers.assert_clean_log``.
+- ``selected_server_names``: the servers chosen for this run, for tests of one server.
 """
 
 from __future__ import annotations
@@ -63,6 +66,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "server_name" in metafunc.fixturenames:
         names = selected_servers(metafunc.config)
         metafunc.parametrize("server_name", [_server_param(n) for n in names], scope="module")
+
+
+@pytest.fixture(scope="session")
+def selected_server_names(pytestconfig: pytest.Config) -> list[str]:
+    return selected_servers(pytestconfig)
 
 
 @pytest.fixture(scope="session")

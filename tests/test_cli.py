@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import signal
 import socket
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gqlwire import runners
+from gqlwire import cli, runners
 from gqlwire.runners import RunnerError
 from tests.harness.servers import (
     ServerPool,
@@ -26,8 +27,34 @@ from tests.harness.wsclient import WSClient, handshake_status, http_get, http_po
 SCHEMA = "tests.apps.cli_schema:schema"
 SERVER = "tests.apps.cli_schema:server"
 PLAIN_APP = "tests.apps.cli_schema:plain_app"
+PLAIN_AIOHTTP_APP = "tests.apps.cli_schema:plain_aiohttp_app"
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
+
+GOING_AWAY = (1001, "Going away")
+STOP_CLOSE: dict[str, set[tuple[int, str]]] = {
+    "aiohttp": {GOING_AWAY},
+    "uvicorn": {GOING_AWAY},
+    "uvicorn-wsproto": {GOING_AWAY},
+    "hypercorn": {GOING_AWAY},
+    # autobahn sends neither 1001 nor reasons: gqlwire's close falls back to 1000.
+    "daphne": {(1000, "")},
+    # no hook in granian's worker: it drops the TCP connection, unless its lifespan
+    # shutdown lets gqlwire close first.
+    "granian": {(1006, ""), GOING_AWAY},
+}
+"""What a client of a GraphQLServer sees when `gqlwire serve` is stopped (see runners)."""
+
+
+def refused_handshake_status(server_name: str) -> int:
+    """The HTTP status of a WebSocket handshake on a path nothing is served at: aiohttp's
+    router answers 404; on ASGI servers, the app closes before accepting (403)."""
+    return 404 if server_name == "aiohttp" else 403
+
+
+def own_app(server_name: str) -> str:
+    """The user's own application for `server_name`: aiohttp serves no ASGI app."""
+    return PLAIN_AIOHTTP_APP if server_name == "aiohttp" else PLAIN_APP
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +150,23 @@ async def test_http_post(schema_server: ServerProcess) -> None:
     assert response.json() == {"data": {"hello": "world"}}
 
 
-async def test_other_paths_are_not_served(schema_server: ServerProcess) -> None:
+async def test_other_paths_are_not_served(schema_server: ServerProcess, server_name: str) -> None:
     assert (await http_get(schema_server.http_url("/other"))).status_code == 404
-    assert await handshake_status(schema_server.ws_url("/other")) == 403
+    status = await handshake_status(schema_server.ws_url("/other"))
+    assert status == refused_handshake_status(server_name)
+
+
+async def test_the_serving_process_imports_only_its_own_server(
+    schema_server: ServerProcess, server_name: str
+) -> None:
+    """The serving process imports its own server's packages only: on aiohttp (the
+    default, with no ASGI server installed), none of the ASGI servers'."""
+    response = await http_post_json(schema_server.http_url(), {"query": "{ serverPackagesLoaded }"})
+    loaded = response.json()["data"]["serverPackagesLoaded"]
+    if server_name == "aiohttp":
+        assert loaded == []
+    else:
+        assert server_name.partition("-")[0] in loaded
 
 
 async def test_log_stays_clean(schema_server: ServerProcess) -> None:
@@ -146,12 +187,15 @@ async def test_signal_stops_cleanly(
     proc = start_server(SCHEMA, server_name)
     own_server.append(proc)
     # An acknowledged connection and a running subscription are open when the signal comes.
+    subscription = {"query": "subscription { forever }"}
     async with ws_client(proc.ws_url(), subprotocols=[TRANSPORT_WS]) as c:
         await acknowledged(c)
-        await c.send({"id": "1", "type": "subscribe", "payload": {"query": "{ hello }"}})
+        await c.send({"id": "1", "type": "subscribe", "payload": subscription})
         assert (await c.receive())["type"] == "next"
         proc.send_signal(signum)
-        assert proc.wait(timeout=15) == 0, proc.log()
+        closed = await c.wait_closed(15)
+        assert await asyncio.to_thread(proc.wait, 15) == 0, proc.log()
+    assert closed in STOP_CLOSE[server_name], proc.log()
     assert_clean_log(proc)
 
 
@@ -179,7 +223,8 @@ async def test_serves_a_graphql_server_with_options_replaced(
         f"gqlwire: serving graphql-transport-ws and graphql-ws on "
         f"ws://127.0.0.1:{proc.port}/custom ({server_name})"
     ]
-    assert await handshake_status(proc.ws_url("/graphql")) == 403
+    status = await handshake_status(proc.ws_url("/graphql"))
+    assert status == refused_handshake_status(server_name)
     async with ws_client(proc.ws_url("/custom"), subprotocols=[TRANSPORT_WS]) as c:
         await acknowledged(c)
         assert await c.receive() == {"type": "ping"}
@@ -193,10 +238,12 @@ async def test_serves_a_graphql_server_with_options_replaced(
     assert_clean_log(proc)
 
 
-async def test_serves_a_plain_asgi_app_as_is(server_name: str, server_pool: ServerPool) -> None:
-    proc = server_pool.get(PLAIN_APP, server_name)
+async def test_serves_the_users_own_app_as_is(server_name: str, server_pool: ServerPool) -> None:
+    """An ASGI app on the ASGI servers, an aiohttp Application on aiohttp."""
+    target = own_app(server_name)
+    proc = server_pool.get(target, server_name)
     assert gqlwire_lines(proc) == [
-        f"gqlwire: serving {PLAIN_APP} on http://127.0.0.1:{proc.port} ({server_name})"
+        f"gqlwire: serving {target} on http://127.0.0.1:{proc.port} ({server_name})"
     ]
     response = await http_get(proc.http_url("/anything"))
     assert (response.status_code, response.text) == (200, "plain")
@@ -244,6 +291,27 @@ def test_bad_target_is_one_line_and_exit_2(target: str, fragments: tuple[str, ..
     assert_one_error_line(run_cli("serve", target, "--port", "0"), *fragments)
 
 
+def test_an_asgi_app_on_aiohttp_is_one_line_and_exit_2() -> None:
+    result = run_cli("serve", PLAIN_APP, "--server", "aiohttp", "--port", "0")
+    assert_one_error_line(result, PLAIN_APP, "ASGI application", "--server", "uvicorn")
+
+
+def test_an_aiohttp_app_on_an_asgi_server_is_one_line_and_exit_2() -> None:
+    asgi_server = next(name for name in runners.SERVER_NAMES if name != "aiohttp")
+    result = run_cli("serve", PLAIN_AIOHTTP_APP, "--server", asgi_server, "--port", "0")
+    assert_one_error_line(result, PLAIN_AIOHTTP_APP, "aiohttp Application", "--server aiohttp")
+
+
+def test_the_aiohttp_runner_takes_applications_and_graphql_servers_only() -> None:
+    # (The loader `run()` uses; `run()` itself would take over this process's signals.)
+    with pytest.raises(RunnerError, match="ASGI application, which aiohttp cannot serve"):
+        runners._load_aiohttp_app(PLAIN_APP)
+    with pytest.raises(RunnerError, match="not an aiohttp Application or a GraphQLServer"):
+        runners._load_aiohttp_app("tests.apps.cli_schema:not_an_app")
+    served = runners._load_aiohttp_app(SERVER)  # a GraphQLServer: at /graphql
+    assert [r.resource.canonical for r in served.router.routes()] == ["/graphql"]
+
+
 def test_port_in_use_is_one_line_and_exit_2(server_name: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -264,8 +332,14 @@ def test_help_says_what_may_be_served() -> None:
     result = run_cli("serve", "--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
-    for fragment in ("GraphQLServer", "ASGI", "--init-timeout", "--server", "granian"):
+    for fragment in ("GraphQLServer", "ASGI", "aiohttp", "--init-timeout", "--server", "granian"):
         assert fragment in text
+
+
+def test_the_default_server_is_aiohttp() -> None:
+    assert runners.SERVER_NAMES[0] == "aiohttp"
+    args = cli.build_parser().parse_args(["serve", SCHEMA])
+    assert args.server == "aiohttp"
 
 
 def test_unknown_server_is_a_clear_error() -> None:
@@ -282,3 +356,30 @@ def test_missing_server_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(RunnerError, match=r"'granian' is not installed.*gqlwire\[granian\]"):
         runners.check_server("granian")
+
+
+# --------------------------------------------------------------------------- more commands
+
+
+def test_commands_of_other_modules_are_added(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("tests.apps.cli_schema",))
+    assert cli.main(["greet", "you"]) == 3
+    assert capsys.readouterr().out == "hello you\n"
+
+
+def test_a_command_error_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("tests.apps.cli_schema",))
+    assert cli.main(["greet", "nobody"]) == 2
+    assert capsys.readouterr().err == "gqlwire: error: nobody to greet\n"
+
+
+def test_command_modules_not_installed_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("tests.apps.no_such_module", "no_such_pkg.cli"))
+    parser = cli.build_parser()
+    assert parser.parse_args(["serve", SCHEMA]).handler is cli.serve
+    with pytest.raises(SystemExit):
+        parser.parse_args(["greet", "you"])

@@ -1,34 +1,52 @@
-"""The ``gqlwire`` command line: ``gqlwire serve MODULE:ATTR [options]``.
+"""The ``gqlwire`` command line: ``gqlwire serve MODULE:ATTR [options]`` and friends.
 
-Some servers (granian) import the application themselves, in a worker process, so the
-command line cannot hand them an object it built. Instead it describes what to serve in
-an environment variable and hands every server the same import string,
+Serving. Some servers (granian) import the application themselves, in a worker process,
+so the command line cannot hand them an object it built. Instead it describes what to
+serve in an environment variable and hands every server the same import string,
 ``gqlwire.cli:served_app``: an ASGI app that builds the real one from that description
-on first use (or uses the one the command line already built, in its own process).
+on first use (or uses the one the command line already built, in its own process). For
+aiohttp, which runs in this process, ``served_app.aiohttp_app()`` is the Application to
+serve; ``served_app.close_all()`` lets every runner close the served GraphQLServer's
+WebSockets with 1001 "Going away" on stop.
+
+Adding commands. Another part of gqlwire (or a plugin module) adds subcommands with a
+function ``add_commands(commands)`` taking the ``argparse`` sub-parsers: it adds its
+parsers and gives each a handler with ``parser.set_defaults(handler=fn)``, where
+``fn(args: argparse.Namespace) -> int`` returns the exit status. A handler raises
+:class:`CLIError` for a one-line error with exit status 2. ``COMMAND_MODULES`` lists
+the modules asked for ``add_commands``; one that is not installed is skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import inspect
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from . import runners
 from .runners import ASGIApp, Receive, RunnerError, Scope, Send
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from .server import GraphQLServer
 
-__all__ = ["main", "served_app"]
+__all__ = ["COMMAND_MODULES", "CLIError", "Commands", "main", "served_app"]
 
 SERVED_APP_TARGET = "gqlwire.cli:served_app"
 _ENVIRONMENT_KEY = "GQLWIRE_SERVE"
 _DEFAULT_PATH = "/graphql"
+_DEFAULT_SERVER = "aiohttp"
+
+COMMAND_MODULES = ("gqlwire.client.cli",)
+"""Modules whose ``add_commands(commands)`` adds subcommands (see the module docstring)."""
 
 # Command-line option -> GraphQLServer option.
 _SERVER_OPTIONS = {
@@ -36,6 +54,12 @@ _SERVER_OPTIONS = {
     "keepalive": "keep_alive",
     "debug": "debug",
 }
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""What ``add_commands`` receives: the sub-parsers of ``gqlwire``."""
+
+Handler = Callable[[argparse.Namespace], int]
+"""A command's handler: the parsed arguments in, the exit status out."""
 
 
 class CLIError(Exception):
@@ -64,16 +88,57 @@ class ServeSpec:
 
 @dataclass(frozen=True)
 class BuiltApp:
-    app: ASGIApp
-    server: GraphQLServer | None  # None: a plain ASGI application, served as is
+    """What `serve` serves: a GraphQLServer at `path`, or the user's own application
+    (an ASGI callable or an aiohttp Application) as it is."""
+
+    target: str
+    path: str
+    server: GraphQLServer | None = None
+    own_app: object = None  # when `server` is None
+
+    def is_aiohttp_app(self) -> bool:
+        return self.server is None and runners.is_aiohttp_application(self.own_app)
+
+    def asgi(self) -> ASGIApp:
+        """The ASGI app to give an ASGI server."""
+        if self.server is not None:
+            return MountedApp(self.server.asgi(), self.path)
+        if self.is_aiohttp_app():
+            raise CLIError(
+                f"{self.target!r} is an aiohttp Application, which an ASGI server cannot "
+                "serve: use --server aiohttp"
+            )
+        return self.own_app  # type: ignore[return-value]
+
+    def aiohttp_app(self) -> web.Application:
+        """The Application to give aiohttp."""
+        if self.server is not None:
+            return self.server.aiohttp_app(self.path)
+        if not self.is_aiohttp_app():
+            asgi_servers = ", ".join(name for name in runners.SERVER_NAMES if name != "aiohttp")
+            raise CLIError(
+                f"{self.target!r} is an ASGI application, which aiohttp cannot serve: "
+                f"choose an ASGI server with --server ({asgi_servers})"
+            )
+        return self.own_app  # type: ignore[return-value]
+
+    def check_server(self, server_name: str) -> None:
+        """Raise `CLIError` if `server_name` cannot serve the user's own application (a
+        GraphQLServer runs on every server)."""
+        if self.server is not None:
+            return
+        if server_name == "aiohttp":
+            self.aiohttp_app()
+        else:
+            self.asgi()
 
 
 def build_app(spec: ServeSpec) -> BuiltApp:
-    """Import `spec.target` and turn it into the ASGI app to serve.
+    """Import `spec.target` and decide how to serve it.
 
     A `GraphQLServer` gets the given options through `replace()`; a schema gets a new
-    `GraphQLServer` with them; both are served at `spec.path` only. Any other ASGI
-    callable is served as it is.
+    `GraphQLServer` with them; both are served at `spec.path` only. An aiohttp
+    Application or any other ASGI callable is served as it is.
     """
     from .execution import unwrap_schema
     from .server import GraphQLServer
@@ -84,16 +149,16 @@ def build_app(spec: ServeSpec) -> BuiltApp:
             server = found.replace(**spec.options) if spec.options else found
         elif unwrap_schema(found) is not None or _is_schema_function(found):
             server = GraphQLServer(found, **spec.options)
-        elif _is_asgi_app(found):
-            return BuiltApp(found, None)  # type: ignore[arg-type]
+        elif runners.is_aiohttp_application(found) or _is_asgi_app(found):
+            return BuiltApp(spec.target, spec.path, own_app=found)
         else:
             raise CLIError(
-                f"{spec.target!r} is not a GraphQL schema, a GraphQLServer or an ASGI "
-                f"application (it is {_describe(found)})"
+                f"{spec.target!r} is not a GraphQL schema, a GraphQLServer, an ASGI "
+                f"application or an aiohttp Application (it is {_describe(found)})"
             )
     except (TypeError, ValueError) as exc:  # options the server refuses
         raise CLIError(f"{spec.target!r}: {exc}") from exc
-    return BuiltApp(MountedApp(server.asgi(), spec.path), server)
+    return BuiltApp(spec.target, spec.path, server=server)
 
 
 def _positional_parameters(found: object) -> int | None:
@@ -152,18 +217,37 @@ class _ServedApp:
     """The app behind ``gqlwire.cli:served_app`` (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._app: ASGIApp | None = None
+        self._built: BuiltApp | None = None
+        self._asgi: ASGIApp | None = None
 
-    def install(self, app: ASGIApp) -> None:
-        self._app = app
+    def install(self, built: BuiltApp) -> None:
+        self._built = built
+        self._asgi = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._app is None:
+    def _what(self) -> BuiltApp:
+        if self._built is None:
             description = os.environ.get(_ENVIRONMENT_KEY)
             if description is None:
                 raise RuntimeError(f"{SERVED_APP_TARGET} is served only by `gqlwire serve`")
-            self._app = build_app(ServeSpec.from_json(description)).app
-        await self._app(scope, receive, send)
+            self._built = build_app(ServeSpec.from_json(description))
+        return self._built
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._asgi is None:
+            self._asgi = self._what().asgi()
+        await self._asgi(scope, receive, send)
+
+    def aiohttp_app(self) -> web.Application:
+        try:
+            return self._what().aiohttp_app()
+        except CLIError as error:
+            raise RunnerError(str(error)) from None
+
+    async def close_all(self) -> None:
+        """Close the served GraphQLServer's WebSockets with 1001 "Going away"."""
+        server = self._built.server if self._built is not None else None
+        if server is not None:
+            await server.close_all()
 
 
 served_app = _ServedApp()
@@ -205,76 +289,101 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gqlwire", description="GraphQL over WebSocket for Python."
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    serve = commands.add_parser(
+    add_serve_command(commands)
+    for add_commands in _command_adders():
+        add_commands(commands)
+    return parser
+
+
+def _command_adders() -> list[Callable[[Commands], None]]:
+    """The ``add_commands`` of every installed module of `COMMAND_MODULES`."""
+    adders: list[Callable[[Commands], None]] = []
+    for name in COMMAND_MODULES:
+        try:
+            installed = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # its package is missing
+            installed = False
+        if installed:
+            # Imported for real: an error inside an installed module is not hidden.
+            adders.append(importlib.import_module(name).add_commands)
+    return adders
+
+
+def add_serve_command(commands: Commands) -> None:
+    serve_parser = commands.add_parser(
         "serve",
-        help="serve a schema, a GraphQLServer or an ASGI app",
+        help="serve a schema, a GraphQLServer, an aiohttp Application or an ASGI app",
         description=(
             "Serve MODULE:ATTR over WebSocket (graphql-transport-ws and graphql-ws) and "
             "HTTP. MODULE is imported with the current directory on the import path. "
-            "ATTR may be a GraphQL schema (graphql-core, Strawberry, Ariadne, Graphene), "
-            "a GraphQLServer (the options given here replace its own), or any other ASGI "
-            "application, which is served as it is: --path, --init-timeout, --keepalive "
-            "and --debug do not apply to it."
+            "ATTR may be a GraphQL schema (graphql-core, Strawberry, Ariadne, Graphene) or "
+            "a GraphQLServer (the options given here replace its own), served on any "
+            "server; an aiohttp Application (--server aiohttp); or any other ASGI "
+            "application (an ASGI --server). Applications are served as they are: "
+            "--path, --init-timeout, --keepalive and --debug do not apply to them."
         ),
     )
-    serve.add_argument("target", metavar="MODULE:ATTR", help="what to serve")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    serve.add_argument(
+    serve_parser.set_defaults(handler=serve)
+    serve_parser.add_argument("target", metavar="MODULE:ATTR", help="what to serve")
+    serve_parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    serve_parser.add_argument(
         "--port", type=_port, default=8000, help="port to bind (default: %(default)s)"
     )
-    serve.add_argument(
+    serve_parser.add_argument(
         "--server",
         choices=runners.SERVER_NAMES,
-        default="uvicorn",
-        help="the server to run on (default: %(default)s)",
+        default=_DEFAULT_SERVER,
+        help="the server to run on (default: %(default)s; the others need their extra, "
+        'e.g. pip install "gqlwire[uvicorn]")',
     )
-    serve.add_argument(
+    serve_parser.add_argument(
         "--path",
         type=_path,
         default=_DEFAULT_PATH,
         help="the endpoint's path; other paths get 404 (default: %(default)s)",
     )
-    serve.add_argument(
+    serve_parser.add_argument(
         "--init-timeout",
         type=_seconds_or_none,
         default=argparse.SUPPRESS,
         metavar="SECONDS",
         help="seconds to wait for connection_init, or 'none' (default: the server's, 3)",
     )
-    serve.add_argument(
+    serve_parser.add_argument(
         "--keepalive",
         type=_seconds_or_none,
         default=argparse.SUPPRESS,
         metavar="SECONDS",
         help="seconds between keep-alive pings, or 'none' (default: the server's, 12)",
     )
-    serve.add_argument(
+    serve_parser.add_argument(
         "--log-level",
         choices=runners.LOG_LEVELS,
         default="info",
         help="log level of the server and of gqlwire (default: %(default)s)",
     )
-    serve.add_argument(
+    serve_parser.add_argument(
         "--debug",
         action="store_true",
         default=argparse.SUPPRESS,
         help="close with the message of exceptions raised by your code instead of "
         "'Internal server error'",
     )
-    return parser
 
 
-def _listening_line(
-    built: BuiltApp, spec: ServeSpec, server_name: str, host: str, port: int
-) -> str:
+def _listening_line(built: BuiltApp, server_name: str, host: str, port: int) -> str:
     authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     if built.server is None:
-        return f"gqlwire: serving {spec.target} on http://{authority} ({server_name})"
+        return f"gqlwire: serving {built.target} on http://{authority} ({server_name})"
     protocols = " and ".join(built.server.options.protocols)
-    return f"gqlwire: serving {protocols} on ws://{authority}{spec.path} ({server_name})"
+    return f"gqlwire: serving {protocols} on ws://{authority}{built.path} ({server_name})"
 
 
 def serve(args: argparse.Namespace) -> int:
+    # First, so that a signal while the application is imported stops us quietly too.
+    runners.install_stop_signals()
     given = vars(args)
     spec = ServeSpec(
         target=args.target,
@@ -283,11 +392,12 @@ def serve(args: argparse.Namespace) -> int:
     )
     runners.check_server(args.server)
     built = build_app(spec)
-    served_app.install(built.app)
+    built.check_server(args.server)
+    served_app.install(built)
     os.environ[_ENVIRONMENT_KEY] = spec.to_json()  # for servers that import it in a worker
 
     def announce(host: str, port: int) -> None:
-        print(_listening_line(built, spec, args.server, host, port), file=sys.stderr, flush=True)
+        print(_listening_line(built, args.server, host, port), file=sys.stderr, flush=True)
 
     runners.run(
         SERVED_APP_TARGET,
@@ -303,11 +413,10 @@ def serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    # First, so that a signal while the application is imported stops us quietly too.
-    runners.install_stop_signals()
     args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
     try:
-        return serve(args)
+        return handler(args)
     except (CLIError, RunnerError) as exc:
         print(f"gqlwire: error: {exc}", file=sys.stderr, flush=True)
         return 2

@@ -1,16 +1,45 @@
-"""Run an ASGI application on one of the supported servers, in the foreground.
+"""Run an application on one of the supported servers, in the foreground.
 
 `run("module:attr", server="hypercorn", host=..., port=...)` serves the application named
 by an import string until SIGINT or SIGTERM, then returns normally, so a command line
-built on it exits with status 0 and prints no traceback. Every server here gets the
+built on it exits with status 0 and prints no traceback. Every server gets the
 application the same way: from the import string, resolved with the current directory
 on `sys.path` (granian resolves it again in its worker process, so only a string can be
 shared).
 
-Where the server accepts an already listening socket (uvicorn, hypercorn, daphne), the
-runner binds it itself: "address in use" is then a clean `RunnerError` instead of a
-server-specific log line, and `on_listening` is called only once the port accepts
-connections.
+What the import string must name depends on the server:
+
+- ``aiohttp`` (the default of the command line) does not run ASGI applications. It
+  serves an ``aiohttp.web.Application`` as it is, or an object with an ``aiohttp_app()``
+  method returning one: a :class:`~gqlwire.GraphQLServer` (served at ``/graphql``,
+  WebSocket message limit from its own ``max_message_size``) or the command line's
+  ``served_app``. Nothing on this path imports an ASGI server.
+- ``uvicorn``, ``uvicorn-wsproto``, ``hypercorn``, ``daphne`` and ``granian`` serve an
+  ASGI 3 callable.
+
+Where the server accepts an already listening socket (aiohttp, uvicorn, hypercorn,
+daphne), the runner binds it itself: "address in use" is then a clean `RunnerError`
+instead of a server-specific log line, and `on_listening` is called only once the port
+accepts connections.
+
+Stopping. An application with an async ``close_all()`` method (the command line's
+``served_app`` has one when it serves a GraphQLServer) is asked to close its open
+WebSockets with 1001 "Going away" before the server tears them down, wherever the server
+gives a hook for that. What a client connected to gqlwire sees when the server is
+stopped with SIGINT or SIGTERM:
+
+- aiohttp: 1001 "Going away" (the Application's ``on_shutdown``, which
+  ``GraphQLServer.aiohttp_app()`` installs; aiohttp runs it before closing connections).
+- uvicorn, uvicorn-wsproto: 1001 "Going away" (``close_all()`` runs before uvicorn's own
+  shutdown, which would send 1012 "Service Restart"). A plain ASGI app without
+  ``close_all()`` gets uvicorn's 1012.
+- hypercorn: 1001 "Going away" (``close_all()`` runs in the shutdown trigger, before
+  hypercorn's graceful timeout; without it hypercorn closes with 1011 after 3 s).
+- daphne: 1000 with no reason (daphne's WebSocket library sends neither 1001 nor close
+  reasons); without ``close_all()`` the TCP connection is dropped (the client sees 1006).
+- granian: no hook (the application runs in a worker process whose signal handling is
+  granian's own): usually the TCP connection is dropped (1006); sometimes the ASGI
+  lifespan shutdown closes with 1001 "Going away" first.
 
 Adding a server is one entry in `_SPECS`.
 """
@@ -31,7 +60,10 @@ import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 __all__ = [
     "LOG_LEVELS",
@@ -41,6 +73,7 @@ __all__ = [
     "check_server",
     "import_target",
     "install_stop_signals",
+    "is_aiohttp_application",
     "run",
     "stop_requested",
 ]
@@ -59,6 +92,13 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _BACKLOG = 2048
+# How long a stop waits for `close_all()` before the server tears the sockets down anyway
+# (each close waits for the client's close frame a few seconds at most).
+_CLOSE_ALL_TIMEOUT = 5.0
+# How long aiohttp waits for request handlers after `on_shutdown` (its default is 60 s).
+_AIOHTTP_SHUTDOWN_TIMEOUT = 10.0
+
+logger = logging.getLogger("gqlwire")
 
 
 class RunnerError(Exception):
@@ -117,10 +157,61 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _load_app(target: str) -> ASGIApp:
+    """The ASGI application named by `target`, for the ASGI servers."""
     app = import_target(target)
+    if is_aiohttp_application(app):
+        raise RunnerError(
+            f"{target!r} is an aiohttp Application, not an ASGI application: "
+            "serve it with --server aiohttp"
+        )
     if not callable(app):
         raise RunnerError(f"{target!r} is not an ASGI application (not callable)")
     return cast(ASGIApp, app)
+
+
+def _load_aiohttp_app(target: str) -> web.Application:
+    """The aiohttp Application named by `target`: an Application, or what the target's
+    ``aiohttp_app()`` returns (a GraphQLServer, the command line's ``served_app``)."""
+    from aiohttp import web
+
+    found = import_target(target)
+    if isinstance(found, web.Application):
+        return found
+    make_app = getattr(found, "aiohttp_app", None)
+    if callable(make_app):
+        app = make_app()
+        if isinstance(app, web.Application):
+            return app
+    if callable(found):
+        raise RunnerError(
+            f"{target!r} is an ASGI application, which aiohttp cannot serve: "
+            f"choose an ASGI server with --server ({', '.join(_ASGI_SERVER_NAMES)})"
+        )
+    raise RunnerError(f"{target!r} is not an aiohttp Application or a GraphQLServer")
+
+
+def is_aiohttp_application(found: object) -> bool:
+    """Whether `found` is an ``aiohttp.web.Application`` (without importing aiohttp:
+    if it is not imported yet, nothing can be one, and the ASGI path stays free of it)."""
+    aiohttp_web = sys.modules.get("aiohttp.web")
+    return aiohttp_web is not None and isinstance(found, aiohttp_web.Application)
+
+
+async def _close_connections(app: object) -> None:
+    """Ask `app` to close its open WebSockets (1001 "Going away"), if it knows how."""
+    close_all = getattr(app, "close_all", None)
+    if not callable(close_all):
+        return
+    try:
+        async with asyncio.timeout(_CLOSE_ALL_TIMEOUT):
+            await close_all()
+    except TimeoutError:
+        logger.warning(
+            "open connections were not all closed within %.0f s of the stop signal",
+            _CLOSE_ALL_TIMEOUT,
+        )
+    except Exception:
+        logger.exception("closing the open connections failed")
 
 
 # --------------------------------------------------------------------------- stop signals
@@ -198,7 +289,7 @@ class _Launch:
 @dataclass(frozen=True)
 class _ServerSpec:
     name: str
-    extra: str  # the gqlwire extra that installs it
+    install: str  # what to pip install to get it
     modules: tuple[str, ...]  # importable when the server is installed
     serve: Callable[[_Launch], None]
 
@@ -261,6 +352,40 @@ def _wait_for_stop_event() -> asyncio.Event:
     return stopped
 
 
+def _serve_aiohttp(launch: _Launch) -> None:
+    from aiohttp import web
+
+    sock = _bind(launch.host, launch.port)
+    try:
+        application = _load_aiohttp_app(launch.target)
+    except BaseException:
+        sock.close()
+        raise
+    # aiohttp's access log and its "Error handling request" lines go to stderr.
+    logging.basicConfig(
+        level=launch.log_level.upper(),
+        format="%(levelname)s:%(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+    async def main() -> None:
+        stopped = _wait_for_stop_event()
+        runner = web.AppRunner(
+            application, handle_signals=False, shutdown_timeout=_AIOHTTP_SHUTDOWN_TIMEOUT
+        )
+        await runner.setup()
+        try:
+            await web.SockSite(runner, sock, backlog=_BACKLOG).start()
+            launch.listening(sock)
+            await stopped.wait()
+        finally:
+            # Stops listening, runs the Application's on_shutdown (gqlwire closes its
+            # WebSockets with 1001 there), waits for the handlers, then on_cleanup.
+            await runner.cleanup()
+
+    asyncio.run(main())
+
+
 def _serve_uvicorn(launch: _Launch, ws: str) -> None:
     import uvicorn
 
@@ -268,15 +393,23 @@ def _serve_uvicorn(launch: _Launch, ws: str) -> None:
     options: dict[str, Any] = {}
     if launch.max_message_size is not None:
         options["ws_max_size"] = launch.max_message_size
+    app = _load_app(launch.target)
     config = uvicorn.Config(
-        _load_app(launch.target),
+        app,
         host=launch.host,
         port=launch.port,
         ws=ws,
         log_level=launch.log_level,
         **options,
     )
-    server = uvicorn.Server(config)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # uvicorn's own shutdown closes every WebSocket with 1012 "Service Restart".
+            await _close_connections(app)
+            await super().shutdown(sockets)
+
+    server = Server(config)
 
     # uvicorn installs its own SIGINT/SIGTERM handlers while it serves, then restores ours
     # and raises the signal again; ours only records it, so the process exits normally.
@@ -310,7 +443,13 @@ def _serve_hypercorn(launch: _Launch) -> None:
     async def main() -> None:
         asyncio.get_running_loop().set_exception_handler(_quiet_cancelled_connections)
         stopped = _wait_for_stop_event()
-        await serve(app, config, shutdown_trigger=stopped.wait, mode="asgi")  # type: ignore[arg-type]
+
+        async def shutdown_trigger() -> None:
+            await stopped.wait()
+            # Before hypercorn's graceful stop, which ends WebSockets with 1011 after 3 s.
+            await _close_connections(app)
+
+        await serve(app, config, shutdown_trigger=shutdown_trigger, mode="asgi")  # type: ignore[arg-type]
 
     # The descriptor is already listening, so connections queue from here on.
     if launch.on_listening is not None:
@@ -368,8 +507,18 @@ def _serve_daphne(launch: _Launch) -> None:
         **options,
     )
 
+    def close_then_stop() -> None:
+        # In the reactor, which runs daphne's asyncio loop: close gqlwire's sockets while
+        # the reactor can still send the close frames, then stop (daphne itself would
+        # drop every TCP connection).
+        if not reactor.running:
+            server.stop()
+            return
+        closing = asyncio.get_running_loop().create_task(_close_connections(app))
+        closing.add_done_callback(lambda _: server.stop())
+
     def stop() -> None:
-        reactor.callFromThread(server.stop)  # safe from a signal handler, before or after run
+        reactor.callFromThread(close_then_stop)  # safe from a signal handler, before or after run
 
     def announce() -> None:
         # The reactor runs: daphne has started listening (or logged why it could not).
@@ -433,25 +582,30 @@ _GRANIAN_KILL_TIMEOUT = 10
 _SPECS: dict[str, _ServerSpec] = {
     spec.name: spec
     for spec in (
+        # First: the default of the command line, and a core dependency of gqlwire.
+        _ServerSpec("aiohttp", "aiohttp", ("aiohttp",), _serve_aiohttp),
         _ServerSpec(
             "uvicorn",
-            "uvicorn",
+            '"gqlwire[uvicorn]"',
             ("uvicorn", "websockets"),
             functools.partial(_serve_uvicorn, ws="websockets-sansio"),
         ),
         _ServerSpec(
             "uvicorn-wsproto",
-            "uvicorn",
+            '"gqlwire[uvicorn]"',
             ("uvicorn", "wsproto"),
             functools.partial(_serve_uvicorn, ws="wsproto"),
         ),
-        _ServerSpec("hypercorn", "hypercorn", ("hypercorn",), _serve_hypercorn),
-        _ServerSpec("daphne", "daphne", ("daphne", "twisted"), _serve_daphne),
-        _ServerSpec("granian", "granian", ("granian",), _serve_granian),
+        _ServerSpec("hypercorn", '"gqlwire[hypercorn]"', ("hypercorn",), _serve_hypercorn),
+        _ServerSpec("daphne", '"gqlwire[daphne]"', ("daphne", "twisted"), _serve_daphne),
+        _ServerSpec("granian", '"gqlwire[granian]"', ("granian",), _serve_granian),
     )
 }
 
 SERVER_NAMES: tuple[str, ...] = tuple(_SPECS)
+"""Every server name, the default (aiohttp) first."""
+
+_ASGI_SERVER_NAMES = tuple(name for name in SERVER_NAMES if name != "aiohttp")
 
 
 def _spec(server: str) -> _ServerSpec:
@@ -466,7 +620,7 @@ def _spec(server: str) -> _ServerSpec:
         if found is None:
             raise RunnerError(
                 f"server {server!r} is not installed (module {module!r} is missing): "
-                f'pip install "gqlwire[{spec.extra}]"'
+                f"pip install {spec.install}"
             )
     return spec
 
@@ -486,12 +640,16 @@ def run(
     max_message_size: int | None = None,
     on_listening: ListeningCallback | None = None,
 ) -> None:
-    """Serve the ASGI app named by `target` ("module:attr") on `server` until SIGINT/SIGTERM.
+    """Serve the app named by `target` ("module:attr") on `server` until SIGINT/SIGTERM.
+
+    The ASGI servers need an ASGI callable; aiohttp needs an aiohttp Application or an
+    object with an ``aiohttp_app()`` method (see the module docstring).
 
     Returns normally after a signal (the server shut down gracefully). Raises `RunnerError`
     for an unknown or missing server, a target that cannot be imported, or an address
     that cannot be bound. `max_message_size` (bytes) becomes the server's WebSocket
-    message limit where it has one, so oversized frames are refused early.
+    message limit where it has one, so oversized frames are refused early (aiohttp has
+    none: each gqlwire handler applies its own ``max_message_size``).
     """
     spec = _spec(server)
     if log_level.lower() not in LOG_LEVELS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .connection import ConnectionRegistry
@@ -10,7 +11,6 @@ from .options import ServerOptions
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from .adapters.aiohttp import AiohttpHandler
     from .adapters.asgi import ASGIApp
 
 
@@ -50,19 +50,19 @@ class GraphQLServer:
 
         return ASGIApp(self.options, self._registry)
 
-    def aiohttp(self) -> AiohttpHandler:
+    def aiohttp(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         """An aiohttp request handler (``app.router.add_route("*", "/graphql", handler)``)
         serving WebSocket and HTTP on its route."""
         from .adapters.aiohttp import AiohttpHandler
 
-        return AiohttpHandler(self.options, self._registry)
+        return AiohttpHandler(self.options, self._registry).handle
 
     def aiohttp_app(self, path: str = "/graphql") -> web.Application:
         """A ready aiohttp ``Application`` with the handler at ``path``; on shutdown it
         closes every WebSocket with 1001 ``Going away``."""
-        from .adapters.aiohttp import application
+        from .adapters.aiohttp import AiohttpHandler, application
 
-        return application(self.aiohttp(), path)
+        return application(AiohttpHandler(self.options, self._registry), path)
 
     def stats(self) -> dict[str, int]:
         """Open connections and running operations, across every app of this server."""

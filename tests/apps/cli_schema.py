@@ -1,23 +1,30 @@
 """A tiny schema module for the command-line tests.
 
-- ``schema``: graphql-core; ``Query.hello`` is ``"world"``, ``Subscription.count(to)``
-  yields 1..to and ends.
+- ``schema``: graphql-core; ``Query.hello`` is ``"world"``; ``Query.serverPackagesLoaded``
+  lists the ASGI server packages imported in the serving process; ``Subscription.count(to)``
+  yields 1..to and ends; ``Subscription.forever`` yields 1, then runs until cancelled.
 - ``server``: a ``GraphQLServer`` of that schema with ``keep_alive=None``, so the CLI's
   options can be seen replacing its own.
-- ``plain_app``: a plain ASGI app (HTTP ``GET`` answers ``plain``, WebSockets echo), served
-  as it is.
+- ``plain_app``: a plain ASGI app (HTTP answers ``plain`` on every path, WebSockets echo),
+  served as it is; ``plain_aiohttp_app``: the same as an aiohttp Application.
 - ``not_an_app``: neither a schema, a server nor an app.
+- ``add_commands``: adds a ``greet`` subcommand, the way other modules extend the CLI.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
+from aiohttp import WSMsgType, web
 from graphql import (
     GraphQLArgument,
     GraphQLField,
     GraphQLInt,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
@@ -25,6 +32,10 @@ from graphql import (
 )
 
 from gqlwire import GraphQLServer
+from gqlwire.cli import CLIError, Commands
+
+SERVER_PACKAGES = ("uvicorn", "hypercorn", "daphne", "granian", "twisted", "wsproto", "websockets")
+"""Packages only the ASGI servers need: none is imported when serving on aiohttp."""
 
 
 async def _count(_root: object, _info: object, to: int) -> AsyncIterator[int]:
@@ -32,9 +43,29 @@ async def _count(_root: object, _info: object, to: int) -> AsyncIterator[int]:
         yield value
 
 
+async def _forever(_root: object, _info: object) -> AsyncIterator[int]:
+    yield 1
+    await asyncio.Event().wait()
+
+
+def _server_packages_loaded(_root: object, _info: object) -> list[str]:
+    return [name for name in SERVER_PACKAGES if name in sys.modules]
+
+
+def _event(value: object, _info: object, **_args: object) -> object:
+    return value
+
+
 schema = GraphQLSchema(
     query=GraphQLObjectType(
-        "Query", {"hello": GraphQLField(GraphQLString, resolve=lambda *_: "world")}
+        "Query",
+        {
+            "hello": GraphQLField(GraphQLString, resolve=lambda *_: "world"),
+            "serverPackagesLoaded": GraphQLField(
+                GraphQLNonNull(GraphQLList(GraphQLNonNull(GraphQLString))),
+                resolve=_server_packages_loaded,
+            ),
+        },
     ),
     subscription=GraphQLObjectType(
         "Subscription",
@@ -43,8 +74,9 @@ schema = GraphQLSchema(
                 GraphQLInt,
                 args={"to": GraphQLArgument(GraphQLNonNull(GraphQLInt))},
                 subscribe=_count,
-                resolve=lambda value, _info, **_args: value,
-            )
+                resolve=_event,
+            ),
+            "forever": GraphQLField(GraphQLInt, subscribe=_forever, resolve=_event),
         },
     ),
 )
@@ -82,3 +114,31 @@ async def plain_app(
 
 
 not_an_app = 42
+
+
+async def _plain_aiohttp(request: web.Request) -> web.StreamResponse:
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        return web.Response(text="plain")
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    async for message in ws:
+        if message.type is WSMsgType.TEXT:
+            await ws.send_str(f"echo:{message.data}")
+    return ws
+
+
+plain_aiohttp_app = web.Application()
+plain_aiohttp_app.router.add_route("*", "/{tail:.*}", _plain_aiohttp)
+
+
+def _greet(args: argparse.Namespace) -> int:
+    if args.name == "nobody":
+        raise CLIError("nobody to greet")
+    print(f"hello {args.name}")
+    return 3  # distinct, so a test sees the handler's status come back
+
+
+def add_commands(commands: Commands) -> None:
+    greet = commands.add_parser("greet", help="say hello")
+    greet.add_argument("name")
+    greet.set_defaults(handler=_greet)

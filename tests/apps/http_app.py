@@ -23,24 +23,23 @@ Paths (plain HTTP and WebSocket on each, as a user would mount them):
 - ``/live``: an ``execute`` that answers every query with a stream of two results
   (``hello: "first"``, then ``hello: "second"``), as a live-query engine would.
 
+``app`` serves them on ASGI servers, ``aiohttp_app`` on aiohttp (see
+:mod:`tests.harness.routes`).
+
 The context function raises when the user (``x-user`` header over HTTP, the
 ``connection_init`` payload's ``user`` over WebSocket) is ``explode``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from graphql import ExecutionResult, GraphQLError, GraphQLSchema, build_schema, parse
 
 from gqlwire import ExecutionArgs, GraphQLServer
 from gqlwire.http import HTTPRequest
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from tests.harness.routes import Routes, asgi_scope
 
 EXPLODING_USER = "explode"
 CONTEXT_SECRET = "the context function exploded (a secret)"
@@ -147,7 +146,7 @@ def context(ctx: Any, id: Any, payload: dict[str, Any], args: ExecutionArgs) -> 
         "user": user,
         "operationId": None if id is None else str(id),
         "method": method,
-        "scopeType": ctx.extra["scope"]["type"],
+        "scopeType": asgi_scope(ctx.extra)["type"],
     }
 
 
@@ -187,28 +186,6 @@ servers = {
 }
 
 
-class PathRouter:
-    """Each path to its server's ASGI app; 404 elsewhere; lifespan answered here."""
-
-    def __init__(self, by_path: dict[str, GraphQLServer]) -> None:
-        self.apps = {path: server.asgi() for path, server in by_path.items()}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": f"{message['type']}.complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
-        app = self.apps.get(scope.get("path", ""))
-        if app is not None:
-            await app(scope, receive, send)
-        elif scope["type"] == "websocket":
-            await receive()
-            await send({"type": "websocket.close", "code": 1000})
-        else:
-            await send({"type": "http.response.start", "status": 404, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
-
-
-app = PathRouter(servers)
+routes = Routes(servers)
+app = routes.asgi()
+aiohttp_app = routes.aiohttp()

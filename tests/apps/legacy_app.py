@@ -1,7 +1,8 @@
 """The app behind the legacy ``graphql-ws`` tests: several server configurations by path.
 
-One process per ASGI server serves every configuration, so the tests need one server
-process each and not one per configuration. WebSocket paths:
+One process per server serves every configuration, so the tests need one server
+process each and not one per configuration. ``app`` is the ASGI app, ``aiohttp_app`` the
+same routes for aiohttp (see :mod:`tests.harness.routes`). WebSocket paths:
 
 ``/graphql``
     defaults, except that keep-alive is off so message sequences are exact.
@@ -55,6 +56,7 @@ from graphql import (
 
 from gqlwire import GraphQLServer
 from tests.apps.fixture_schema import make_schema, pong
+from tests.harness.routes import Routes, asgi_scope, respond
 
 Message = MutableMapping[str, Any]
 Scope = MutableMapping[str, Any]
@@ -80,7 +82,7 @@ def query_param(scope: Mapping[str, Any], name: str) -> str:
 
 
 def _token(ctx: Any) -> str:
-    return query_param(ctx.extra.get("scope", {}), "token")
+    return query_param(asgi_scope(ctx.extra), "token")
 
 
 # -- the schema: the fixture plus an observable source ---------------------------------------
@@ -171,74 +173,47 @@ def _raise_secret(ctx: Any) -> None:
     raise RuntimeError(SECRET)
 
 
-# -- a tiny router: WebSocket paths to servers, plus the control endpoints --------------------
+# -- the control endpoints ----------------------------------------------------------------------
 
 
 async def respond_json(send: Send, body: Any, status: int = 200) -> None:
-    data = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
+    await respond(send, status, json.dumps(body).encode())
 
 
-async def answer_lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+async def _events_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    await respond_json(send, EVENTS.get(query_param(scope, "token"), []))
 
 
-class Router:
-    """Routes WebSocket paths to GraphQL servers and serves the test control endpoints."""
+async def _pong_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    pong(query_param(scope, "key"))
+    await respond_json(send, {"ok": True})
 
-    def __init__(self, servers: dict[str, GraphQLServer]) -> None:
-        self.servers = servers
-        self.apps: dict[str, ASGIApp] = {path: server.asgi() for path, server in servers.items()}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await answer_lifespan(receive, send)
-            return
-        path = scope["path"]
-        if scope["type"] == "http":
-            if path == "/_events":
-                await respond_json(send, EVENTS.get(query_param(scope, "token"), []))
-                return
-            if path == "/_pong":
-                pong(query_param(scope, "key"))
-                await respond_json(send, {"ok": True})
-                return
-            if path == "/_stats":
-                await respond_json(send, self.stats(query_param(scope, "route")))
-                return
-        app = self.apps.get(path)
-        if app is None:
-            if scope["type"] == "websocket":
-                await receive()
-                await send({"type": "websocket.close", "code": 1000})
-            else:
-                await respond_json(send, {"error": f"no route {path}"}, status=404)
-            return
-        await app(scope, receive, send)
+def stats_endpoint(servers: Mapping[str, GraphQLServer]) -> ASGIApp:
+    """``GET /_stats?route=R``: ``stats()`` of the server at ``R``, of all summed without."""
 
-    def stats(self, route: str) -> dict[str, int]:
-        servers = [self.servers[route]] if route else list(self.servers.values())
+    async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+        route = query_param(scope, "route")
+        chosen = [servers[route]] if route else list(servers.values())
         totals = {"connections": 0, "operations": 0}
-        for server in servers:
+        for server in chosen:
             for key, value in server.stats().items():
                 totals[key] = totals.get(key, 0) + value
-        return totals
+        await respond_json(send, totals)
+
+    return endpoint
+
+
+def instrumented_routes(servers: Mapping[str, GraphQLServer]) -> Routes:
+    """``servers`` by path, plus ``/_events``, ``/_pong`` and ``/_stats``."""
+    return Routes(
+        servers,
+        http={
+            "/_events": _events_endpoint,
+            "/_pong": _pong_endpoint,
+            "/_stats": stats_endpoint(servers),
+        },
+    )
 
 
 def _server(**options: Any) -> GraphQLServer:
@@ -246,7 +221,7 @@ def _server(**options: Any) -> GraphQLServer:
     return GraphQLServer(SCHEMA, **{"keep_alive": None, **options})
 
 
-app = Router(
+routes = instrumented_routes(
     {
         "/graphql": _server(),
         "/refuse": _server(on_connect=_refuse),
@@ -260,3 +235,5 @@ app = Router(
         ),
     }
 )
+app = routes.asgi()
+aiohttp_app = routes.aiohttp()

@@ -12,7 +12,8 @@ The API (SDL as every library exposes it)::
     type Subscription { count(to: Int!): Int! }   # an async generator: 1, 2, ... to
 
 ``app`` serves the three at ``/strawberry``, ``/ariadne`` and ``/graphene`` (WebSocket
-and HTTP on each), so one server process covers every library.
+and HTTP on each), so one server process covers every library; ``aiohttp_app`` does the
+same on aiohttp.
 
 The context function gives every resolver ``{"user": ...}``: the ``x-user`` header over
 HTTP, the ``connection_init`` payload's ``user`` over WebSocket.
@@ -30,8 +31,7 @@ import strawberry
 
 from gqlwire import ExecutionArgs, GraphQLServer
 from gqlwire.http import HTTPRequest
-
-from .http_app import PathRouter
+from tests.harness.routes import Routes
 
 RESOLVER_ERROR = "resolver exploded"
 
@@ -202,4 +202,6 @@ servers = {
 LIBRARIES = tuple(path.lstrip("/") for path in servers)
 
 
-app = PathRouter(servers)
+routes = Routes(servers)
+app = routes.asgi()
+aiohttp_app = routes.aiohttp()

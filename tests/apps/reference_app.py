@@ -706,3 +706,29 @@ class _LifespanChild:
 
 
 app = ReferenceApp(_configurations())
+
+
+# -- aiohttp ------------------------------------------------------------------------------------
+# The same configurations and helper endpoints for the aiohttp server (tests.harness.routes).
+# The hooks above find the handshake in ``ctx.extra["scope"]``; on aiohttp ``ctx.extra`` holds
+# the aiohttp request instead. ``token_of`` and ``_describe`` are looked up when a hook runs,
+# so rebinding them here makes every hook read an ASGI-shaped view of that request.
+
+from tests.harness.routes import Routes, with_asgi_scope  # noqa: E402
+
+_token_of_scope = token_of
+_describe_scope = _describe
+
+
+def token_of(ctx: ConnectionContext) -> str | None:
+    return _token_of_scope(with_asgi_scope(ctx))
+
+
+def _describe(hook: str, ctx: ConnectionContext, args: tuple[Any, ...]) -> dict[str, Any]:
+    return _describe_scope(hook, with_asgi_scope(ctx), args)
+
+
+aiohttp_app = Routes(
+    app.servers,
+    http={path: app for path in ("/_events", "/_pong", "/_release", "/_pending_pongs")},
+).aiohttp()

@@ -15,6 +15,7 @@ WebSocket paths (both subprotocols on each):
 HTTP paths are those of :mod:`tests.apps.legacy_app`: ``GET /_events?token=``,
 ``POST /_pong?key=`` and ``GET /_stats?route=/graphql``.
 
+``app`` is the ASGI app, ``aiohttp_app`` the same routes for aiohttp.
 ``graphql_server`` is a plain :class:`~gqlwire.GraphQLServer`, for the command line
 (``gqlwire serve tests.apps.seed_app:graphql_server --init-timeout 0``).
 """
@@ -22,13 +23,13 @@ HTTP paths are those of :mod:`tests.apps.legacy_app`: ``GET /_events?token=``,
 from __future__ import annotations
 
 from gqlwire import GraphQLServer
-from tests.apps.legacy_app import RECORDING_HOOKS, SCHEMA, Router
+from tests.apps.legacy_app import RECORDING_HOOKS, SCHEMA, instrumented_routes
 
 ALLOWED_ORIGIN = "https://app.example"
 
 graphql_server = GraphQLServer(SCHEMA)
 
-app = Router(
+routes = instrumented_routes(
     {
         "/graphql": GraphQLServer(SCHEMA, **RECORDING_HOOKS),
         "/timeout0": GraphQLServer(SCHEMA, connection_init_wait_timeout=0, **RECORDING_HOOKS),
@@ -36,3 +37,5 @@ app = Router(
         "/origin": GraphQLServer(SCHEMA, allowed_origins=[ALLOWED_ORIGIN], keep_alive=None),
     }
 )
+app = routes.asgi()
+aiohttp_app = routes.aiohttp()

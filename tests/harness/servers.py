@@ -6,6 +6,10 @@
     assert proc.stop() == 0
     assert_clean_log(proc)
 
+A test app module (``tests/apps``) exposes its ASGI app as ``app`` and the same routes as
+an aiohttp Application as ``aiohttp_app`` (:mod:`tests.harness.routes`): on the aiohttp
+server, a target naming ``app`` is served as ``aiohttp_app`` (see `served_target`).
+
 Each process writes stdout and stderr to one temporary log file, kept after the process
 ends so a failing test can show it. The server runs in its own session (process group),
 so a forced stop also ends granian's worker.
@@ -185,6 +189,15 @@ def server_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return merged
 
 
+def served_target(target: str, server: str) -> str:
+    """The import string `server` serves for `target`: ``module:app`` is
+    ``module:aiohttp_app`` on aiohttp (which runs no ASGI apps); anything else as it is."""
+    module, _, attr = target.partition(":")
+    if server == "aiohttp" and attr == "app":
+        return f"{module}:aiohttp_app"
+    return target
+
+
 def start_server(
     target: str,
     server: str,
@@ -194,10 +207,10 @@ def start_server(
     cwd: str | None = None,
     timeout: float = 20,
 ) -> ServerProcess:
-    """Start ``python -m gqlwire serve target --server server *args`` on a free port and
-    return once it printed its listening line and the port accepts TCP connections.
-    Raises `ServerStartError` (with the log) if the process exits first or `timeout`
-    passes."""
+    """Start ``python -m gqlwire serve target --server server *args`` on a free port (with
+    `target` as `served_target` gives it) and return once it printed its listening line
+    and the port accepts TCP connections. Raises `ServerStartError` (with the log) if the
+    process exits first or `timeout` passes."""
     for attempt in range(_START_ATTEMPTS):
         proc = _launch(target, server, tuple(args), env, cwd)
         try:
@@ -224,7 +237,7 @@ def _launch(
         "-m",
         "gqlwire",
         "serve",
-        target,
+        served_target(target, server),
         "--host",
         "127.0.0.1",
         "--port",

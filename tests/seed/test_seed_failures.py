@@ -439,7 +439,9 @@ MALFORMED_BEFORE_INIT: list[str | bytes] = [
 ]
 
 
-async def _expect_single_close(client: WSClient, code: int, reason: str, server_name: str) -> None:
+async def _expect_single_close(
+    client: WSClient, code: int, reason: str | None, server_name: str
+) -> None:
     closed = await client.wait_closed()
     assert_close(client, closed, code, reason, server_name)
     await assert_nothing_was_left_to_read(client)
@@ -476,9 +478,11 @@ OVERSIZED: list[str | bytes] = [
 async def test_a_frame_over_max_message_size_closes_1009(
     server: ServerProcess, server_name: str, protocol: str, frame: str | bytes, log_watch: LogWatch
 ) -> None:
+    # aiohttp's frame reader refuses the frame itself and closes with 1009, no reason.
+    reason = None if server_name == "aiohttp" else "Message too big"
     async with client_for(server, protocol, "/small") as client:
         await client.send(frame)
-        await _expect_single_close(client, 1009, "Message too big", server_name)
+        await _expect_single_close(client, 1009, reason, server_name)
 
 
 @pytest.mark.parametrize("frame", MALFORMED_AFTER_INIT, ids=repr)

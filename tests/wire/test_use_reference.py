@@ -77,6 +77,9 @@ async def test_should_omit_the_subprotocol_from_the_response_if_theres_no_valid_
 # "Going away" (gqlwire closes its connections when it receives lifespan.shutdown), but only a
 # server that sends lifespan.shutdown while its connections are still open lets it do so.
 SHUTDOWN_CLOSE: dict[str, set[tuple[int, str]]] = {
+    # aiohttp runs the Application's on_shutdown (which closes every socket) before it closes
+    # connections itself.
+    "aiohttp": {(1001, "Going away")},
     # uvicorn closes websockets itself with 1012 "Service Restart" (no reason) before the
     # lifespan shutdown (Kludex/uvicorn#1816), so the app never gets to close them.
     "uvicorn": {(1012, "")},

@@ -80,6 +80,12 @@ class AiohttpWebSocketTransport:
                 return bytes(message.data)
             if message.type in _ENDED:
                 code = message.data if message.type is WSMsgType.CLOSE else response.close_code
+                # A reader error (bad UTF-8, reserved opcode, oversized frame) carries the
+                # code aiohttp closed with; response.close_code says 1006 by then.
+                if message.type is WSMsgType.ERROR and isinstance(
+                    code_of_error := getattr(message.data, "code", None), int
+                ):
+                    code = code_of_error
                 self._end(int(code) if isinstance(code, int) else 1006, str(message.extra or ""))
                 return None
             # PING and PONG are answered by aiohttp itself (autoping).
@@ -126,7 +132,8 @@ class AiohttpHandler:
         self.options = options
         self.registry = registry
 
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """The request handler (a coroutine function, as aiohttp requires)."""
         if request.method == "GET" and is_websocket_request(request):
             return await self.websocket(request)
         return await self.http(request)
@@ -180,7 +187,7 @@ def application(handler: AiohttpHandler, path: str = "/graphql") -> web.Applicat
     """An aiohttp ``Application`` serving ``handler`` at ``path``, closing its sockets
     with 1001 ``Going away`` on shutdown."""
     app = web.Application()
-    app.router.add_route("*", path, handler)
+    app.router.add_route("*", path, handler.handle)
 
     async def close_connections(_app: web.Application) -> None:
         await handler.registry.close_all()
