@@ -4,6 +4,17 @@ Both subprotocols (``graphql-transport-ws`` and legacy ``graphql-ws``), on every
 server, with graphql-core, Strawberry, Ariadne or Graphene schemas.
 """
 
+from .client import (
+    BadResponse,
+    Client,
+    ClientClosed,
+    ClientError,
+    ConnectionAckTimeout,
+    ConnectionClosed,
+    ConnectionFailed,
+    ConnectionRejected,
+    GraphQLErrors,
+)
 from .context import ConnectionContext
 from .execution import UNSET, DocumentCache, ExecutionArgs
 from .operation import ServerError
@@ -16,10 +27,19 @@ __all__ = [
     "GRAPHQL_TRANSPORT_WS",
     "GRAPHQL_WS",
     "UNSET",
+    "BadResponse",
+    "Client",
+    "ClientClosed",
+    "ClientError",
     "CloseCode",
+    "ConnectionAckTimeout",
+    "ConnectionClosed",
     "ConnectionContext",
+    "ConnectionFailed",
+    "ConnectionRejected",
     "DocumentCache",
     "ExecutionArgs",
+    "GraphQLErrors",
     "GraphQLServer",
     "ServerError",
     "__version__",

@@ -1,0 +1,132 @@
+"""What the client raises.
+
+Every exception derives from :class:`ClientError`. Where an operation fails because its
+connection failed, every operation of that connection gets its own copy of the
+exception (see :func:`copy_error`), so tracebacks of concurrent consumers never mix.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, TypeVar
+
+__all__ = [
+    "BadResponse",
+    "ClientClosed",
+    "ClientError",
+    "ConnectionAckTimeout",
+    "ConnectionClosed",
+    "ConnectionFailed",
+    "ConnectionRejected",
+    "GraphQLErrors",
+]
+
+
+class ClientError(Exception):
+    """Base class of every error of :class:`gqlwire.Client`."""
+
+
+class GraphQLErrors(ClientError):
+    """The server ended an operation with an ``error`` message.
+
+    ``errors`` is the list of GraphQL error objects as the server sent them (on the
+    legacy protocol, whose ``error`` payload is a single object, a list of that one).
+    Errors that come inside a result (``{"data": ..., "errors": [...]}``) are not raised:
+    that result is yielded or returned as it is.
+    """
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+    def __str__(self) -> str:
+        messages = [str(error.get("message", error)) for error in self.errors]
+        return "; ".join(messages) or "GraphQL error"
+
+
+class ConnectionClosed(ClientError):
+    """The WebSocket closed in a way that ends the operations: a close code that is not
+    retried, or a retried one after ``retry_attempts`` reconnections failed."""
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"connection closed: {self.code} {self.reason}".rstrip()
+
+
+class ConnectionAckTimeout(ConnectionClosed):
+    """The server did not acknowledge ``connection_init`` within
+    ``connection_ack_timeout``; the client closed with 4504."""
+
+    def __init__(
+        self, code: int = 4504, reason: str = "Connection acknowledgement timeout"
+    ) -> None:
+        super().__init__(code, reason)
+
+
+class BadResponse(ConnectionClosed):
+    """The server sent a message that breaks the protocol; the client closed with 4004.
+
+    ``reason`` is what the close frame carried (the problem, or ``Bad response`` when
+    that does not fit in a close frame); ``detail`` is the whole description.
+    """
+
+    def __init__(self, code: int = 4004, reason: str = "Bad response", detail: str = "") -> None:
+        super().__init__(code, reason)
+        self.detail = detail or reason
+
+    def __str__(self) -> str:
+        return f"bad response from the server: {self.detail}"
+
+
+class ConnectionFailed(ClientError):
+    """No WebSocket could be opened: the connection was refused, the handshake was
+    answered with an HTTP error (``status``), or the server did not accept the
+    subprotocol."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message, status)
+        self.message = message
+        self.status = status
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConnectionRejected(ClientError):
+    """A legacy ``graphql-ws`` server refused ``connection_init`` with
+    ``connection_error``; ``payload`` is what it sent (usually ``{"message": ...}``).
+
+    On ``graphql-transport-ws`` a refusal is a close with 4403, raised as
+    :class:`ConnectionClosed`."""
+
+    def __init__(self, payload: Any) -> None:
+        super().__init__(payload)
+        self.payload = payload
+
+    def __str__(self) -> str:
+        if isinstance(self.payload, dict) and "message" in self.payload:
+            return f"connection rejected: {self.payload['message']}"
+        return f"connection rejected: {self.payload!r}"
+
+
+class ClientClosed(ClientError):
+    """The client is closed: raised by ``subscribe()``/``execute()`` called after
+    ``close()``, and by an ``execute()`` still waiting when the client closed."""
+
+    def __init__(self, message: str = "the client is closed") -> None:
+        super().__init__(message)
+
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def copy_error(error: _E) -> _E:
+    """A fresh instance of `error` with the same attributes and cause."""
+    duplicate = copy.copy(error)
+    duplicate.__cause__ = error.__cause__
+    duplicate.__traceback__ = None
+    return duplicate

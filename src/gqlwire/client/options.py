@@ -1,0 +1,99 @@
+"""The client's options, checked once when the client is created."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .protocol import ClientCodec, codec_for
+from .retry import exponential_backoff
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["ClientOptions", "ConnectionParams", "RetryWait"]
+
+ConnectionParams = (
+    Mapping[str, Any]
+    | Callable[[], Mapping[str, Any] | Awaitable[Mapping[str, Any] | None] | None]
+    | None
+)
+"""The ``connection_init`` payload, or a function (sync or async) called before every
+connection attempt to produce it (a fresh token on each reconnection)."""
+
+RetryWait = Callable[[int], float | Awaitable[None]]
+"""Called with the number of reconnections tried so far; returns seconds to wait, or an
+awaitable that waits."""
+
+
+def _seconds(name: str, value: float | None, *, allow_none: bool = True) -> float:
+    """`value` as seconds >= 0; None (where allowed) and 0 both mean "disabled": 0.0."""
+    if value is None and allow_none:
+        return 0.0
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a number of seconds, got {value!r}")
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return 0.0 if math.isinf(value) else float(value)
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    url: str
+    codec: ClientCodec
+    connection_params: ConnectionParams
+    headers: Mapping[str, str] | None
+    lazy: bool
+    lazy_close_timeout: float
+    retry_attempts: int
+    retry_wait: RetryWait
+    keep_alive: float  # 0: no client pings
+    connection_ack_timeout: float  # 0: wait forever
+    session: aiohttp.ClientSession | None
+
+    @classmethod
+    def build(
+        cls,
+        url: str,
+        *,
+        protocol: str,
+        connection_params: ConnectionParams,
+        headers: Mapping[str, str] | None,
+        lazy: bool,
+        lazy_close_timeout: float,
+        retry_attempts: int,
+        retry_wait: RetryWait | None,
+        keep_alive: float | None,
+        connection_ack_timeout: float | None,
+        session: aiohttp.ClientSession | None,
+    ) -> ClientOptions:
+        if not isinstance(url, str) or not url:
+            raise TypeError(f"url must be a ws:// or wss:// URL string, got {url!r}")
+        if isinstance(retry_attempts, bool) or not isinstance(retry_attempts, int):
+            raise TypeError(f"retry_attempts must be an int, got {retry_attempts!r}")
+        if retry_attempts < 0:
+            raise ValueError(f"retry_attempts must be >= 0, got {retry_attempts!r}")
+        if connection_params is not None and not (
+            isinstance(connection_params, Mapping) or callable(connection_params)
+        ):
+            raise TypeError(
+                "connection_params must be a dict or a function returning one, "
+                f"got {connection_params!r}"
+            )
+        if retry_wait is not None and not callable(retry_wait):
+            raise TypeError(f"retry_wait must be callable, got {retry_wait!r}")
+        return cls(
+            url=url,
+            codec=codec_for(protocol),
+            connection_params=connection_params,
+            headers=dict(headers) if headers is not None else None,
+            lazy=bool(lazy),
+            lazy_close_timeout=_seconds("lazy_close_timeout", lazy_close_timeout),
+            retry_attempts=retry_attempts,
+            retry_wait=retry_wait if retry_wait is not None else exponential_backoff,
+            keep_alive=_seconds("keep_alive", keep_alive),
+            connection_ack_timeout=_seconds("connection_ack_timeout", connection_ack_timeout),
+            session=session,
+        )
