@@ -1,0 +1,487 @@
+"""Fan-out between processes through Redis pub/sub, on redis-py's asyncio client.
+
+Per broker (so per process, normally) there are two connections:
+
+- PUBLISH goes through a small redis-py pool. A publish that Redis does not acknowledge
+  within ``timeout`` seconds raises :class:`BrokerUnavailable` and is counted in
+  ``dropped_while_disconnected``: nothing is buffered, nothing pretends to have succeeded.
+- One subscriber connection carries exactly one Redis SUBSCRIBE per topic however many
+  local subscribers the topic has (UNSUBSCRIBE when the last one leaves). One reader task
+  reads it and hands each payload, decoded once, to the local subscribers' queues. A second
+  task writes the SUBSCRIBE/UNSUBSCRIBE commands and the health-check PINGs, so a
+  subscriber never writes to the shared socket itself (a subscriber cancelled halfway
+  through a write would break the connection for every topic).
+
+Redis restarts and dropped connections are the normal case, not an accident (redis-py's
+asyncio PubSub neither reconnects nor, in some versions, even reports the loss):
+
+- A closed or reset socket ends the reader's read at once. A peer that goes silent (a
+  frozen server, a lost network path) is caught by the health check: a PING every
+  ``health_check_interval`` seconds, and the connection counts as lost when nothing at all
+  arrived for ``health_check_interval + timeout`` seconds.
+- On a loss a warning is logged, every subscription then active counts a gap
+  (``Subscription.gaps``), and the broker reconnects with exponential back-off and jitter
+  (``reconnect_min_delay`` doubling up to ``reconnect_max_delay``). Each re-established
+  connection counts in ``reconnects`` and re-subscribes every topic that has local
+  subscribers. Once Redis has confirmed them, ``on_gap(BrokerGap)`` is called (a plain
+  function; exceptions are logged) and ``gaps`` grows by one for the outage.
+- Subscribers keep waiting through an outage: their iteration neither ends nor raises, and
+  yields what is published after the re-subscription. Whatever was published in between
+  is lost (Redis pub/sub delivers at most once); ``on_gap`` is how an application learns
+  of it, e.g. to tell its clients to refetch.
+- Opening a new subscription waits for Redis to confirm the SUBSCRIBE, at most
+  ``subscribe_timeout`` seconds, then raises :class:`BrokerUnavailable`.
+
+The URL says where Redis is and who connects (host, port or unix socket, db, username,
+password, TLS); timeouts and retries are the broker's own options. Payloads are published
+as orjson bytes on channel ``channel_prefix + topic``; a message that is not JSON is logged
+and skipped. Publishes from one task reach every subscriber in the order they were made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Final, NoReturn
+
+import orjson
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection, Connection, parse_url
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .broker import DEFAULT_MAX_QUEUED, Broker, BrokerGap, BrokerUnavailable
+
+__all__ = ["DEFAULT_REDIS_URL", "RedisBroker"]
+
+logger = logging.getLogger("gqlwire.fanout")
+
+DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
+
+# What "Redis could not be reached" looks like: redis-py's own errors, a socket error it
+# did not wrap, and our own deadlines (asyncio.timeout raises the builtin TimeoutError).
+_UNREACHABLE: Final = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
+
+
+class _SilentConnection(RedisConnectionError):
+    """Nothing arrived on the subscriber connection, not even the health check's PONG."""
+
+
+@dataclass(eq=False, slots=True)
+class _Session:
+    """One subscriber connection and what was asked of it; discarded with it."""
+
+    connection: AbstractConnection
+    # Topics SUBSCRIBEd (and not UNSUBSCRIBEd since) on this connection.
+    requested: set[str] = field(default_factory=set)
+    # Replies still due per topic; a topic is confirmed when its count drops to zero
+    # after a subscribe reply.
+    pending: dict[str, int] = field(default_factory=dict)
+    # The first SUBSCRIBE of every wanted topic was written.
+    synced: bool = False
+    # The reader is done with this connection.
+    ended: bool = False
+
+
+@dataclass(slots=True)
+class _Outage:
+    lost_at: float
+    error: str
+    topics: set[str]
+
+
+class RedisBroker(Broker):
+    """Publish and subscribe across processes through Redis pub/sub.
+
+    See the module documentation for what happens when Redis goes away. Options:
+
+    - ``channel_prefix``: prepended to every topic to make the Redis channel name.
+    - ``max_queued``: per-subscriber queue bound (oldest dropped when full).
+    - ``timeout``: bound, in seconds, on connecting, on one PUBLISH, and on the wait for
+      the health check's reply.
+    - ``health_check_interval``: seconds between PINGs on the subscriber connection.
+    - ``subscribe_timeout``: how long opening a subscription waits for Redis to confirm.
+    - ``reconnect_min_delay`` / ``reconnect_max_delay``: the back-off between attempts.
+    - ``on_gap``: called with a :class:`BrokerGap` after an outage that affected topics.
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_REDIS_URL,
+        *,
+        channel_prefix: str = "gqlwire:",
+        max_queued: int = DEFAULT_MAX_QUEUED,
+        timeout: float = 5.0,
+        health_check_interval: float = 5.0,
+        subscribe_timeout: float = 10.0,
+        reconnect_min_delay: float = 0.1,
+        reconnect_max_delay: float = 5.0,
+        on_gap: Callable[[BrokerGap], object] | None = None,
+    ) -> None:
+        super().__init__(max_queued=max_queued)
+        for name, value in (
+            ("timeout", timeout),
+            ("health_check_interval", health_check_interval),
+            ("subscribe_timeout", subscribe_timeout),
+            ("reconnect_min_delay", reconnect_min_delay),
+        ):
+            if not value > 0:
+                raise ValueError(f"{name} must be positive, not {value!r}")
+        if reconnect_max_delay < reconnect_min_delay:
+            raise ValueError("reconnect_max_delay must be at least reconnect_min_delay")
+        self._prefix = channel_prefix
+        self._prefix_length = len(channel_prefix.encode())
+        self._timeout = timeout
+        self._health_check_interval = health_check_interval
+        self._subscribe_timeout = subscribe_timeout
+        self._reconnect_min_delay = reconnect_min_delay
+        self._reconnect_max_delay = reconnect_max_delay
+        self._on_gap = on_gap
+
+        options: dict[str, Any] = dict(parse_url(url))
+        self._connection_class: type[AbstractConnection] = options.pop(
+            "connection_class", Connection
+        )
+        self._where = _describe_address(options)
+        # Our loops own retrying and back-off; redis-py's must not retry behind them.
+        options.update(
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            protocol=2,
+            decode_responses=False,
+        )
+        self._subscriber_options = options
+        # One retry lets a publish replace a pooled connection that died since its last use.
+        self._publish_pool: ConnectionPool = ConnectionPool(
+            connection_class=self._connection_class, **{**options, "retry": Retry(NoBackoff(), 1)}
+        )
+        self._publisher = Redis(connection_pool=self._publish_pool)
+        self._publish_failing = False
+
+        self._ready: dict[str, asyncio.Event] = {}  # per topic: Redis delivers it to us
+        self._changed = asyncio.Event()  # the wanted topics changed: sync the connection
+        self._session: _Session | None = None
+        self._ever_connected = False
+        self._connect_failures = 0
+        self._outage: _Outage | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<RedisBroker {self._where} prefix={self._prefix!r}>"
+
+    # -- publish -------------------------------------------------------------------------
+
+    async def publish(self, topic: str, payload: Any) -> None:
+        self._check_open()
+        data = orjson.dumps(payload)
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._publisher.publish(self._prefix + topic, data)
+        except _UNREACHABLE as error:
+            self._dropped_while_disconnected += 1
+            if not self._publish_failing:
+                self._publish_failing = True
+                logger.warning(
+                    "cannot publish to Redis at %s (%s): publish() raises BrokerUnavailable "
+                    "and counts dropped_while_disconnected until Redis answers again",
+                    self._where,
+                    _describe(error),
+                )
+            raise BrokerUnavailable(
+                f"Redis at {self._where} did not take the publish to {topic!r}: {_describe(error)}"
+            ) from error
+        if self._publish_failing:
+            self._publish_failing = False
+            logger.info("publishing to Redis at %s works again", self._where)
+        self._published += 1
+
+    # -- hooks of Broker -----------------------------------------------------------------
+
+    def _is_connected(self) -> bool:
+        return self._session is not None
+
+    def _topic_added(self, topic: str) -> None:
+        ready = asyncio.Event()
+        self._ready[topic] = ready
+        session = self._session
+        # Its last subscriber may have left so recently that the UNSUBSCRIBE was not written.
+        if session is not None and topic in session.requested and topic not in session.pending:
+            ready.set()
+        self._changed.set()
+        if self._reader is None:
+            self._reader = asyncio.get_running_loop().create_task(
+                self._run(), name=f"gqlwire RedisBroker reader ({self._where})"
+            )
+
+    def _topic_removed(self, topic: str) -> None:
+        self._ready.pop(topic, None)
+        self._changed.set()
+
+    async def _until_delivering(self, topic: str) -> None:
+        ready = self._ready.get(topic)
+        if ready is None or ready.is_set():
+            return
+        try:
+            async with asyncio.timeout(self._subscribe_timeout):
+                await ready.wait()
+        except TimeoutError:
+            raise BrokerUnavailable(
+                f"Redis at {self._where} did not confirm the subscription to {topic!r} "
+                f"within {self._subscribe_timeout:g}s"
+            ) from None
+
+    async def _close_backend(self) -> None:
+        for ready in self._ready.values():
+            ready.set()  # subscribers still opening wake up and see the broker closed
+        self._ready.clear()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await _cancel_and_wait(reader)
+            if not reader.cancelled() and reader.exception() is not None:
+                logger.error("the Redis reader task had failed", exc_info=reader.exception())
+        await self._publisher.aclose()
+        await self._publish_pool.disconnect()
+
+    # -- the subscriber connection -------------------------------------------------------
+
+    async def _run(self) -> None:
+        """Connect, serve, and after any loss reconnect, until the broker closes."""
+        step: int | None = None  # back-off step; None: connect at once
+        while True:
+            if step is not None:
+                await asyncio.sleep(self._backoff(step))
+            try:
+                connection = await self._connect()
+            except Exception as failure:
+                self._connect_failed(failure)
+                step = 0 if step is None else step + 1
+                continue
+            session = self._start_session(connection)
+            self._end_session(session, await self._serve(session))
+            step = 0
+
+    def _backoff(self, step: int) -> float:
+        ceiling = min(self._reconnect_max_delay, self._reconnect_min_delay * 2 ** min(step, 30))
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def _connect(self) -> AbstractConnection:
+        connection = self._connection_class(**self._subscriber_options)
+        connect: Callable[[], Awaitable[None]] = connection.connect  # redis-py leaves it untyped
+        try:
+            # redis-py bounds each socket operation; this bounds the whole handshake.
+            async with asyncio.timeout(self._timeout * 2):
+                await connect()
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        return connection
+
+    def _connect_failed(self, error: Exception) -> None:
+        self._connect_failures += 1
+        if self._connect_failures == 1:
+            logger.warning(
+                "cannot connect to Redis at %s (%s); retrying with back-off",
+                self._where,
+                _describe(error),
+            )
+        else:
+            logger.debug("Redis at %s still unreachable: %s", self._where, _describe(error))
+
+    def _start_session(self, connection: AbstractConnection) -> _Session:
+        if self._ever_connected:
+            self._reconnects += 1
+            logger.info("reconnected to Redis at %s; re-subscribing", self._where)
+        self._ever_connected = True
+        self._connect_failures = 0
+        session = _Session(connection)
+        self._session = session
+        self._changed.set()  # the first sync subscribes every topic with subscribers
+        return session
+
+    async def _serve(self, session: _Session) -> Exception:
+        """Read until the connection fails; return why it did."""
+        writer = asyncio.get_running_loop().create_task(
+            self._write(session), name=f"gqlwire RedisBroker writer ({self._where})"
+        )
+        failure: Exception
+        try:
+            await self._read(session)
+        except Exception as error:
+            failure = error
+        finally:
+            session.ended = True
+            self._changed.set()  # a writer that swallowed its cancellation wakes and stops
+            await _cancel_and_wait(writer)
+            # Retrieved even when we are being cancelled: the writer may have failed
+            # before its cancellation landed.
+            written = None if writer.cancelled() else writer.exception()
+            await session.connection.disconnect(nowait=True)
+        # A failed write closes the socket, so the read failed too; the write says why.
+        if isinstance(written, Exception):
+            failure = written
+        return failure
+
+    def _end_session(self, session: _Session, error: Exception) -> None:
+        self._session = None
+        for ready in self._ready.values():
+            ready.clear()
+        lost = {topic for topic in session.requested if topic in self._topics}
+        outage = self._outage
+        if outage is None:
+            outage = self._outage = _Outage(time.time(), _describe(error), set())
+            logger.warning(
+                "lost the Redis connection to %s (%s); reconnecting. %d subscribed topic(s) "
+                "receive nothing until then, and what is published meanwhile is lost",
+                self._where,
+                _describe(error),
+                len(lost),
+            )
+        if lost and not outage.topics:
+            self._gaps += 1  # once per outage that cost topics events
+        outage.topics |= lost
+        for topic in lost:
+            for subscription in self._subscribers(topic):
+                subscription._gap()
+        if not isinstance(error, _UNREACHABLE):
+            logger.error("Redis subscriber connection failed unexpectedly", exc_info=error)
+
+    async def _read(self, session: _Session) -> NoReturn:
+        connection = session.connection
+        silence = self._health_check_interval + self._timeout
+        while True:
+            response = await connection.read_response(timeout=silence)
+            if response is None:
+                raise _SilentConnection(
+                    f"no reply from Redis for {silence:g}s, not even to the health check"
+                )
+            if not isinstance(response, list) or len(response) < 2:
+                continue  # b"PONG" while no channel is subscribed
+            kind = response[0]
+            if kind == b"message":
+                self._on_message(response[1], response[2])
+            elif kind == b"subscribe" or kind == b"unsubscribe":
+                self._on_reply(session, response[1], subscribed=kind == b"subscribe")
+            # b"pong": it arrived, which is all the health check asks.
+
+    def _on_message(self, channel: bytes, data: bytes) -> None:
+        topic = channel[self._prefix_length :].decode()
+        if topic not in self._topics:
+            return  # its UNSUBSCRIBE is on the way
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            logger.warning("skipped a message on Redis channel %r that is not JSON", channel)
+            return
+        self._deliver(topic, payload)
+
+    def _on_reply(self, session: _Session, channel: bytes, *, subscribed: bool) -> None:
+        topic = channel[self._prefix_length :].decode()
+        left = session.pending.get(topic, 0) - 1
+        if left > 0:
+            session.pending[topic] = left
+            return
+        session.pending.pop(topic, None)
+        if subscribed and topic in session.requested:
+            ready = self._ready.get(topic)
+            if ready is not None:
+                ready.set()
+        if not session.pending:
+            self._maybe_resumed(session)
+
+    async def _write(self, session: _Session) -> None:
+        """Keep the connection's subscriptions equal to the wanted topics; PING regularly."""
+        connection = session.connection
+        loop = asyncio.get_running_loop()
+        next_ping = loop.time() + self._health_check_interval
+        try:
+            while not session.ended:
+                self._changed.clear()
+                await self._sync(session)
+                if not session.synced:
+                    session.synced = True
+                    self._maybe_resumed(session)
+                if loop.time() >= next_ping:
+                    await _send(connection, "PING")
+                    next_ping = loop.time() + self._health_check_interval
+                try:
+                    async with asyncio.timeout_at(next_ping):
+                        await self._changed.wait()
+                except TimeoutError:
+                    pass
+        except Exception:
+            await connection.disconnect(nowait=True)  # wakes the reader
+            raise
+
+    async def _sync(self, session: _Session) -> None:
+        # State is updated before each write, so a change made while a write is under
+        # way is measured against what was already sent.
+        gone = [topic for topic in session.requested if topic not in self._topics]
+        if gone:
+            for topic in gone:
+                session.requested.discard(topic)
+                session.pending[topic] = session.pending.get(topic, 0) + 1
+            await _send(session.connection, "UNSUBSCRIBE", *(self._prefix + t for t in gone))
+        new = [topic for topic in self._topics if topic not in session.requested]
+        if new:
+            for topic in new:
+                session.requested.add(topic)
+                session.pending[topic] = session.pending.get(topic, 0) + 1
+            await _send(session.connection, "SUBSCRIBE", *(self._prefix + t for t in new))
+
+    def _maybe_resumed(self, session: _Session) -> None:
+        """End the outage once a new connection has every wanted topic confirmed."""
+        outage = self._outage
+        if outage is None or session is not self._session or not session.synced:
+            return
+        if session.pending:
+            return
+        self._outage = None
+        resumed_at = time.time()
+        topics = frozenset(topic for topic in outage.topics if topic in self._topics)
+        logger.info(
+            "Redis subscriptions restored after %.1fs; %d topic(s) may have missed events",
+            resumed_at - outage.lost_at,
+            len(topics),
+        )
+        if topics and self._on_gap is not None:
+            try:
+                self._on_gap(BrokerGap(topics, outage.lost_at, resumed_at, outage.error))
+            except Exception:
+                logger.exception("the on_gap callback raised")
+
+
+async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it is done.
+
+    Cancels again while it runs on: in Python 3.11 ``asyncio.wait_for`` (which redis-py
+    uses for socket timeouts) swallows a cancellation that lands as its operation finishes.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.1)
+
+
+async def _send(connection: AbstractConnection, *args: str) -> None:
+    if not connection.is_connected:  # never let redis-py reconnect this socket behind us
+        raise RedisConnectionError("the subscriber connection is closed")
+    await connection.send_command(*args, check_health=False)
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _describe_address(options: dict[str, Any]) -> str:
+    """host:port/db or the socket path; never the password."""
+    db = options.get("db", 0)
+    if "path" in options:
+        return f"unix:{options['path']}/{db}"
+    return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}/{db}"
