@@ -1,0 +1,1 @@
+"""Fan-out: shared subscriptions (and brokers)."""
