@@ -14,6 +14,7 @@ carries out its actions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .adapters.base import Transport
 from .context import ConnectionContext, call_hook
 from .operation import Operation, ServerError
+from .outbox import Outbox, OverflowPolicy
 from .protocol import (
     Action,
     Authenticate,
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("gqlwire")
 
-# A close may wait this long for a send in progress (to a client that stopped
+# A close waits this long for the frames queued before it (to a client that stopped
 # reading) before it is sent anyway.
 _CLOSE_SEND_WAIT = 5.0
 
@@ -56,9 +58,14 @@ class ConnectionRegistry:
 
     def __init__(self) -> None:
         self.connections: set[Connection] = set()
+        self.dropped_closed = 0  # dropped messages of connections that have ended
+        self.slow_consumers_closed = 0
 
     def operations(self) -> int:
         return sum(len(connection.operations) for connection in self.connections)
+
+    def dropped_messages(self) -> int:
+        return self.dropped_closed + sum(c.outbox.dropped for c in self.connections)
 
     async def close_all(self, code: int = CloseCode.GOING_AWAY, reason: str = "Going away") -> None:
         await asyncio.gather(
@@ -86,7 +93,13 @@ class Connection:
         self.operations: dict[OperationId, asyncio.Task[None]] = {}
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # on_connect and timer actions
-        self._send_lock = asyncio.Lock()
+        self.outbox = Outbox(
+            transport,
+            options.max_pending_messages,
+            OverflowPolicy(options.overflow_policy),
+            on_gone=lambda: self._peer_gone(1006, ""),
+            on_overflow=self._slow_consumer,
+        )
         self._closing = False  # our close was sent, or the peer is gone
         self._ended = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
@@ -154,6 +167,7 @@ class Connection:
         self._timers.clear()
         if self.machine is not None:
             self.machine.connection_lost()
+        await self.outbox.stop()
         if not self._closing:
             # Ended by something other than a close (an error in this runtime): the
             # socket must still be closed, never left to the server's defaults.
@@ -174,6 +188,8 @@ class Connection:
         finally:
             if self.registry is not None:
                 self.registry.connections.discard(self)
+                self.registry.dropped_closed += self.outbox.dropped
+                self.registry.slow_consumers_closed += self.outbox.overflowed
 
     async def _wait_for(self, tasks: list[asyncio.Task[None]]) -> None:
         if not tasks:
@@ -195,10 +211,17 @@ class Connection:
 
     # -- carrying out the machine's actions --------------------------------------------
 
-    async def _apply(self, actions: Iterable[Action]) -> None:
+    async def _apply(self, actions: Iterable[Action], *, result: bool = False) -> None:
+        """Carry out actions in order. ``result``: the Sends are an operation's results,
+        which wait for room in the outbox (back-pressure) instead of skipping the line."""
         for action in actions:
             if isinstance(action, Send):
-                await self._send(action.text)
+                if self._closing:
+                    continue
+                if result:
+                    await self.outbox.put_result(action.text)
+                else:
+                    self.outbox.put_control(action.text)
             elif isinstance(action, StartOperation):
                 self._start_operation(action.id, action.payload)
             elif isinstance(action, CancelOperation):
@@ -216,15 +239,6 @@ class Connection:
                 if handle is not None:
                     handle.cancel()
 
-    async def _send(self, text: str) -> None:
-        if self._closing:
-            return
-        async with self._send_lock:
-            if self._closing:
-                return
-            if not await self.transport.send(text):
-                self._peer_gone(1006, "")
-
     async def _close_transport(self, code: int, reason: str) -> None:
         """Send our close frame: at most once, and never after the peer is gone."""
         if self._closing:
@@ -232,13 +246,12 @@ class Connection:
         self._closing = True
         self._close_code, self._close_reason = code, reason
         try:
-            async with asyncio.timeout(_CLOSE_SEND_WAIT):
-                await self._send_lock.acquire()
-        except TimeoutError:
-            pass  # a send to a stalled client holds the gate: close regardless
-        else:
-            self._send_lock.release()
-        try:
+            # What was queued before the close goes first (an `error`, then 4400...),
+            # unless the client stopped reading: then it is dropped.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_CLOSE_SEND_WAIT):
+                    await self.outbox.flush()
+            await self.outbox.stop()
             await self._stop_reader()
             await self.transport.close(code, reason)
         finally:
@@ -261,6 +274,11 @@ class Connection:
         if self.machine is not None:
             self.machine.connection_lost()
         self._ended.set()
+
+    def _slow_consumer(self) -> None:
+        """The outbox overflowed under the close policy: the client is not keeping up."""
+        if self.machine is not None and not self._closing:
+            self._spawn(self._apply(self.machine.close(CloseCode.TRY_AGAIN_LATER, "Slow consumer")))
 
     def _spawn(self, coroutine: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine)
@@ -332,7 +350,7 @@ class Connection:
 
     async def next(self, id: OperationId, payload: dict[str, Any]) -> None:
         if machine := self._owner(id):
-            await self._apply(machine.operation_next(id, payload))
+            await self._apply(machine.operation_next(id, payload), result=True)
 
     async def errors(
         self, id: OperationId, errors: list[dict[str, Any]], stage: ErrorStage
@@ -343,6 +361,13 @@ class Connection:
     async def complete(self, id: OperationId) -> None:
         if machine := self._owner(id):
             await self._apply(machine.operation_complete(id))
+
+    def deliver(self, id: OperationId, payload_json: str, owner: object) -> None:
+        if self.operations.get(id) is not owner or self._closing or self.machine is None:
+            return
+        frame = self.machine.encoded_next(id, payload_json)
+        if frame is not None:
+            self.outbox.offer_result(frame)
 
     async def failed(self, id: OperationId, error: Exception) -> None:
         reason = self._reason_for(error, f"operation {id!r}")

@@ -381,6 +381,9 @@ class _Outcome:
     async def complete(self, id: OperationId) -> None:
         pass
 
+    def deliver(self, id: OperationId, payload_json: str, owner: object) -> None:
+        pass  # HTTP refuses subscriptions, so it never joins a shared one
+
     async def failed(self, id: OperationId, error: Exception) -> None:
         if self.is_active(id):
             self.failure = error

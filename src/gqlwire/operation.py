@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Hashable
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from graphql import ExecutionResult, GraphQLError, GraphQLSchema, OperationType, validate
@@ -26,6 +26,7 @@ from .execution import (
     operation_of,
     unwrap_schema,
 )
+from .fanout.shared import group_key
 from .protocol import ErrorStage, OperationId
 
 if TYPE_CHECKING:
@@ -55,13 +56,16 @@ class OperationReport(Protocol):
 
     async def complete(self, id: OperationId) -> None: ...
 
+    def deliver(self, id: OperationId, payload_json: str, owner: object) -> None:
+        """Offer a shared, already serialized result to ``id`` (never waits)."""
+
     async def failed(self, id: OperationId, error: Exception) -> None: ...
 
 
 class Operation:
     """One running operation; :meth:`run` is the body of its task."""
 
-    __slots__ = ("_completed", "args", "context", "id", "options", "payload", "report")
+    __slots__ = ("_completed", "_task", "args", "context", "id", "options", "payload", "report")
 
     def __init__(
         self,
@@ -78,16 +82,22 @@ class Operation:
         self.report = report
         self.args: ExecutionArgs | None = None
         self._completed = False
+        self._task: asyncio.Task[Any] | None = None
 
     async def run(self) -> None:
         # Every stream this operation obtained, closed at the end whatever happens: a
         # client that leaves while on_operation runs must not leak the one execute gave.
         sources: list[AsyncIterator[Any]] = []
+        self._task = asyncio.current_task()
         try:
             args = await self._prepare()
             if args is None:
                 return
             self.args = args
+            share = await self._share_value(args)
+            if share is not None:
+                await self._run_shared(args, share)
+                return
             result = await self._execute(args)
             stream = aiter(result) if isinstance(result, AsyncIterable) else None
             if stream is not None:
@@ -207,6 +217,37 @@ class Operation:
         if operation.operation is OperationType.SUBSCRIPTION:
             return await resolve(self.options.subscribe_function(args))
         return await resolve(self.options.execute_function(args))
+
+    async def _share_value(self, args: ExecutionArgs) -> Hashable | None:
+        """The sharing key of this operation, or ``None`` if it runs on its own.
+
+        Only subscriptions share, and only when no per-subscriber hook (on_operation,
+        on_next) has to see or change each subscriber's results.
+        """
+        options = self.options
+        if options.share_key is None or options.on_operation or options.on_next:
+            return None
+        operation = operation_of(args)
+        if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
+            return None
+        share: Hashable | None = await call_hook(options.share_key, self.context)
+        return share
+
+    async def _run_shared(self, args: ExecutionArgs, share: Hashable) -> None:
+        key = group_key(share, self.payload)
+        outcome = await self.options.sharing.run(
+            key, self, lambda: resolve(self.options.subscribe_function(args))
+        )
+        if outcome.result is not None:
+            if self.report.is_active(self.id):
+                await self.report.next(self.id, outcome.result)
+        elif outcome.errors is not None:
+            await self._report_errors(outcome.errors, ErrorStage.STREAM)
+        await self._complete(notify=True)
+
+    def deliver(self, payload_json: str) -> None:
+        """A shared event for this operation (called by its group's publisher)."""
+        self.report.deliver(self.id, payload_json, self._task)
 
     async def _stream(self, stream: AsyncIterator[Any], args: ExecutionArgs) -> None:
         while True:

@@ -19,6 +19,8 @@ from .execution import (
     unwrap_schema,
     validation_rules,
 )
+from .fanout.shared import SharedSubscriptions
+from .outbox import OverflowPolicy
 from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, ProtocolSettings
 from .protocol.machine import DEFAULT_MAX_MESSAGE_SIZE
 
@@ -52,6 +54,9 @@ class ServerOptions:
     protocols: Sequence[str] = (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS)
     document_cache_size: int = 1000
     cleanup_timeout: float = 5.0
+    max_pending_messages: int | None = 1000
+    share_key: Hook | None = None
+    overflow_policy: OverflowPolicy | str = OverflowPolicy.CLOSE
 
     # Derived once from the above (not arguments).
     graphql_schema: GraphQLSchema | None = field(init=False, default=None)
@@ -59,6 +64,7 @@ class ServerOptions:
     documents: DocumentCache = field(init=False, repr=False)
     settings: ProtocolSettings = field(init=False)
     execute_function: ExecuteFunction = field(init=False, repr=False)
+    sharing: SharedSubscriptions = field(init=False, repr=False)
     subscribe_function: ExecuteFunction = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -77,7 +83,10 @@ class ServerOptions:
             )
         if self.cleanup_timeout < 0:
             raise ValueError("cleanup_timeout must be >= 0")
+        if self.max_pending_messages is not None and self.max_pending_messages < 1:
+            raise ValueError("max_pending_messages must be >= 1 or None")
         set_ = object.__setattr__  # frozen: derived fields are set once, here
+        set_(self, "overflow_policy", OverflowPolicy(self.overflow_policy))
         set_(self, "graphql_schema", graphql_schema)
         set_(self, "execution_context_class", execution_context_class(self.schema))
         set_(
@@ -97,6 +106,7 @@ class ServerOptions:
             ),
         )
         set_(self, "execute_function", self.execute or default_execute)
+        set_(self, "sharing", SharedSubscriptions())
         set_(self, "subscribe_function", self.subscribe or default_subscribe)
 
     def replace(self, **changes: Any) -> ServerOptions:

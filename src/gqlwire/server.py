@@ -66,9 +66,13 @@ class GraphQLServer:
 
     def stats(self) -> dict[str, int]:
         """Open connections and running operations, across every app of this server."""
+        registry = self._registry
         return {
-            "connections": len(self._registry.connections),
-            "operations": self._registry.operations(),
+            "connections": len(registry.connections),
+            "operations": registry.operations(),
+            "dropped_messages": registry.dropped_messages(),
+            "slow_consumers_closed": registry.slow_consumers_closed,
+            **self.options.sharing.stats(),
         }
 
     async def close_all(self, code: int = 1001, reason: str = "Going away") -> None:

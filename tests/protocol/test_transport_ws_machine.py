@@ -538,6 +538,7 @@ def test_close_codes_and_fixed_reasons_are_the_reference_ones() -> None:
         "GOING_AWAY": 1001,
         "MESSAGE_TOO_BIG": 1009,
         "INTERNAL_ERROR": 1011,
+        "TRY_AGAIN_LATER": 1013,
         "INTERNAL_SERVER_ERROR": 4500,
         "BAD_REQUEST": 4400,
         "UNAUTHORIZED": 4401,

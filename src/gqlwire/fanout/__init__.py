@@ -1,5 +1,10 @@
 """Fan-out: carry events from whoever publishes them to every subscription that wants them.
 
+Two parts: brokers (below) move events between publishers and subscription sources,
+within a process or across processes; shared subscriptions (:mod:`.shared`, enabled
+with ``GraphQLServer(share_key=...)``) execute and serialize each event once for every
+identical subscription.
+
 A broker is usable from any schema library's subscribe resolver. With graphql-core::
 
     from gqlwire.fanout import MemoryBroker

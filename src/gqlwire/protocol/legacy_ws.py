@@ -48,6 +48,7 @@ def _valid_id(value: Any) -> bool:
 class LegacyWSMachine(ProtocolMachine):
     """Protocol state of one legacy ``graphql-ws`` connection."""
 
+    _next_type = "data"
     protocol = GRAPHQL_WS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .actions import Action, Close, OperationId, Send, StartTimer, Timer
 from .codes import REASONS, CloseCode, limit_close_reason
-from .messages import JSONObject, encode
+from .messages import JSONObject, encode, encode_value
 
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 
@@ -68,6 +68,7 @@ class ProtocolMachine(ABC):
     per-protocol reactions; the runtime only ever talks to this interface."""
 
     protocol: str
+    _next_type: str  # the type of the message carrying a result
 
     def __init__(self, settings: ProtocolSettings | None = None) -> None:
         self.settings = settings or ProtocolSettings()
@@ -115,6 +116,14 @@ class ProtocolMachine(ABC):
     @abstractmethod
     def operation_next(self, id: OperationId, payload: JSONObject) -> list[Action]:
         """One execution result is ready (already formatted, hooks applied)."""
+
+    def encoded_next(self, id: OperationId, payload_json: str) -> str | None:
+        """The frame carrying an already serialized result to ``id``, or ``None`` if
+        nothing may be sent for it. The fast path of shared subscriptions: the payload
+        is serialized once for all subscribers and only the id differs."""
+        if self.closed or id not in self._active:
+            return None
+        return f'{{"id":{encode_value(id)},"type":"{self._next_type}","payload":{payload_json}}}'
 
     @abstractmethod
     def operation_errors(

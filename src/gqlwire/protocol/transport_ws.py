@@ -33,6 +33,7 @@ _PONG = encode({"type": MessageType.PONG})
 class TransportWSMachine(ProtocolMachine):
     """Protocol state of one ``graphql-transport-ws`` connection."""
 
+    _next_type = "next"
     protocol = GRAPHQL_TRANSPORT_WS
 
     def opened(self) -> list[Action]:

@@ -1,0 +1,157 @@
+"""The frames waiting to go out on one socket, and the one task that writes them.
+
+Every frame of a connection passes through its outbox, in order. The outbox is
+bounded (``max_pending_messages``) and never lets a slow client hold anyone else:
+
+* an operation that produces its own results *waits* for room, so it is slowed to
+  its client's pace and nothing is lost (the reference's back-pressure);
+* a shared subscription's publisher cannot wait for one subscriber among thousands,
+  so it *offers* frames: when the outbox is full, the overflow policy decides — close
+  the slow connection, or drop its oldest undelivered result;
+* control frames (pong, ack, protocol errors) are never dropped and never wait: they
+  are few, and the receive loop that sends them must keep reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from enum import StrEnum
+
+from .adapters.base import Transport
+
+
+class OverflowPolicy(StrEnum):
+    """What happens to a connection whose outbox is full when a shared event arrives."""
+
+    CLOSE = "close"
+    """Close it with 1013 ``Slow consumer``: the client reconnects and resubscribes."""
+    DROP_OLDEST = "drop_oldest"
+    """Drop its oldest undelivered result (never a control frame) and count it."""
+
+
+class Outbox:
+    """A bounded queue of text frames drained by one writer task."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        limit: int | None,
+        policy: OverflowPolicy,
+        *,
+        on_gone: Callable[[], None],
+        on_overflow: Callable[[], None],
+    ) -> None:
+        self._transport = transport
+        self._limit = limit
+        self._policy = policy
+        self._on_gone = on_gone
+        self._on_overflow = on_overflow
+        # (frame, droppable): results may be dropped by the policy, control frames never.
+        self._frames: deque[tuple[str, bool]] = deque()
+        self._results = 0  # droppable frames queued: only they count against the limit
+        self._wakeup = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._writer: asyncio.Task[None] | None = None
+        self._closed = False
+        self.dropped = 0
+        self.overflowed = False
+
+    # -- putting frames in --------------------------------------------------------------
+
+    def put_control(self, frame: str) -> None:
+        """Queue a control frame: never waits, never dropped."""
+        self._append(frame, droppable=False)
+
+    async def put_result(self, frame: str) -> None:
+        """Queue an operation's own result, waiting while the outbox is full."""
+        while self._full() and not self._closed:
+            self._room.clear()
+            await self._room.wait()
+        self._append(frame, droppable=True)
+
+    def offer_result(self, frame: str) -> bool:
+        """Queue a shared result without waiting; ``False`` if it was refused."""
+        if self._closed:
+            return False
+        if self._full():
+            if self._policy is OverflowPolicy.CLOSE:
+                self.overflowed = True
+                self._on_overflow()
+                return False
+            self._drop_oldest_result()
+        self._append(frame, droppable=True)
+        return True
+
+    def _full(self) -> bool:
+        return self._limit is not None and self._results >= self._limit
+
+    def _append(self, frame: str, *, droppable: bool) -> None:
+        if self._closed:
+            return
+        self._frames.append((frame, droppable))
+        if droppable:
+            self._results += 1
+        self._idle.clear()
+        self._wakeup.set()
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    def _drop_oldest_result(self) -> None:
+        for index, (_, droppable) in enumerate(self._frames):
+            if droppable:
+                del self._frames[index]
+                self._results -= 1
+                self.dropped += 1
+                return
+
+    # -- writing them out ---------------------------------------------------------------
+
+    async def _write(self) -> None:
+        frames = self._frames
+        while True:
+            while frames:
+                frame, droppable = frames.popleft()
+                if droppable:
+                    self._results -= 1
+                    if not self._room.is_set() and not self._full():
+                        self._room.set()
+                if not await self._transport.send(frame):
+                    self._closed = True
+                    frames.clear()
+                    self._release()
+                    self._on_gone()
+                    return
+            self._idle.set()
+            if self._closed:
+                return
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    async def flush(self) -> None:
+        """Wait until everything queued has been handed to the transport."""
+        if self._writer is not None:
+            await self._idle.wait()
+
+    async def stop(self) -> None:
+        """Drop what is still queued and stop the writer (before our close frame)."""
+        self._closed = True
+        self._frames.clear()
+        self._results = 0
+        self._release()
+        writer = self._writer
+        if writer is not None and not writer.done() and writer is not asyncio.current_task():
+            writer.cancel()
+            await asyncio.wait([writer])
+
+    def _release(self) -> None:
+        self._room.set()  # operations waiting for room must not wait forever
+        self._wakeup.set()
+        self._idle.set()
+
+    def __len__(self) -> int:
+        return len(self._frames)
