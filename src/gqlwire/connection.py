@@ -362,12 +362,17 @@ class Connection:
         if machine := self._owner(id):
             await self._apply(machine.operation_complete(id))
 
-    def deliver(self, id: OperationId, payload_json: str, owner: object) -> None:
+    def deliver(self, id: OperationId, payload_json: str, owner: object) -> bool:
         if self.operations.get(id) is not owner or self._closing or self.machine is None:
-            return
+            return True  # not ours to send any more: nothing to wait for
         frame = self.machine.encoded_next(id, payload_json)
-        if frame is not None:
-            self.outbox.offer_result(frame)
+        return frame is None or self.outbox.offer_result(frame)
+
+    async def wait_for_room(self, grace: float) -> bool:
+        return await self.outbox.wait_for_room(grace)
+
+    def overflow(self) -> None:
+        self.outbox.overflow()
 
     async def failed(self, id: OperationId, error: Exception) -> None:
         reason = self._reason_for(error, f"operation {id!r}")

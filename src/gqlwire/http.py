@@ -381,8 +381,16 @@ class _Outcome:
     async def complete(self, id: OperationId) -> None:
         pass
 
-    def deliver(self, id: OperationId, payload_json: str, owner: object) -> None:
-        pass  # HTTP refuses subscriptions, so it never joins a shared one
+    # HTTP refuses subscriptions, so it never joins a shared one.
+
+    def deliver(self, id: OperationId, payload_json: str, owner: object) -> bool:
+        return True
+
+    async def wait_for_room(self, grace: float) -> bool:
+        return True
+
+    def overflow(self) -> None:
+        pass
 
     async def failed(self, id: OperationId, error: Exception) -> None:
         if self.is_active(id):

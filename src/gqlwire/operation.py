@@ -56,8 +56,13 @@ class OperationReport(Protocol):
 
     async def complete(self, id: OperationId) -> None: ...
 
-    def deliver(self, id: OperationId, payload_json: str, owner: object) -> None:
-        """Offer a shared, already serialized result to ``id`` (never waits)."""
+    def deliver(self, id: OperationId, payload_json: str, owner: object) -> bool:
+        """Offer a shared, already serialized result to ``id`` (never waits); ``False``
+        if the outbox is full."""
+
+    async def wait_for_room(self, grace: float) -> bool: ...
+
+    def overflow(self) -> None: ...
 
     async def failed(self, id: OperationId, error: Exception) -> None: ...
 
@@ -245,9 +250,16 @@ class Operation:
             await self._report_errors(outcome.errors, ErrorStage.STREAM)
         await self._complete(notify=True)
 
-    def deliver(self, payload_json: str) -> None:
-        """A shared event for this operation (called by its group's publisher)."""
-        self.report.deliver(self.id, payload_json, self._task)
+    # The Member interface of shared subscriptions (called by the group's publisher).
+
+    def deliver(self, payload_json: str) -> bool:
+        return self.report.deliver(self.id, payload_json, self._task)
+
+    async def wait_for_room(self, grace: float) -> bool:
+        return await self.report.wait_for_room(grace)
+
+    def overflow(self) -> None:
+        self.report.overflow()
 
     async def _stream(self, stream: AsyncIterator[Any], args: ExecutionArgs) -> None:
         while True:

@@ -56,6 +56,7 @@ class ServerOptions:
     cleanup_timeout: float = 5.0
     max_pending_messages: int | None = 1000
     share_key: Hook | None = None
+    slow_consumer_timeout: float = 2.0
     overflow_policy: OverflowPolicy | str = OverflowPolicy.CLOSE
 
     # Derived once from the above (not arguments).
@@ -106,7 +107,7 @@ class ServerOptions:
             ),
         )
         set_(self, "execute_function", self.execute or default_execute)
-        set_(self, "sharing", SharedSubscriptions())
+        set_(self, "sharing", SharedSubscriptions(self.slow_consumer_timeout))
         set_(self, "subscribe_function", self.subscribe or default_subscribe)
 
     def replace(self, **changes: Any) -> ServerOptions:

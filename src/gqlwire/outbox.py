@@ -5,9 +5,11 @@ bounded (``max_pending_messages``) and never lets a slow client hold anyone else
 
 * an operation that produces its own results *waits* for room, so it is slowed to
   its client's pace and nothing is lost (the reference's back-pressure);
-* a shared subscription's publisher cannot wait for one subscriber among thousands,
-  so it *offers* frames: when the outbox is full, the overflow policy decides — close
-  the slow connection, or drop its oldest undelivered result;
+* a shared subscription's publisher *offers* frames: when an outbox is full, the
+  overflow policy decides. ``drop_oldest`` drops that client's oldest undelivered result
+  at once. ``close`` holds the publisher while the client's writer still makes progress
+  (a slow transport is not a stalled client) and closes the client once it wrote
+  nothing for ``slow_consumer_timeout`` seconds;
 * control frames (pong, ack, protocol errors) are never dropped and never wait: they
   are few, and the receive loop that sends them must keep reading.
 """
@@ -59,6 +61,7 @@ class Outbox:
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
         self.dropped = 0
+        self.written = 0
         self.overflowed = False
 
     # -- putting frames in --------------------------------------------------------------
@@ -75,17 +78,41 @@ class Outbox:
         self._append(frame, droppable=True)
 
     def offer_result(self, frame: str) -> bool:
-        """Queue a shared result without waiting; ``False`` if it was refused."""
+        """Queue a shared result without waiting. ``False`` means the outbox is full
+        under the close policy: the publisher may :meth:`wait_for_room`, then offer
+        again or give up with :meth:`overflow`."""
         if self._closed:
-            return False
+            return True  # a closing connection takes nothing more; nothing to wait for
         if self._full():
             if self._policy is OverflowPolicy.CLOSE:
-                self.overflowed = True
-                self._on_overflow()
                 return False
             self._drop_oldest_result()
         self._append(frame, droppable=True)
         return True
+
+    async def wait_for_room(self, grace: float) -> bool:
+        """Wait for room as long as the writer makes progress; ``False`` once it wrote
+        nothing for ``grace`` seconds (the client stopped reading).
+
+        A slow transport (granian hands every frame to another thread) is not a stalled
+        client: the publisher is held to its pace instead of cutting it off.
+        """
+        while self._full() and not self._closed:
+            written = self.written
+            self._room.clear()
+            try:
+                async with asyncio.timeout(grace):
+                    await self._room.wait()
+            except TimeoutError:
+                if self.written == written:
+                    return False
+        return True
+
+    def overflow(self) -> None:
+        """Give up on this client (close policy): reported once."""
+        if not self.overflowed:
+            self.overflowed = True
+            self._on_overflow()
 
     def _full(self) -> bool:
         return self._limit is not None and self._results >= self._limit
@@ -126,6 +153,7 @@ class Outbox:
                     self._release()
                     self._on_gone()
                     return
+                self.written += 1
             self._idle.set()
             if self._closed:
                 return

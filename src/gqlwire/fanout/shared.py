@@ -38,8 +38,15 @@ class Member(Protocol):
 
     id: OperationId
 
-    def deliver(self, payload_json: str) -> None:
-        """Send this event (already serialized) to the member's client, without waiting."""
+    def deliver(self, payload_json: str) -> bool:
+        """Offer this event (already serialized) to the member's client, without
+        waiting; ``False`` if its outbox is full."""
+
+    async def wait_for_room(self, grace: float) -> bool:
+        """Wait while the member's client makes progress; ``False`` if it stalled."""
+
+    def overflow(self) -> None:
+        """The member's client stalled: apply the close policy."""
 
 
 @dataclass(slots=True)
@@ -75,7 +82,8 @@ class Group:
 class SharedSubscriptions:
     """The groups of one server."""
 
-    def __init__(self) -> None:
+    def __init__(self, slow_consumer_timeout: float = 2.0) -> None:
+        self.slow_consumer_timeout = slow_consumer_timeout
         self._groups: dict[GroupKey, Group] = {}
         self.events = 0
         self.deliveries = 0
@@ -127,10 +135,19 @@ class SharedSubscriptions:
                 text = orjson.dumps(format_result(event)).decode("utf-8")
                 group.events += 1
                 self.events += 1
-                for member in list(group.members):
-                    member.deliver(text)
+                full = [member for member in list(group.members) if not member.deliver(text)]
+                for member in full:
+                    if member in group.members:
+                        if await member.wait_for_room(self.slow_consumer_timeout):
+                            member.deliver(text)
+                        else:
+                            member.overflow()
                 group.deliveries += len(group.members)
                 self.deliveries += len(group.members)
+                # Let the writers run before the next event: a burst from the source
+                # would otherwise fill every outbox, a fast client's too, before any of
+                # them had a chance to write.
+                await asyncio.sleep(0)
         except asyncio.CancelledError:
             raise
         except Exception as error:

@@ -1,0 +1,58 @@
+"""gqlwire with shared subscriptions: every subscriber of a channel shares one source,
+one execution and one serialization per event."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from graphql import GraphQLSchema, build_schema
+
+from gqlwire import GraphQLServer
+
+from ..feed import SDL, Broker, Control, Event
+from .control import add_control_routes, with_control
+
+broker = Broker()
+
+
+async def tick_source(_root: Any, _info: Any, channel: str) -> AsyncIterator[Event]:
+    queue = broker.subscribe(channel)
+    try:
+        while True:
+            yield await queue.get()
+    finally:
+        broker.unsubscribe(channel, queue)
+
+
+def _schema() -> GraphQLSchema:
+    schema = build_schema(SDL)
+    subscription = schema.subscription_type
+    assert subscription is not None
+    tick = subscription.fields["tick"]
+    tick.subscribe = tick_source
+    tick.resolve = lambda event, _info, **_args: event
+    return schema
+
+
+server = GraphQLServer(_schema(), share_key=lambda _ctx: "all")
+
+
+def _subscribers() -> int:
+    # Ready only once every group's source has subscribed to the broker: a member that
+    # joined a group whose source is not listening yet would miss the first events.
+    stats = server.stats()
+    if broker.subscriptions() < stats["shared_groups"]:
+        return 0
+    return stats["shared_members"]
+
+
+control = Control(broker.publish, _subscribers, extra=server.stats)
+
+asgi_app = with_control(server.asgi(), control, app_handles_lifespan=True)
+
+
+def make_aiohttp_app() -> Any:
+    app = server.aiohttp_app("/graphql")
+    add_control_routes(app, control)
+    return app

@@ -1,0 +1,362 @@
+"""Runs every scenario against every server configuration and writes the report.
+
+Each configuration gets one fresh server process (pinned to CPU 0, except granian,
+whose I/O threads need the other core too); each scenario runs in a fresh load
+generator process (pinned to CPU 1). Every process started here is stopped here, with
+bounded waits.
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib.metadata
+import json
+import os
+import platform
+import pstats
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .configs import FULL, QUICK, ServerConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository root: the working directory of every process started here."""
+
+SERVER_CPU, CLIENT_CPU = 0, 1
+_READY_TIMEOUT = 30.0
+_STOP_TIMEOUT = 15.0
+_PACKAGES = (
+    "gqlwire",
+    "graphql-core",
+    "orjson",
+    "aiohttp",
+    "uvicorn",
+    "websockets",
+    "granian",
+    "strawberry-graphql",
+    "ariadne",
+    "starlette",
+)
+
+Log = Callable[[str], None]
+
+
+def _pinning(cpu: int) -> Callable[[], None] | None:
+    """A preexec function pinning the child to ``cpu``, when the machine has it."""
+    if not hasattr(os, "sched_setaffinity") or cpu not in os.sched_getaffinity(0):
+        return None
+    if len(os.sched_getaffinity(0)) < 2:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    paths = [str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """One benchmark server (``python -m benchmarks.serve``) in its own process group."""
+
+    def __init__(self, config: ServerConfig, log_dir: Path) -> None:
+        self.config = config
+        self.log_path = log_dir / f"{config.name}.log"
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.port = _free_port()
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.serve",
+                    self.config.name,
+                    "--port",
+                    str(self.port),
+                ],
+                cwd=ROOT,
+                env=_child_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_pinning(SERVER_CPU) if self.config.pinned else None,
+            )
+        deadline = time.monotonic() + _READY_TIMEOUT
+        while True:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"{self.config.name} exited at startup:\n{self.log()[-2000:]}")
+            try:
+                self.stats()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"{self.config.name} did not answer within {_READY_TIMEOUT} s"
+                    ) from None
+                time.sleep(0.1)
+
+    def stats(self) -> dict[str, Any]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            connection.request("GET", "/_stats")
+            result: dict[str, Any] = json.loads(connection.getresponse().read())
+            return result
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(_STOP_TIMEOUT)
+        # Whatever is left of the group (granian's worker) goes too.
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_problems(self) -> dict[str, Any]:
+        text = self.log()
+        lines = text.splitlines()
+        tracebacks = text.count("Traceback (most recent call last)")
+        errors = [line for line in lines if "ERROR" in line or "Error" in line]
+        return {"tracebacks": tracebacks, "error_lines": len(errors), "first_errors": errors[:5]}
+
+
+@contextmanager
+def running(config: ServerConfig, log_dir: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(config, log_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def run_loadgen(params: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """One scenario in a fresh load generator process; its JSON result, or an error."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.loadgen", json.dumps(params)],
+            cwd=ROOT,
+            env=_child_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            preexec_fn=_pinning(CLIENT_CPU),
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"load generator did not finish within {timeout:.0f} s", "ok": False}
+    lines = done.stdout.decode(errors="replace").strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-6:]
+        return {"error": " | ".join(tail) or f"exit status {done.returncode}", "ok": False}
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result for repeated runs: the run with the least server CPU per message (the
+    least disturbed by other load), its best rate, and every run for reference."""
+    if len(runs) == 1:
+        return runs[0]
+    good = [run for run in runs if "error" not in run]
+    if not good:
+        return runs[0]
+    chosen: dict[str, Any] = min(
+        good, key=lambda run: run.get("server_cpu_us_per_msg") or float("inf")
+    )
+    best = dict(chosen)
+    best["msgs_per_s"] = max(run.get("msgs_per_s", 0.0) for run in good)
+    best["ok"] = all(run.get("ok") for run in runs)
+    best["runs"] = runs
+    return best
+
+
+def _scenario_timeout(name: str, params: dict[str, Any]) -> float:
+    if name == "latency":
+        return float(params["duration"]) + 240
+    return 300.0
+
+
+def run_config(
+    config: ServerConfig,
+    sizes: dict[str, dict[str, Any]],
+    log_dir: Path,
+    log: Log,
+    *,
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    started = time.perf_counter()
+    try:
+        with running(config, log_dir) as server:
+            base = {"port": server.port, "host": "127.0.0.1", "path": "/graphql"}
+            results["warmup"] = run_loadgen({**base, "scenario": "warmup"}, 120)
+            for name, params in sizes.items():
+                scenario = "fanout" if name == "single" else name
+                extra = {"profile": str(profile)} if profile is not None else {}
+                t0 = time.perf_counter()
+                runs = [
+                    run_loadgen(
+                        {**base, **params, **extra, "scenario": scenario},
+                        _scenario_timeout(name, params),
+                    )
+                    for _ in range(int(params.get("repeat", 1)))
+                ]
+                result = best_of(runs)
+                result["scenario_wall_s"] = time.perf_counter() - t0
+                results[name] = result
+                log(f"  {config.name:<20} {name:<8} {_brief(name, result)}")
+            server.stop()
+            results["server_log"] = server.log_problems()
+    except Exception as error:  # a server that does not start: report it, run the others
+        results["error"] = f"{type(error).__name__}: {error}"
+        log(f"  {config.name}: {results['error']}")
+    results["config_wall_s"] = time.perf_counter() - started
+    return results
+
+
+def _brief(name: str, result: dict[str, Any]) -> str:
+    if "error" in result:
+        return f"ERROR {result['error'][:160]}"
+    status = "ok" if result.get("ok") else "COUNTS WRONG"
+    if name in ("fanout", "single"):
+        return (
+            f"{result['msgs_per_s']:>9,.0f} msgs/s  server {result['server_cpu_us_per_msg']:.1f} "
+            f"us/msg  client {result['client_cpu_us_per_msg']:.1f} us/msg  {status}"
+        )
+    if name == "connect":
+        return f"{result['connections_per_s']:>7,.0f} conn/s  {status}"
+    if name == "memory":
+        return f"{result['kb_per_connection']:.1f} KB/connection"
+    if name == "latency":
+        return f"p50 {result['p50_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms  {status}"
+    if name == "stalled":
+        cost = result.get("throughput_cost")
+        cost_text = f"{cost * 100:+.1f}%" if cost is not None else "n/a"
+        return f"cost {cost_text}  {result.get('outcome')}  {status}"
+    return status
+
+
+def machine_info() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions: dict[str, str] = {}
+    for package in _PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu_model": model or platform.processor() or "unknown",
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "packages": versions,
+        "calibration_ms": calibration_ms(),
+        "load_average_start": os.getloadavg(),
+        "event_loop": "asyncio default (selector) loop in every server and client",
+        "pinning": "server process on CPU 0 (granian: not pinned), load generator on CPU 1"
+        if _pinning(SERVER_CPU) is not None
+        else "none (fewer than 2 CPUs)",
+    }
+
+
+def calibration_ms(repeats: int = 5) -> float:
+    """The box's speed for pure Python: the best of a few ``sum(range(10**6))``."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        sum(range(10**6))
+        best = min(best, time.perf_counter() - started)
+    return best * 1e3
+
+
+def run(
+    configs: list[ServerConfig],
+    *,
+    quick: bool,
+    scenarios: list[str] | None,
+    log: Log = print,
+) -> dict[str, Any]:
+    sizes = dict(QUICK if quick else FULL)
+    if scenarios:
+        sizes = {name: sizes[name] for name in scenarios}
+    started = time.perf_counter()
+    meta = machine_info()
+    meta["mode"] = "quick" if quick else "full"
+    meta["sizes"] = sizes
+    log(
+        f"{meta['cpu_model']}, {meta['cores']} cores, {meta['python']}, "
+        f"sum(range(10**6)) = {meta['calibration_ms']:.1f} ms"
+    )
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="gqlwire-bench-") as logs:
+        for config in configs:
+            results[config.name] = run_config(config, sizes, Path(logs), log)
+    meta["load_average_end"] = os.getloadavg()
+    meta["wall_s"] = time.perf_counter() - started
+    return {"meta": meta, "configs": [c.name for c in configs], "results": results}
+
+
+def profile(
+    config: ServerConfig, out_dir: Path, scenario: str = "fanout", log: Log = print
+) -> Path:
+    """cProfile of the server's event loop during the measured part of the fan-out or
+    single-stream scenario; writes and returns a text report."""
+    if scenario not in ("fanout", "single"):
+        raise ValueError("only the fanout and single scenarios can be profiled")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = out_dir / f"profile-{config.name}-{scenario}.txt"
+    with tempfile.TemporaryDirectory(prefix="gqlwire-bench-") as work:
+        stats_path = Path(work) / "server.prof"
+        run_config(
+            config,
+            {scenario: {**FULL[scenario], "repeat": 1}},
+            Path(work),
+            log,
+            profile=stats_path,
+        )
+        with report.open("w") as stream:
+            stats = pstats.Stats(str(stats_path), stream=stream)
+            stats.strip_dirs()
+            stream.write("== by own time ==\n")
+            stats.sort_stats("tottime").print_stats(35)
+            stream.write("== by cumulative time ==\n")
+            stats.sort_stats("cumulative").print_stats(45)
+    return report

@@ -1,0 +1,236 @@
+"""Shared subscriptions and slow consumers over real servers.
+
+The proofs are counted inside the server process: how often the subscription's
+resolver ran (one execution per event per group), the server's ``stats()`` (events
+serialized, deliveries, dropped messages, slow consumers closed) and the broker's
+subscribers (one source per group, none left once the last member is gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.harness.rawws import raw_websocket
+from tests.harness.servers import ServerProcess
+from tests.harness.wsclient import WSClient, http_get, http_post_json, ws_client
+from tests.legacy import new_token
+
+TARGET = "tests.apps.sharing_app:app"
+TRANSPORT_WS = "graphql-transport-ws"
+QUERY = "subscription($t: String!) { tick(topic: $t) { seq payload } }"
+
+
+@pytest.fixture(scope="module")
+def server(server_name: str, server_pool: Any) -> ServerProcess:
+    proc: ServerProcess = server_pool.get(TARGET, server_name)
+    return proc
+
+
+async def get_json(server: ServerProcess, path: str, query: str = "") -> Any:
+    response = await http_get(server.http_url(path, query))
+    response.raise_for_status()
+    return response.json()
+
+
+async def publish(server: ServerProcess, topic: str, count: int, size: int = 10) -> None:
+    response = await http_post_json(
+        server.http_url("/_publish", f"topic={topic}&count={count}&size={size}"), {}
+    )
+    response.raise_for_status()
+
+
+async def wait_for(check: Any, within: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+async def subscribers_of(server: ServerProcess, topic: str) -> int:
+    topics = await get_json(server, "/_broker")
+    return int(topics.get(topic, 0))
+
+
+async def connect(
+    server: ServerProcess, path: str, user: str | None = None
+) -> AsyncIterator[WSClient]:
+    params = {"user": user} if user is not None else {}
+    async with ws_client(server.ws_url(path), subprotocols=[TRANSPORT_WS]) as client:
+        await client.send({"type": "connection_init", "payload": params})
+        assert (await client.receive())["type"] == "connection_ack"
+        yield client
+
+
+async def subscribe(client: WSClient, id: str, topic: str) -> None:
+    await client.send(
+        {"id": id, "type": "subscribe", "payload": {"query": QUERY, "variables": {"t": topic}}}
+    )
+
+
+async def receive_ticks(client: WSClient, count: int) -> list[dict[str, Any]]:
+    return [await client.receive(timeout=10) for _ in range(count)]
+
+
+async def test_each_event_is_executed_once_for_every_identical_subscription(
+    server: ServerProcess,
+) -> None:
+    topic = new_token()
+    before = await get_json(server, "/_stats", "route=/shared")
+    clients = [connect(server, "/shared") for _ in range(3)]
+    opened = [await anext(c) for c in clients]
+    try:
+        for client in opened:
+            await subscribe(client, "a", topic)
+            await subscribe(client, "b", topic)
+        await wait_for(lambda: _equals(subscribers_of(server, topic), 1))
+        await publish(server, topic, 10)
+        for client in opened:
+            received = await receive_ticks(client, 20)
+            for id in ("a", "b"):
+                mine = [m for m in received if m["id"] == id]
+                assert [m["payload"]["data"]["tick"]["seq"] for m in mine] == list(range(10))
+                assert all(m["type"] == "next" for m in mine)
+        counts = await get_json(server, "/_counts")
+        assert counts[topic] == 10  # not 60: one execution per event for the group
+        after = await get_json(server, "/_stats", "route=/shared")
+        assert after["shared_events"] - before["shared_events"] == 10  # serialized once each
+        assert after["shared_deliveries"] - before["shared_deliveries"] == 60
+    finally:
+        for c in clients:
+            await c.aclose()
+    await wait_for(lambda: _equals(subscribers_of(server, topic), 0))
+
+
+async def test_different_share_keys_never_share(server: ServerProcess) -> None:
+    topic = new_token()
+    ada = connect(server, "/shared", user="ada")
+    bob = connect(server, "/shared", user="bob")
+    a, b = await anext(ada), await anext(bob)
+    try:
+        await subscribe(a, "1", topic)
+        await subscribe(b, "1", topic)
+        await wait_for(lambda: _equals(subscribers_of(server, topic), 2))  # one source each
+        await publish(server, topic, 5)
+        for client in (a, b):
+            received = await receive_ticks(client, 5)
+            assert [m["payload"]["data"]["tick"]["seq"] for m in received] == list(range(5))
+        assert (await get_json(server, "/_counts"))[topic] == 10  # 5 per group
+    finally:
+        await ada.aclose()
+        await bob.aclose()
+
+
+async def test_without_share_key_every_subscription_executes(server: ServerProcess) -> None:
+    topic = new_token()
+    gen = connect(server, "/unshared")
+    client = await anext(gen)
+    try:
+        for id in ("1", "2", "3"):
+            await subscribe(client, id, topic)
+        await wait_for(lambda: _equals(subscribers_of(server, topic), 3))
+        await publish(server, topic, 4)
+        received = await receive_ticks(client, 12)
+        assert sorted(m["id"] for m in received) == sorted(["1", "2", "3"] * 4)
+        assert (await get_json(server, "/_counts"))[topic] == 12
+    finally:
+        await gen.aclose()
+
+
+async def test_different_variables_make_different_groups(server: ServerProcess) -> None:
+    first, second = new_token(), new_token()
+    gen = connect(server, "/shared")
+    client = await anext(gen)
+    try:
+        await subscribe(client, "1", first)
+        await subscribe(client, "2", second)
+        await wait_for(lambda: _equals(subscribers_of(server, first), 1))
+        await wait_for(lambda: _equals(subscribers_of(server, second), 1))
+        await publish(server, first, 2)
+        received = await receive_ticks(client, 2)
+        assert {m["id"] for m in received} == {"1"}
+        await client.expect_nothing(0.2)
+    finally:
+        await gen.aclose()
+
+
+async def test_members_leave_one_by_one_and_the_last_stops_the_source(
+    server: ServerProcess,
+) -> None:
+    topic = new_token()
+    gen = connect(server, "/shared")
+    client = await anext(gen)
+    try:
+        await subscribe(client, "1", topic)
+        await subscribe(client, "2", topic)
+        await wait_for(lambda: _equals(subscribers_of(server, topic), 1))
+        await client.send({"id": "1", "type": "complete"})
+        await publish(server, topic, 3)
+        received = await receive_ticks(client, 3)
+        assert {m["id"] for m in received} == {"2"}  # nothing more for the completed one
+        assert await subscribers_of(server, topic) == 1
+        await client.send({"id": "2", "type": "complete"})
+        await wait_for(lambda: _equals(subscribers_of(server, topic), 0))
+        await client.expect_nothing(0.2)  # the client completed: no complete back
+    finally:
+        await gen.aclose()
+
+
+@pytest.mark.parametrize("route", ["/slow-close", "/slow-drop"])
+async def test_a_client_that_stops_reading_never_holds_the_others(
+    server: ServerProcess, route: str
+) -> None:
+    """One subscriber never reads; the other gets every event, and the stalled one's
+    outbox stays bounded: it is closed (policy close) or its oldest results dropped."""
+    if server.server != "aiohttp":
+        pytest.skip(
+            "ASGI servers accept every websocket.send into their own unbounded write buffer "
+            "(measured on uvicorn, hypercorn, daphne and granian): the outbox never fills, so "
+            "neither policy can trigger; only aiohttp pushes back on writes"
+        )
+    topic = new_token()
+    before = await get_json(server, "/_stats", f"route={route}")
+    gen = connect(server, route)
+    reader = await anext(gen)
+    host, port = "127.0.0.1", server.port
+    try:
+        async with raw_websocket(host, port, route, TRANSPORT_WS) as stalled:
+            await stalled.send_json({"type": "connection_init"})
+            assert (await stalled.receive_json())["type"] == "connection_ack"
+            await stalled.send_json(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": QUERY, "variables": {"t": topic}},
+                }
+            )
+            await subscribe(reader, "1", topic)
+            await wait_for(lambda: _equals(subscribers_of(server, topic), 1))
+            # 300 events of 64 KiB: far more than the socket buffers hold, so the stalled
+            # connection's outbox fills while the reader keeps up.
+            count = 300
+            publishing = asyncio.create_task(publish(server, topic, count, size=64 * 1024))
+            received = await receive_ticks(reader, count)
+            await publishing
+            assert [m["payload"]["data"]["tick"]["seq"] for m in received] == list(range(count))
+            after = await get_json(server, "/_stats", f"route={route}")
+            if route == "/slow-close":
+
+                async def closed() -> bool:
+                    now = await get_json(server, "/_stats", f"route={route}")
+                    return bool(now["slow_consumers_closed"] > before["slow_consumers_closed"])
+
+                await wait_for(closed)
+            else:
+                assert after["dropped_messages"] > before["dropped_messages"]
+    finally:
+        await gen.aclose()
+
+
+async def _equals(value: Any, expected: Any) -> bool:
+    return bool(await value == expected)
