@@ -197,8 +197,9 @@ def stats_endpoint(servers: Mapping[str, GraphQLServer]) -> ASGIApp:
         chosen = [servers[route]] if route else list(servers.values())
         totals = {"connections": 0, "operations": 0}
         for server in chosen:
-            for key, value in server.stats().items():
-                totals[key] = totals.get(key, 0) + value
+            stats = server.stats()
+            for key in totals:  # the two counts the tests wait on; stats() has more
+                totals[key] += stats[key]
         await respond_json(send, totals)
 
     return endpoint
