@@ -103,3 +103,43 @@ async def test_two_server_processes_share_events_through_redis(chat_servers: Cha
         return await numsub(redis_url, channel) == 0
 
     await wait_until(unsubscribed, "both processes unsubscribed", within=20)
+
+
+async def test_every_subscriber_gets_every_event_once_in_publish_order(
+    chat_servers: ChatServers,
+) -> None:
+    """Events published alternately through both processes reach every subscriber of
+    both processes exactly once, in the order they were published."""
+    one, other = chat_servers.servers
+    redis_url, channel = chat_servers.redis_url, chat_servers.prefix + "room:order"
+    query = 'subscription { messages(room: "order") }'
+    count = 50
+    async with (
+        Client(one.ws_url()) as client_one,
+        Client(other.ws_url()) as client_other,
+        contextlib.aclosing(client_one.subscribe(query)) as first,
+        contextlib.aclosing(client_other.subscribe(query)) as second,
+    ):
+
+        async def collect(stream: Any) -> list[str]:
+            received: list[str] = []
+            async for result in stream:
+                received.append(result["data"]["messages"])
+                if len(received) == count:
+                    break
+            return received
+
+        collecting = [asyncio.ensure_future(collect(s)) for s in (first, second)]
+
+        async def subscribed_everywhere() -> bool:
+            return await numsub(redis_url, channel) == 2
+
+        await wait_until(subscribed_everywhere, "both processes subscribed", within=20)
+        for n in range(count):
+            publisher = (client_one, client_other)[n % 2]
+            sent = await publisher.execute(f'mutation {{ send(room: "order", text: "m{n}") }}')
+            assert sent == {"data": {"send": True}}
+        async with asyncio.timeout(20):
+            results = await asyncio.gather(*collecting)
+        expected = [f"m{n}" for n in range(count)]
+        assert results == [expected, expected]
