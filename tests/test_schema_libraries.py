@@ -1,6 +1,6 @@
 """Strawberry, Ariadne and Graphene schemas served by an unchanged ``GraphQLServer(schema)``.
 
-The same API in each library (``tests/apps/library_schemas.py``): queries, a mutation, an
+The same API in each library (``tests/apps/third_party_schemas.py``): queries, a mutation, an
 async-generator subscription, a resolver that raises, and the ``context`` option reaching
 the resolvers as ``info.context``; over graphql-transport-ws, legacy graphql-ws and HTTP,
 on every server.
@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.apps.library_schemas import LIBRARIES, RESOLVER_ERROR
+from tests.apps.third_party_schemas import LIBRARIES, RESOLVER_ERROR
 from tests.harness.servers import ServerPool, ServerProcess, assert_clean_log
 from tests.harness.wsclient import WSClient, ws_client
 
-APP = "tests.apps.library_schemas:app"
+APP = "tests.apps.third_party_schemas:app"
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
