@@ -132,6 +132,16 @@ def _check_optional(payload: JSONObject, key: str, expected: type, what: str) ->
         )
 
 
+def _check_payload_object(message: JSONObject, kind: str) -> JSONObject:
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        raise InvalidMessage(
+            f"\"{kind}\" message expects the 'payload' property to be an object, "
+            f"but got {_type_of_key(message, 'payload')}"
+        )
+    return payload
+
+
 def validate_message(value: Any) -> JSONObject:
     """Check a parsed value against the ``graphql-transport-ws`` message schema.
 
@@ -158,12 +168,7 @@ def validate_message(value: Any) -> JSONObject:
             )
     elif kind == MessageType.SUBSCRIBE:
         _check_id(value, kind)
-        payload = value.get("payload")
-        if not isinstance(payload, dict):
-            raise InvalidMessage(
-                f"\"{kind}\" message expects the 'payload' property to be an object, "
-                f"but got {_type_of_key(value, 'payload')}"
-            )
+        payload = _check_payload_object(value, kind)
         if not isinstance(payload.get("query"), str):
             raise InvalidMessage(
                 f"\"{kind}\" message payload expects the 'query' property to be a string, "
@@ -174,11 +179,7 @@ def validate_message(value: Any) -> JSONObject:
         _check_optional(payload, "extensions", dict, "a an object")
     elif kind == MessageType.NEXT:
         _check_id(value, kind)
-        if not isinstance(value.get("payload"), dict):
-            raise InvalidMessage(
-                f"\"{kind}\" message expects the 'payload' property to be an object, "
-                f"but got {_type_of_key(value, 'payload')}"
-            )
+        _check_payload_object(value, kind)
     elif kind == MessageType.ERROR:
         _check_id(value, kind)
         errors = value.get("payload")
