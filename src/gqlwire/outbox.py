@@ -34,7 +34,24 @@ class OverflowPolicy(StrEnum):
 
 
 class Outbox:
-    """A bounded queue of text frames drained by one writer task."""
+    """A bounded queue of text frames, written directly when the transport can take
+    them at once and by a writer task otherwise."""
+
+    __slots__ = (
+        "_closed",
+        "_frames",
+        "_limit",
+        "_on_gone",
+        "_on_overflow",
+        "_policy",
+        "_results",
+        "_room",
+        "_transport",
+        "_writer",
+        "dropped",
+        "overflowed",
+        "written",
+    )
 
     def __init__(
         self,
@@ -51,14 +68,12 @@ class Outbox:
         self._on_gone = on_gone
         self._on_overflow = on_overflow
         # (frame, droppable): results may be dropped by the policy, control frames never.
-        self._frames: deque[tuple[str, bool]] = deque()
+        # Created on first use, like the writer and the event below: most connections
+        # never queue anything, and thousands of idle ones should cost little.
+        self._frames: deque[tuple[str, bool]] | None = None
         self._results = 0  # droppable frames queued: only they count against the limit
-        self._wakeup = asyncio.Event()
-        self._room = asyncio.Event()
-        self._room.set()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._writer: asyncio.Task[None] | None = None
+        self._room: asyncio.Event | None = None  # set when a queued result was written
+        self._writer: asyncio.Task[None] | None = None  # runs only while frames are queued
         self._closed = False
         self.dropped = 0
         self.written = 0
@@ -73,8 +88,7 @@ class Outbox:
     async def put_result(self, frame: str) -> None:
         """Queue an operation's own result, waiting while the outbox is full."""
         while self._full() and not self._closed:
-            self._room.clear()
-            await self._room.wait()
+            await self._room_event().wait()
         self._append(frame, droppable=True)
 
     def offer_result(self, frame: str) -> bool:
@@ -99,10 +113,9 @@ class Outbox:
         """
         while self._full() and not self._closed:
             written = self.written
-            self._room.clear()
             try:
                 async with asyncio.timeout(grace):
-                    await self._room.wait()
+                    await self._room_event().wait()
             except TimeoutError:
                 if self.written == written:
                     return False
@@ -117,21 +130,38 @@ class Outbox:
     def _full(self) -> bool:
         return self._limit is not None and self._results >= self._limit
 
+    def _room_event(self) -> asyncio.Event:
+        room = self._room
+        if room is None:
+            room = self._room = asyncio.Event()
+        room.clear()
+        return room
+
     def _append(self, frame: str, *, droppable: bool) -> None:
         if self._closed:
             return
-        self._frames.append((frame, droppable))
+        if self._writer is None:
+            # Nothing queued: hand the frame straight to the transport if it can take it
+            # without waiting. This skips a task switch per frame, which is most of
+            # the cost of a delivery when one event goes to thousands of sockets.
+            if self._transport.send_nowait(frame):
+                self.written += 1
+                return
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+        frames = self._frames
+        if frames is None:
+            frames = self._frames = deque()
+        frames.append((frame, droppable))
         if droppable:
             self._results += 1
-        self._idle.clear()
-        self._wakeup.set()
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write())
 
     def _drop_oldest_result(self) -> None:
-        for index, (_, droppable) in enumerate(self._frames):
+        frames = self._frames
+        if frames is None:
+            return
+        for index, (_, droppable) in enumerate(frames):
             if droppable:
-                del self._frames[index]
+                del frames[index]
                 self._results -= 1
                 self.dropped += 1
                 return
@@ -139,14 +169,18 @@ class Outbox:
     # -- writing them out ---------------------------------------------------------------
 
     async def _write(self) -> None:
+        """Drain the queue, then end: the next frame finds the transport ready again
+        or starts a new writer."""
         frames = self._frames
-        while True:
+        assert frames is not None
+        try:
             while frames:
                 frame, droppable = frames.popleft()
                 if droppable:
                     self._results -= 1
-                    if not self._room.is_set() and not self._full():
-                        self._room.set()
+                    room = self._room
+                    if room is not None and not room.is_set() and not self._full():
+                        room.set()
                 if not await self._transport.send(frame):
                     self._closed = True
                     frames.clear()
@@ -154,21 +188,20 @@ class Outbox:
                     self._on_gone()
                     return
                 self.written += 1
-            self._idle.set()
-            if self._closed:
-                return
-            self._wakeup.clear()
-            await self._wakeup.wait()
+        finally:
+            if self._writer is asyncio.current_task():
+                self._writer = None
 
     async def flush(self) -> None:
         """Wait until everything queued has been handed to the transport."""
-        if self._writer is not None:
-            await self._idle.wait()
+        while (writer := self._writer) is not None and writer is not asyncio.current_task():
+            await asyncio.wait([writer])
 
     async def stop(self) -> None:
         """Drop what is still queued and stop the writer (before our close frame)."""
         self._closed = True
-        self._frames.clear()
+        if self._frames is not None:
+            self._frames.clear()
         self._results = 0
         self._release()
         writer = self._writer
@@ -177,9 +210,8 @@ class Outbox:
             await asyncio.wait([writer])
 
     def _release(self) -> None:
-        self._room.set()  # operations waiting for room must not wait forever
-        self._wakeup.set()
-        self._idle.set()
+        if self._room is not None:
+            self._room.set()  # operations waiting for room must not wait forever
 
     def __len__(self) -> int:
-        return len(self._frames)
+        return len(self._frames) if self._frames is not None else 0

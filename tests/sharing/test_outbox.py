@@ -15,15 +15,23 @@ class GatedTransport:
     close_code: int | None = None
     close_reason = ""
 
-    def __init__(self) -> None:
+    def __init__(self, buffer: int = 0) -> None:
         self.sent: list[str] = []
         self.gate = asyncio.Event()
+        self.buffer = buffer  # frames the server takes at once, without waiting
 
     async def accept(self, subprotocol: str | None) -> None:
         return None
 
     async def receive(self) -> str | bytes | None:
         return None
+
+    def send_nowait(self, text: str) -> bool:
+        if self.buffer <= 0:
+            return False
+        self.buffer -= 1
+        self.sent.append(text)
+        return True
 
     async def send(self, text: str) -> bool:
         await self.gate.wait()
@@ -125,3 +133,22 @@ async def test_stop_releases_waiting_producers(policy: OverflowPolicy) -> None:
     await asyncio.sleep(0.02)
     await box.stop()
     await asyncio.wait_for(producer, 2)  # no producer waits forever for a dead socket
+
+
+async def test_frames_go_straight_out_while_the_transport_takes_them_and_stay_in_order() -> None:
+    transport = GatedTransport(buffer=2)
+    box, _ = outbox(transport, OverflowPolicy.CLOSE, limit=10)
+    box.put_control("ack")
+    assert box.offer_result("1")
+    assert transport.sent == ["ack", "1"] and len(box) == 0  # written at once, no task
+    assert box.offer_result("2")  # the transport is full: queued for the writer
+    transport.buffer = 5
+    assert box.offer_result("3")  # would fit, but must not overtake "2"
+    assert transport.sent == ["ack", "1"] and len(box) == 2
+    transport.gate.set()
+    await asyncio.wait_for(box.flush(), 2)
+    assert transport.sent == ["ack", "1", "2", "3"]
+    assert box.written == 4
+    box.put_control("pong")  # the writer has ended: straight out again
+    assert transport.sent[-1] == "pong" and len(box) == 0
+    await box.stop()

@@ -10,7 +10,9 @@ have sent a close frame, ours is sent only if aiohttp has not (closes at most on
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import struct
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
@@ -28,11 +30,27 @@ logger = logging.getLogger("gqlwire")
 # would otherwise hold the connection's cleanup for aiohttp's default 10 s.
 CLOSE_TIMEOUT = 3.0
 
+# Below this many bytes in the socket's write buffer a frame is written at once, with
+# no task switch (asyncio's default high-water mark); above it frames wait in the
+# outbox for the buffer to drain.
+_DIRECT_WRITE_LIMIT = 64 * 1024
+
 _ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
 
 
 class AiohttpWebSocketTransport:
     """A :class:`~gqlwire.adapters.base.Transport` over ``aiohttp.web.WebSocketResponse``."""
+
+    __slots__ = (
+        "_ended",
+        "_max_message_size",
+        "_socket",
+        "close_code",
+        "close_reason",
+        "handshake_error",
+        "request",
+        "response",
+    )
 
     def __init__(self, request: web.Request, max_message_size: int | None) -> None:
         self.request = request
@@ -40,6 +58,7 @@ class AiohttpWebSocketTransport:
         self.handshake_error: web.HTTPException | None = None
         self._max_message_size = max_message_size
         self._ended = False
+        self._socket: asyncio.Transport | None = None  # for writes that need no wait
         self.close_code: int | None = None
         self.close_reason = ""
 
@@ -64,6 +83,9 @@ class AiohttpWebSocketTransport:
             self._end(1006)
             return
         self.response = response
+        socket = self.request.transport
+        if socket is not None and not response.compress:
+            self._socket = socket
 
     async def receive(self) -> str | bytes | None:
         response = self.response
@@ -90,6 +112,24 @@ class AiohttpWebSocketTransport:
                 return None
             # PING and PONG are answered by aiohttp itself (autoping).
         return None
+
+    def send_nowait(self, text: str) -> bool:
+        # The same bytes aiohttp's writer would produce for an uncompressed text frame,
+        # written with one transport.write(): asyncio transports keep whole writes in
+        # order, so this interleaves safely with aiohttp's own frames (pongs, close).
+        socket = self._socket
+        response = self.response
+        if (
+            socket is None
+            or self._ended
+            or response is None
+            or response.closed
+            or socket.is_closing()
+            or socket.get_write_buffer_size() >= _DIRECT_WRITE_LIMIT
+        ):
+            return False
+        socket.write(text_frame(text.encode("utf-8")))
+        return True
 
     async def send(self, text: str) -> bool:
         response = self.response
@@ -119,6 +159,16 @@ class AiohttpWebSocketTransport:
             self._ended = True
             self.close_code = code
             self.close_reason = reason
+
+
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, final WebSocket text frame (RFC 6455 §5.2), as a server sends it."""
+    length = len(payload)
+    if length < 126:
+        return bytes((0x81, length)) + payload
+    if length < 65536:
+        return struct.pack("!BBH", 0x81, 126, length) + payload
+    return struct.pack("!BBQ", 0x81, 127, length) + payload
 
 
 def is_websocket_request(request: web.Request) -> bool:

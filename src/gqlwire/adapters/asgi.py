@@ -75,6 +75,9 @@ class ASGIWebSocketTransport:
             # A repeated websocket.connect (granian < 2.3.2) or anything unknown:
             # not data, so keep reading.
 
+    def send_nowait(self, text: str) -> bool:
+        return False  # ASGI's send is a coroutine: every frame goes through send()
+
     async def send(self, text: str) -> bool:
         if self._ended or self._close_sent:
             return False

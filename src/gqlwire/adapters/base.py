@@ -25,8 +25,15 @@ class Transport(Protocol):
         """The next message, or ``None`` once the connection has ended. Never raises
         (except ``CancelledError``) and never blocks after the end was seen."""
 
+    def send_nowait(self, text: str) -> bool:
+        """Hand one text frame to the server without waiting, if it can take it now
+        (its write buffer is below the high-water mark); ``False`` otherwise, and then
+        :meth:`send` is used instead. Never raises. A server with no synchronous write
+        (ASGI) always answers ``False``."""
+
     async def send(self, text: str) -> bool:
-        """Send one text frame; ``False`` if the connection is gone. Never raises."""
+        """Send one text frame, waiting while the server's buffer is full; ``False`` if
+        the connection is gone. Never raises."""
 
     async def close(self, code: int, reason: str) -> None:
         """Send the close frame. Idempotent; never raises."""

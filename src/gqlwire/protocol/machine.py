@@ -70,13 +70,25 @@ class ProtocolMachine(ABC):
     protocol: str
     _next_type: str  # the type of the message carrying a result
 
+    __slots__ = (
+        "_active",
+        "_awaiting_pong",
+        "acknowledged",
+        "closed",
+        "connection_params",
+        "init_received",
+        "settings",
+    )
+
     def __init__(self, settings: ProtocolSettings | None = None) -> None:
         self.settings = settings or ProtocolSettings()
         self.closed = False
         self.init_received = False
         self.acknowledged = False
         self.connection_params: JSONObject | None = None
-        self._active: dict[OperationId, None] = {}
+        # The active operations, each with the start of its result frames once the
+        # first shared result needed it (the id is encoded once, not per event).
+        self._active: dict[OperationId, str | None] = {}
         self._awaiting_pong = False
 
     # -- inputs from the runtime ------------------------------------------------------
@@ -123,7 +135,12 @@ class ProtocolMachine(ABC):
         is serialized once for all subscribers and only the id differs."""
         if self.closed or id not in self._active:
             return None
-        return f'{{"id":{encode_value(id)},"type":"{self._next_type}","payload":{payload_json}}}'
+        head = self._active[id]
+        if head is None:
+            head = self._active[id] = (
+                f'{{"id":{encode_value(id)},"type":"{self._next_type}","payload":'
+            )
+        return f"{head}{payload_json}}}"
 
     @abstractmethod
     def operation_errors(
