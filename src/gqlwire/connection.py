@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .adapters.base import Transport
@@ -77,6 +78,29 @@ class ConnectionRegistry:
 class Connection:
     """Runs one accepted WebSocket from handshake to the last hook."""
 
+    __slots__ = (
+        "__weakref__",
+        "_close_code",
+        "_close_reason",
+        "_closing",
+        "_ended",
+        "_reader",
+        "_reader_stopped",
+        "_reader_stopping",
+        "_receiving",
+        "_tasks",
+        "_timers",
+        "_wake",
+        "context",
+        "machine",
+        "operations",
+        "options",
+        "outbox",
+        "protocol",
+        "registry",
+        "transport",
+    )
+
     def __init__(
         self,
         options: ServerOptions,
@@ -92,17 +116,26 @@ class Connection:
         self.context = ConnectionContext(self, extra)
         self.operations: dict[OperationId, asyncio.Task[None]] = {}
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()  # on_connect and timer actions
+        # on_connect and timer actions; created on first use (an empty set is 200 bytes,
+        # and idle connections are many)
+        self._tasks: set[asyncio.Task[None]] | None = None
         self.outbox = Outbox(
             transport,
             options.max_pending_messages,
             OverflowPolicy(options.overflow_policy),
-            on_gone=lambda: self._peer_gone(1006, ""),
+            on_gone=self._writer_failed,
             on_overflow=self._slow_consumer,
         )
         self._closing = False  # our close was sent, or the peer is gone
-        self._ended = asyncio.Event()
-        self._reader: asyncio.Task[None] | None = None
+        self._ended = False  # ... and, for our close, the close frame is out
+        # Set when the connection ends, for the serving task waiting for our close frame
+        # to go out; a bare future made on demand, not an Event, since idle connections
+        # are many.
+        self._wake: asyncio.Future[None] | None = None
+        self._reader: asyncio.Task[Any] | None = None  # the serving task, while it reads
+        self._receiving = False  # ... and is suspended in transport.receive()
+        self._reader_stopping = False
+        self._reader_stopped: asyncio.Future[None] | None = None
         self._close_code: int = CloseCode.NORMAL_CLOSURE
         self._close_reason = ""
 
@@ -130,35 +163,59 @@ class Connection:
             await self._finish()
 
     async def _read_until_end(self) -> None:
-        reader = self._reader = asyncio.create_task(self._read())
-        ended = asyncio.create_task(self._ended.wait())
+        # The serving task reads itself (a reader task of its own would cost every
+        # idle connection a task); a close sent from another task stops it first, in
+        # _stop_reader, with a cancellation that this method absorbs.
+        task = asyncio.current_task()
+        assert task is not None
+        self._reader = task
         try:
-            await asyncio.wait({reader, ended}, return_when=asyncio.FIRST_COMPLETED)
-            if self._closing:
-                # The reader may have been stopped by a close still being sent from
-                # another task: returning now would let the server drop the socket
-                # before our close frame is out.
-                await self._ended.wait()
+            await self._read()
+        except asyncio.CancelledError:
+            if not self._reader_stopping or task.uncancel() > 0:
+                raise  # cancelled from outside as well: the server is shutting us down
         finally:
-            # Once we have closed, the reader is not needed: some servers never
-            # answer a receive after a close (hypercorn, daphne).
-            for task in (reader, ended):
-                task.cancel()
-            await asyncio.gather(reader, ended, return_exceptions=True)
-        if reader.done() and not reader.cancelled() and reader.exception() is not None:
-            raise reader.exception()  # type: ignore[misc]
+            self._reader = None
+            stopped = self._reader_stopped
+            if stopped is not None and not stopped.done():
+                stopped.set_result(None)
+        # A close sent from another task may still be on its way: returning now would
+        # let the server drop the socket before our close frame is out.
+        loop = asyncio.get_running_loop()
+        while self._closing and not self._ended:
+            self._wake = loop.create_future()
+            try:
+                await self._wake
+            finally:
+                self._wake = None
+
+    def _poke(self) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    def _set_ended(self) -> None:
+        self._ended = True
+        self._poke()
 
     async def _read(self) -> None:
         machine = self.machine
         assert machine is not None
         while not self._closing:
-            data = await self.transport.receive()
+            self._receiving = True
+            try:
+                data = await self.transport.receive()
+            finally:
+                self._receiving = False
             if data is None:
                 self._peer_gone(self.transport.close_code, self.transport.close_reason)
                 return
             actions = machine.receive(data)
+            # Not kept while waiting for the next message: idle connections are many.
+            del data
             if actions:
                 await self._apply(actions)
+            del actions
 
     async def _finish(self) -> None:
         """Cancel and await everything this connection started, then the last hooks."""
@@ -172,7 +229,7 @@ class Connection:
             # Ended by something other than a close (an error in this runtime): the
             # socket must still be closed, never left to the server's defaults.
             await self._close_transport(CloseCode.INTERNAL_ERROR, "")
-        helpers = list(self._tasks)
+        helpers = list(self._tasks or ())
         for task in helpers:
             task.cancel()
         operations = list(self.operations.values())
@@ -255,16 +312,28 @@ class Connection:
             await self._stop_reader()
             await self.transport.close(code, reason)
         finally:
-            self._ended.set()
+            self._set_ended()
 
     async def _stop_reader(self) -> None:
         """Stop a receive in progress before closing: granian holds back our close
-        frame while another task waits in ``receive()``."""
+        frame while another task waits in ``receive()``.
+
+        Only a task suspended in ``receive()`` is cancelled: anywhere else the
+        cancellation could land in code that does not expect it.
+        """
+        if self._interrupt_reader():
+            stopped = self._reader_stopped = asyncio.get_running_loop().create_future()
+            await stopped
+
+    def _interrupt_reader(self) -> bool:
+        """Cancel the serving task's receive, if it is waiting in one (and is not us)."""
         reader = self._reader
-        if reader is None or reader.done() or reader is asyncio.current_task():
-            return
-        reader.cancel()
-        await asyncio.wait([reader])
+        if reader is None or not self._receiving or reader is asyncio.current_task():
+            return False
+        if not self._reader_stopping:  # cancelled once: a second would not be absorbed
+            self._reader_stopping = True
+            reader.cancel()
+        return True
 
     def _peer_gone(self, code: int | None, reason: str) -> None:
         if self._closing:
@@ -273,7 +342,13 @@ class Connection:
         self._close_code, self._close_reason = (1006 if code is None else code), reason
         if self.machine is not None:
             self.machine.connection_lost()
-        self._ended.set()
+        # Found by a failed send: the receive may never return (some servers report a
+        # dropped client only to a send), so it is stopped rather than waited for.
+        self._interrupt_reader()
+        self._set_ended()
+
+    def _writer_failed(self) -> None:
+        self._peer_gone(1006, "")
 
     def _slow_consumer(self) -> None:
         """The outbox overflowed under the close policy: the client is not keeping up."""
@@ -282,8 +357,18 @@ class Connection:
 
     def _spawn(self, coroutine: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks = self._tasks
+        if tasks is None:
+            tasks = self._tasks = set()
+        tasks.add(task)
+        task.add_done_callback(self._forget_task)
+
+    def _forget_task(self, task: asyncio.Task[None]) -> None:
+        tasks = self._tasks
+        if tasks is not None:
+            tasks.discard(task)
+            if not tasks:
+                self._tasks = None
 
     def _start_timer(self, timer: Timer, delay: float) -> None:
         previous = self._timers.pop(timer, None)
@@ -316,13 +401,12 @@ class Connection:
         operation = Operation(self.options, self.context, id, payload, self)
         task = asyncio.get_running_loop().create_task(operation.run())
         self.operations[id] = task
+        task.add_done_callback(partial(self._forget_operation, id))
 
-        def forget(done: asyncio.Task[None]) -> None:
-            # A new operation may have taken this id meanwhile: only remove our own.
-            if self.operations.get(id) is done:
-                del self.operations[id]
-
-        task.add_done_callback(forget)
+    def _forget_operation(self, id: OperationId, done: asyncio.Task[None]) -> None:
+        # A new operation may have taken this id meanwhile: only remove our own.
+        if self.operations.get(id) is done:
+            del self.operations[id]
 
     def _reason_for(self, error: Exception, where: str) -> str:
         """What the client is told about an exception from application code."""

@@ -101,7 +101,7 @@ class Operation:
             self.args = args
             share = await self._share_value(args)
             if share is not None:
-                await self._run_shared(args, share)
+                await self._run_shared(share)
                 return
             result = await self._execute(args)
             stream = aiter(result) if isinstance(result, AsyncIterable) else None
@@ -216,6 +216,11 @@ class Operation:
             return None
         return args
 
+    async def _subscribe(self) -> Any:
+        """The source of a shared group started by this operation."""
+        assert self.args is not None
+        return await resolve(self.options.subscribe_function(self.args))
+
     async def _execute(self, args: ExecutionArgs) -> Any:
         operation = operation_of(args)
         assert operation is not None
@@ -238,11 +243,9 @@ class Operation:
         share: Hashable | None = await call_hook(options.share_key, self.context)
         return share
 
-    async def _run_shared(self, args: ExecutionArgs, share: Hashable) -> None:
+    async def _run_shared(self, share: Hashable) -> None:
         key = group_key(share, self.payload)
-        outcome = await self.options.sharing.run(
-            key, self, lambda: resolve(self.options.subscribe_function(args))
-        )
+        outcome = await self.options.sharing.run(key, self, self._subscribe)
         if outcome.result is not None:
             if self.report.is_active(self.id):
                 await self.report.next(self.id, outcome.result)

@@ -29,7 +29,7 @@ from ..protocol import OperationId
 
 logger = logging.getLogger("gqlwire")
 
-GroupKey = tuple[Hashable, str, str | None, bytes]
+GroupKey = tuple[Hashable, str, str | None, str]
 JSONObject = dict[str, Any]
 
 
@@ -65,7 +65,9 @@ def group_key(share: Hashable, payload: JSONObject) -> GroupKey:
         share,
         payload["query"],
         payload.get("operationName"),
-        orjson.dumps(variables, option=orjson.OPT_SORT_KEYS),
+        # As text: orjson's bytes keep the whole output buffer they were built in (4 KB
+        # here), and every member holds its key while subscribed.
+        orjson.dumps(variables, option=orjson.OPT_SORT_KEYS).decode("utf-8"),
     )
 
 

@@ -50,6 +50,7 @@ class LegacyWSMachine(ProtocolMachine):
 
     _next_type = "data"
     protocol = GRAPHQL_WS
+    __slots__ = ("_queued",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -35,6 +35,7 @@ class TransportWSMachine(ProtocolMachine):
 
     _next_type = "next"
     protocol = GRAPHQL_TRANSPORT_WS
+    __slots__ = ()
 
     def opened(self) -> list[Action]:
         actions = super().opened()
