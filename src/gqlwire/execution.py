@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections import OrderedDict
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -26,7 +26,7 @@ from graphql import (
 )
 from graphql import execute as graphql_execute
 from graphql import execution as _graphql_execution
-from graphql import subscribe as graphql_subscribe
+from graphql.execution import create_source_event_stream
 from graphql.validation import ASTValidationRule
 
 JSONObject = dict[str, Any]
@@ -238,25 +238,63 @@ async def default_execute(args: ExecutionArgs) -> ExecutionResult:
 
 
 async def default_subscribe(args: ExecutionArgs) -> OperationResult:
-    """graphql-core ``subscribe``: a stream of results, or a result holding errors.
+    """graphql-core's ``subscribe``: a stream of results, or a result holding errors.
 
-    graphql-core 3.2 makes ``subscribe`` a coroutine; 3.3 returns a value or an
-    awaitable. Both are handled here.
+    The source stream is graphql-core's own (``create_source_event_stream``); each event
+    is then executed by :class:`EventResults` rather than by graphql-core 3.2's
+    ``MapAsyncIterator``, which starts two tasks per event to watch for its own closing
+    and costs more than executing a small selection.
     """
     kwargs = _graphql_kwargs(args)
-    context_class = kwargs.pop("execution_context_class", None)
-    if (
-        context_class is not None
-        and "execution_context_class" in inspect.signature(graphql_subscribe).parameters
-    ):
-        kwargs["execution_context_class"] = context_class
-    result: Any = graphql_subscribe(**kwargs)
-    if inspect.isawaitable(result):
-        result = await result
-    return result  # type: ignore[no-any-return]
+    unknown = kwargs.keys() - _SOURCE_PARAMETERS - _EXECUTE_PARAMETERS
+    if unknown:
+        raise TypeError(f"subscribe() got unexpected keyword arguments: {sorted(unknown)}")
+    source: Any = create_source_event_stream(
+        **{key: value for key, value in kwargs.items() if key in _SOURCE_PARAMETERS}
+    )
+    if inspect.isawaitable(source):
+        source = await source
+    if isinstance(source, ExecutionResult):
+        return source
+    per_event = {
+        key: value
+        for key, value in kwargs.items()
+        if key in _EXECUTE_PARAMETERS and key != "root_value"
+    }
+    return EventResults(aiter(source), per_event)
 
 
-_SUBSCRIBE_PARAMETERS: Final = frozenset(inspect.signature(graphql_subscribe).parameters)
+class EventResults:
+    """The response stream of a subscription: each source event executed with the
+    event as the root value (the spec's MapSourceToResponseEvent).
+
+    Closing it closes the source, even before the first event was asked for.
+    """
+
+    __slots__ = ("_execute_kwargs", "_source")
+
+    def __init__(self, source: AsyncIterator[Any], execute_kwargs: dict[str, Any]) -> None:
+        self._source = source
+        self._execute_kwargs = execute_kwargs
+
+    def __aiter__(self) -> EventResults:
+        return self
+
+    async def __anext__(self) -> ExecutionResult:
+        event = await anext(self._source)
+        result = graphql_execute(root_value=event, **self._execute_kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._source, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+_SOURCE_PARAMETERS: Final = frozenset(inspect.signature(create_source_event_stream).parameters)
+_EXECUTE_PARAMETERS: Final = frozenset(inspect.signature(graphql_execute).parameters)
 
 
 def coercion_failed(args: ExecutionArgs) -> bool:

@@ -82,20 +82,6 @@ def pending_pongs(key: str) -> int:
     return _board.pending.get(key, 0)
 
 
-def _end_iteration(anext_code: object) -> StopAsyncIteration:
-    """The StopAsyncIteration that ends a step of a closed iterator, without log noise.
-
-    graphql-core 3.2 wraps a subscription's source in ``MapAsyncIterator``, which runs each
-    ``__anext__`` in a task of its own. When ``aclose`` wakes that step, the step task often ends
-    after ``MapAsyncIterator`` already returned, and asyncio logs "Task exception was never
-    retrieved" with a traceback in the server log. When the running task exists only to run this
-    step, mark its outcome as read."""
-    task = asyncio.current_task()
-    if task is not None and getattr(task.get_coro(), "cr_code", None) is anext_code:
-        task.add_done_callback(lambda done: done.cancelled() or done.exception())
-    return StopAsyncIteration()
-
-
 class _PingIterator:
     """Hand-written async iterator (not a generator), like the reference's, so ``aclose`` can be
     called while ``__anext__`` is suspended and still end it."""
@@ -109,7 +95,7 @@ class _PingIterator:
 
     async def __anext__(self) -> dict[str, str]:
         if self._closed:
-            raise _end_iteration(_PingIterator.__anext__.__code__)
+            raise StopAsyncIteration
         if _board.take_pending(self._key):
             return {"ping": "pong"}
         listener = _board.listen(self._key)
@@ -119,7 +105,7 @@ class _PingIterator:
             if _board.listeners.get(self._key) is listener:
                 del _board.listeners[self._key]
         if ended:
-            raise _end_iteration(_PingIterator.__anext__.__code__)
+            raise StopAsyncIteration
         return {"ping": "pong"}
 
     async def aclose(self) -> None:
@@ -139,7 +125,7 @@ class _LateReturnIterator:
 
     async def __anext__(self) -> dict[str, str]:
         await self._completed.wait()
-        raise _end_iteration(_LateReturnIterator.__anext__.__code__)
+        raise StopAsyncIteration
 
     async def aclose(self) -> None:
         self._completed.set()
