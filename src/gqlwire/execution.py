@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -28,6 +28,8 @@ from graphql import execute as graphql_execute
 from graphql import execution as _graphql_execution
 from graphql.execution import create_source_event_stream
 from graphql.validation import ASTValidationRule
+
+from .response_stream import EventResults
 
 JSONObject = dict[str, Any]
 
@@ -240,10 +242,8 @@ async def default_execute(args: ExecutionArgs) -> ExecutionResult:
 async def default_subscribe(args: ExecutionArgs) -> OperationResult:
     """graphql-core's ``subscribe``: a stream of results, or a result holding errors.
 
-    The source stream is graphql-core's own (``create_source_event_stream``); each event
-    is then executed by :class:`EventResults` rather than by graphql-core 3.2's
-    ``MapAsyncIterator``, which starts two tasks per event to watch for its own closing
-    and costs more than executing a small selection.
+    The source stream is graphql-core's own (``create_source_event_stream``); its events
+    are executed by :class:`~gqlwire.response_stream.EventResults`.
     """
     kwargs = _graphql_kwargs(args)
     unknown = kwargs.keys() - _SOURCE_PARAMETERS - _EXECUTE_PARAMETERS
@@ -262,35 +262,6 @@ async def default_subscribe(args: ExecutionArgs) -> OperationResult:
         if key in _EXECUTE_PARAMETERS and key != "root_value"
     }
     return EventResults(aiter(source), per_event)
-
-
-class EventResults:
-    """The response stream of a subscription: each source event executed with the
-    event as the root value (the spec's MapSourceToResponseEvent).
-
-    Closing it closes the source, even before the first event was asked for.
-    """
-
-    __slots__ = ("_execute_kwargs", "_source")
-
-    def __init__(self, source: AsyncIterator[Any], execute_kwargs: dict[str, Any]) -> None:
-        self._source = source
-        self._execute_kwargs = execute_kwargs
-
-    def __aiter__(self) -> EventResults:
-        return self
-
-    async def __anext__(self) -> ExecutionResult:
-        event = await anext(self._source)
-        result = graphql_execute(root_value=event, **self._execute_kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
-    async def aclose(self) -> None:
-        aclose = getattr(self._source, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 _SOURCE_PARAMETERS: Final = frozenset(inspect.signature(create_source_event_stream).parameters)
