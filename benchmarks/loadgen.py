@@ -431,6 +431,14 @@ def _stall_outcome(result: Result) -> str:
         return f"slow client closed with {code} after {received:,}/{expected:,} frames"
     if result.get("heavy_disconnected"):
         return f"slow client disconnected after {received:,}/{expected:,} frames"
+    lagging = result.get("server_extra", {}).get("shared_lagging", 0)
+    if received >= expected and lagging:
+        # gqlwire: its subscriptions fell behind into bounded backlogs, which were still
+        # within bounds (and its timeout not reached) when the run ended.
+        return (
+            f"fell behind ({lagging} subscriptions in bounded backlogs), then got all "
+            f"{expected:,} frames when it read again"
+        )
     if received >= expected:
         return f"server buffered all {expected:,} frames for the slow client"
     return f"slow client got {received:,}/{expected:,} frames, still open"

@@ -447,7 +447,12 @@ class Connection:
             await self._apply(machine.operation_complete(id))
 
     def deliver(self, id: OperationId, payload_json: str, owner: object) -> bool:
-        if self.operations.get(id) is not owner or self._closing or self.machine is None:
+        if (
+            self.operations.get(id) is not owner
+            or self._closing
+            or self.machine is None
+            or self.outbox.overflowed  # given up on: the close is on its way
+        ):
             return True  # not ours to send any more: nothing to wait for
         frame = self.machine.encoded_next(id, payload_json)
         return frame is None or self.outbox.offer_result(frame)

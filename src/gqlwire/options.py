@@ -107,7 +107,16 @@ class ServerOptions:
             ),
         )
         set_(self, "execute_function", self.execute or default_execute)
-        set_(self, "sharing", SharedSubscriptions(self.slow_consumer_timeout))
+        set_(
+            self,
+            "sharing",
+            SharedSubscriptions(
+                self.slow_consumer_timeout,
+                # A member may fall as far behind as its outbox is long (None: the
+                # outbox never refuses, so nobody ever falls behind).
+                backlog_limit=self.max_pending_messages or 1,
+            ),
+        )
         set_(self, "subscribe_function", self.subscribe or default_subscribe)
 
     def replace(self, **changes: Any) -> ServerOptions:

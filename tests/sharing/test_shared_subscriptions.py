@@ -30,6 +30,13 @@ def server(server_name: str, server_pool: Any) -> ServerProcess:
     return proc
 
 
+ONLY_AIOHTTP_PUSHES_BACK = (
+    "ASGI servers accept every websocket.send into their own unbounded write buffer "
+    "(measured on uvicorn, hypercorn, daphne and granian): the outbox never fills, so "
+    "neither policy can trigger; only aiohttp pushes back on writes"
+)
+
+
 async def get_json(server: ServerProcess, path: str, query: str = "") -> Any:
     response = await http_get(server.http_url(path, query))
     response.raise_for_status()
@@ -188,11 +195,7 @@ async def test_a_client_that_stops_reading_never_holds_the_others(
     """One subscriber never reads; the other gets every event, and the stalled one's
     outbox stays bounded: it is closed (policy close) or its oldest results dropped."""
     if server.server != "aiohttp":
-        pytest.skip(
-            "ASGI servers accept every websocket.send into their own unbounded write buffer "
-            "(measured on uvicorn, hypercorn, daphne and granian): the outbox never fills, so "
-            "neither policy can trigger; only aiohttp pushes back on writes"
-        )
+        pytest.skip(ONLY_AIOHTTP_PUSHES_BACK)
     topic = new_token()
     before = await get_json(server, "/_stats", f"route={route}")
     gen = connect(server, route)
@@ -241,6 +244,61 @@ async def test_a_client_that_stops_reading_never_holds_the_others(
                 await wait_for(closed)
             else:
                 assert after["dropped_messages"] > before["dropped_messages"]
+    finally:
+        await gen.aclose()
+
+
+async def test_a_stalled_member_falls_behind_without_holding_the_publisher(
+    server: ServerProcess,
+) -> None:
+    """Close policy: a client that stops reading falls behind into a bounded backlog while
+    the others get every event at once; it is closed by its own catch-up, not by the
+    publisher waiting for it."""
+    if server.server != "aiohttp":
+        pytest.skip(ONLY_AIOHTTP_PUSHES_BACK)
+    route = "/slow-close"
+    topic = new_token()
+    before = await get_json(server, "/_stats", f"route={route}")
+    gen = connect(server, route)
+    reader = await anext(gen)
+    try:
+        async with raw_websocket("127.0.0.1", server.port, route, TRANSPORT_WS) as stalled:
+            await stalled.send_json({"type": "connection_init"})
+            assert (await stalled.receive_json())["type"] == "connection_ack"
+            await stalled.send_json(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": QUERY, "variables": {"t": topic}},
+                }
+            )
+            await subscribe(reader, "1", topic)
+            await wait_for(lambda: _equals(subscribers_of(server, topic), 1))
+            stats = before
+            for _ in range(400):  # 64 KiB events until the stalled client's buffers are full
+                await publish(server, topic, 2, size=64 * 1024)
+                await receive_ticks(reader, 2)
+                stats = await get_json(server, "/_stats", f"route={route}")
+                if stats["shared_lagging"] == 1:
+                    break
+            assert stats["shared_lagging"] == 1, "the stalled client never fell behind"
+            # Fewer events than the backlog holds (20): the publisher must not wait.
+            await publish(server, topic, 15, size=64 * 1024)
+            await receive_ticks(reader, 15)
+            now = await get_json(server, "/_stats", f"route={route}")
+            assert now["slow_consumers_closed"] == before["slow_consumers_closed"]
+            assert now["shared_lagging"] == 1  # ... while the stalled one is still behind
+
+            async def closed() -> bool:
+                now = await get_json(server, "/_stats", f"route={route}")
+                return bool(
+                    now["slow_consumers_closed"] == before["slow_consumers_closed"] + 1
+                    and now["shared_lagging"] == 0
+                )
+
+            await wait_for(closed)  # after slow_consumer_timeout without progress
+            await publish(server, topic, 3)
+            assert len(await receive_ticks(reader, 3)) == 3
     finally:
         await gen.aclose()
 

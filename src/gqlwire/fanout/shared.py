@@ -8,8 +8,15 @@ promise that any member's context would do); every event is then executed once (
 graphql-core's subscription mapping), serialized once, and each member's frame only
 splices its own id in front of the same JSON text.
 
-The publisher never waits for a member: frames are *offered* to each connection's
-outbox, whose overflow policy deals with clients that do not keep up.
+The publisher does not wait for a member: frames are *offered* to each connection's
+outbox. Under ``drop_oldest`` a full outbox drops its oldest result. Under ``close`` a
+member whose outbox is full falls behind: the group keeps references to the events it
+has not yet taken (its *backlog*, bounded like the outbox) and a catch-up task feeds
+them in order as the client drains its socket, closing it with 1013 once it wrote
+nothing for ``slow_consumer_timeout`` seconds. The publisher waits for a member only
+when its backlog is full too, and then only while that member still makes progress
+(a slow transport, not a stalled client): a stalled client holds the others for at
+most ``slow_consumer_timeout``, and only after falling a whole backlog behind.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -71,10 +79,22 @@ def group_key(share: Hashable, payload: JSONObject) -> GroupKey:
     )
 
 
+@dataclass(eq=False, slots=True)
+class Lag:
+    """A member that fell behind: the events it has not taken yet, oldest first."""
+
+    backlog: deque[str] = field(default_factory=deque)
+    progress: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    outcome: Outcome | None = None
+    """How the group ended, reported once the backlog is delivered."""
+
+
 @dataclass(eq=False)
 class Group:
     key: GroupKey
     members: dict[Member, asyncio.Future[Outcome]] = field(default_factory=dict)
+    lagging: dict[Member, Lag] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
     events: int = 0
     """Events executed and serialized: once each, however many members."""
@@ -84,8 +104,9 @@ class Group:
 class SharedSubscriptions:
     """The groups of one server."""
 
-    def __init__(self, slow_consumer_timeout: float = 2.0) -> None:
+    def __init__(self, slow_consumer_timeout: float = 2.0, backlog_limit: int = 1000) -> None:
         self.slow_consumer_timeout = slow_consumer_timeout
+        self.backlog_limit = backlog_limit
         self._groups: dict[GroupKey, Group] = {}
         self.events = 0
         self.deliveries = 0
@@ -111,6 +132,9 @@ class SharedSubscriptions:
             return await done
         finally:
             group.members.pop(member, None)
+            lag = group.lagging.pop(member, None)
+            if lag is not None and lag.task is not None:
+                lag.task.cancel()
             if not group.members and self._groups.get(key) is group:
                 del self._groups[key]
                 if group.task is not None and not group.task.done():
@@ -137,13 +161,11 @@ class SharedSubscriptions:
                 text = orjson.dumps(format_result(event)).decode("utf-8")
                 group.events += 1
                 self.events += 1
-                full = [member for member in list(group.members) if not member.deliver(text)]
-                for member in full:
-                    if member in group.members:
-                        if await member.wait_for_room(self.slow_consumer_timeout):
-                            member.deliver(text)
-                        else:
-                            member.overflow()
+                for member in list(group.members):
+                    lag = group.lagging.get(member)
+                    if lag is None and member.deliver(text):
+                        continue
+                    await self._fall_behind(group, member, text)
                 group.deliveries += len(group.members)
                 self.deliveries += len(group.members)
                 # Let the writers run before the next event: a burst from the source
@@ -160,8 +182,11 @@ class SharedSubscriptions:
         finally:
             if self._groups.get(group.key) is group:
                 del self._groups[group.key]
-            for done in group.members.values():
-                if not done.done():
+            for member, done in group.members.items():
+                lag = group.lagging.get(member)
+                if lag is not None:
+                    lag.outcome = outcome  # after the events it has yet to take
+                elif not done.done():
                     done.set_result(outcome)
             if source is not None:
                 aclose = getattr(source, "aclose", None)
@@ -169,10 +194,52 @@ class SharedSubscriptions:
                     with contextlib.suppress(Exception):
                         await aclose()
 
+    async def _fall_behind(self, group: Group, member: Member, text: str) -> None:
+        """Queue ``text`` in the member's backlog, starting its catch-up task; when the
+        backlog is full, wait while the member makes progress."""
+        lag = group.lagging.get(member)
+        while lag is not None and len(lag.backlog) >= self.backlog_limit:
+            task = lag.task
+            if task is None or task.done():
+                break
+            lag.progress.clear()
+            await lag.progress.wait()  # the catch-up task gives up on a stalled client
+            lag = group.lagging.get(member)
+        if member not in group.members:
+            return
+        if lag is None:
+            if member.deliver(text):  # it caught up meanwhile
+                return
+            lag = group.lagging[member] = Lag()
+            lag.task = asyncio.get_running_loop().create_task(self._catch_up(group, member, lag))
+        if lag.task is not None and not lag.task.done():
+            lag.backlog.append(text)
+
+    async def _catch_up(self, group: Group, member: Member, lag: Lag) -> None:
+        """Feed a member its backlog, in order, as its client makes room."""
+        try:
+            while lag.backlog:
+                if not await member.wait_for_room(self.slow_consumer_timeout):
+                    member.overflow()
+                    return
+                backlog = lag.backlog
+                while backlog and member.deliver(backlog[0]):
+                    backlog.popleft()
+                lag.progress.set()
+        finally:
+            lag.backlog.clear()
+            if group.lagging.get(member) is lag:
+                del group.lagging[member]
+            lag.progress.set()
+            done = group.members.get(member)
+            if lag.outcome is not None and done is not None and not done.done():
+                done.set_result(lag.outcome)
+
     def stats(self) -> dict[str, int]:
         return {
             "shared_groups": len(self._groups),
             "shared_members": sum(len(group.members) for group in self._groups.values()),
+            "shared_lagging": sum(len(group.lagging) for group in self._groups.values()),
             "shared_events": self.events,
             "shared_deliveries": self.deliveries,
         }
