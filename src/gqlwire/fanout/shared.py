@@ -161,9 +161,14 @@ class SharedSubscriptions:
                 text = orjson.dumps(format_result(event)).decode("utf-8")
                 group.events += 1
                 self.events += 1
+                lagging, limit = group.lagging, self.backlog_limit
                 for member in list(group.members):
-                    lag = group.lagging.get(member)
-                    if lag is None and member.deliver(text):
+                    lag = lagging.get(member)
+                    if lag is None:
+                        if member.deliver(text):
+                            continue
+                    elif len(lag.backlog) < limit:
+                        lag.backlog.append(text)  # behind: after what it has yet to take
                         continue
                     await self._fall_behind(group, member, text)
                 group.deliveries += len(group.members)
