@@ -9,7 +9,8 @@ subscribers (one source per group, none left once the last member is gone).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -200,18 +201,8 @@ async def test_a_client_that_stops_reading_never_holds_the_others(
     before = await get_json(server, "/_stats", f"route={route}")
     gen = connect(server, route)
     reader = await anext(gen)
-    host, port = "127.0.0.1", server.port
     try:
-        async with raw_websocket(host, port, route, TRANSPORT_WS) as stalled:
-            await stalled.send_json({"type": "connection_init"})
-            assert (await stalled.receive_json())["type"] == "connection_ack"
-            await stalled.send_json(
-                {
-                    "id": "1",
-                    "type": "subscribe",
-                    "payload": {"query": QUERY, "variables": {"t": topic}},
-                }
-            )
+        async with stalled_subscriber(server, route, topic):
             await subscribe(reader, "1", topic)
             await wait_for(lambda: _equals(subscribers_of(server, topic), 1))
             # 300 events of 64 KiB: far more than the socket buffers hold, so the stalled
@@ -262,16 +253,7 @@ async def test_a_stalled_member_falls_behind_without_holding_the_publisher(
     gen = connect(server, route)
     reader = await anext(gen)
     try:
-        async with raw_websocket("127.0.0.1", server.port, route, TRANSPORT_WS) as stalled:
-            await stalled.send_json({"type": "connection_init"})
-            assert (await stalled.receive_json())["type"] == "connection_ack"
-            await stalled.send_json(
-                {
-                    "id": "1",
-                    "type": "subscribe",
-                    "payload": {"query": QUERY, "variables": {"t": topic}},
-                }
-            )
+        async with stalled_subscriber(server, route, topic):
             await subscribe(reader, "1", topic)
             await wait_for(lambda: _equals(subscribers_of(server, topic), 1))
             stats = before
@@ -301,6 +283,17 @@ async def test_a_stalled_member_falls_behind_without_holding_the_publisher(
             assert len(await receive_ticks(reader, 3)) == 3
     finally:
         await gen.aclose()
+
+
+@asynccontextmanager
+async def stalled_subscriber(server: ServerProcess, route: str, topic: str) -> AsyncIterator[None]:
+    """A client that subscribes to ``topic`` and then never reads."""
+    async with raw_websocket("127.0.0.1", server.port, route, TRANSPORT_WS) as stalled:
+        await stalled.send_json({"type": "connection_init"})
+        assert (await stalled.receive_json())["type"] == "connection_ack"
+        subscription = {"query": QUERY, "variables": {"t": topic}}
+        await stalled.send_json({"id": "1", "type": "subscribe", "payload": subscription})
+        yield
 
 
 async def _equals(value: Any, expected: Any) -> bool:
