@@ -131,6 +131,7 @@ class Outbox:
         return self._limit is not None and self._results >= self._limit
 
     def _room_event(self) -> asyncio.Event:
+        """The event the writer sets when a queued result leaves, cleared for a wait."""
         room = self._room
         if room is None:
             room = self._room = asyncio.Event()

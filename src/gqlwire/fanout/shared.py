@@ -200,24 +200,23 @@ class SharedSubscriptions:
                         await aclose()
 
     async def _fall_behind(self, group: Group, member: Member, text: str) -> None:
-        """Queue ``text`` in the member's backlog, starting its catch-up task; when the
-        backlog is full, wait while the member makes progress."""
+        """``text`` did not fit: start the member's backlog with it, or, when its backlog
+        is full, wait while the member makes progress and then queue it."""
         lag = group.lagging.get(member)
-        while lag is not None and len(lag.backlog) >= self.backlog_limit:
-            task = lag.task
-            if task is None or task.done():
-                break
-            lag.progress.clear()
-            await lag.progress.wait()  # the catch-up task gives up on a stalled client
-            lag = group.lagging.get(member)
-        if member not in group.members:
-            return
-        if lag is None:
-            if member.deliver(text):  # it caught up meanwhile
+        if lag is not None:
+            while len(lag.backlog) >= self.backlog_limit and not _ended(lag.task):
+                lag.progress.clear()
+                await lag.progress.wait()  # the catch-up task gives up on a stalled client
+            if member not in group.members:
                 return
+            if group.lagging.get(member) is not lag:  # caught up, or given up on, meanwhile
+                lag = None
+                if member.deliver(text):
+                    return
+        if lag is None:
             lag = group.lagging[member] = Lag()
             lag.task = asyncio.get_running_loop().create_task(self._catch_up(group, member, lag))
-        if lag.task is not None and not lag.task.done():
+        if not _ended(lag.task):
             lag.backlog.append(text)
 
     async def _catch_up(self, group: Group, member: Member, lag: Lag) -> None:
@@ -251,3 +250,7 @@ class SharedSubscriptions:
 
     def group(self, key: GroupKey) -> Group | None:
         return self._groups.get(key)
+
+
+def _ended(task: asyncio.Task[None] | None) -> bool:
+    return task is None or task.done()
