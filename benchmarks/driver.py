@@ -1,9 +1,9 @@
 """Runs every scenario against every server configuration and writes the report.
 
 Each configuration gets one fresh server process (pinned to CPU 0, except granian,
-whose I/O threads need the other core too); each scenario runs in a fresh load
-generator process (pinned to CPU 1). Every process started here is stopped here, with
-bounded waits.
+whose I/O threads need the other core too), started at the beginning and idle while
+the others are measured; each scenario runs in a fresh load generator process (pinned
+to CPU 1). Every process started here is stopped here, with bounded waits.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -206,41 +206,89 @@ def _scenario_timeout(name: str, params: dict[str, Any]) -> float:
     return 300.0
 
 
-def run_config(
-    config: ServerConfig,
+def _address(server: ServerProcess) -> dict[str, Any]:
+    return {"port": server.port, "host": "127.0.0.1", "path": "/graphql"}
+
+
+def _settle(server: ServerProcess, within: float = 20.0) -> None:
+    """Wait until ``server`` has no subscriber left and its CPU is quiet: another
+    server's measurement must not pay for this one's cleanup."""
+    deadline = time.monotonic() + within
+    before = server.stats()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = server.stats()
+        quiet = now["cpu"] - before["cpu"] < 0.01  # under 5 % of a core
+        if quiet and not now["subscribers"] and not now["publishing"]:
+            return
+        before = now
+
+
+def _run_scenario(
+    server: ServerProcess, name: str, params: dict[str, Any], extra: dict[str, Any]
+) -> dict[str, Any]:
+    scenario = "fanout" if name == "single" else name
+    started = time.perf_counter()
+    result = run_loadgen(
+        {**_address(server), **params, **extra, "scenario": scenario},
+        _scenario_timeout(name, params),
+    )
+    result["wall_s"] = time.perf_counter() - started
+    with suppress(OSError):
+        _settle(server)
+    return result
+
+
+def run_configs(
+    configs: list[ServerConfig],
     sizes: dict[str, dict[str, Any]],
     log_dir: Path,
     log: Log,
     *,
     profile: Path | None = None,
-) -> dict[str, Any]:
-    results: dict[str, Any] = {}
-    started = time.perf_counter()
-    try:
-        with running(config, log_dir) as server:
-            base = {"port": server.port, "host": "127.0.0.1", "path": "/graphql"}
-            results["warmup"] = run_loadgen({**base, "scenario": "warmup"}, 120)
-            for name, params in sizes.items():
-                scenario = "fanout" if name == "single" else name
-                extra = {"profile": str(profile)} if profile is not None else {}
-                t0 = time.perf_counter()
-                runs = [
-                    run_loadgen(
-                        {**base, **params, **extra, "scenario": scenario},
-                        _scenario_timeout(name, params),
-                    )
-                    for _ in range(int(params.get("repeat", 1)))
-                ]
-                result = best_of(runs)
-                result["scenario_wall_s"] = time.perf_counter() - t0
-                results[name] = result
-                log(f"  {config.name:<20} {name:<8} {_brief(name, result)}")
+) -> dict[str, dict[str, Any]]:
+    """Every scenario against every configuration, their servers all running at once.
+
+    Scenarios run one after the other; within one, the configurations take turns, and a
+    repeated scenario (``repeat``) goes round all of them again. Two configurations are
+    thus measured minutes apart at most, never one at the start of the run and the other
+    at its end: on a machine shared with other work, what disturbs one run disturbs its
+    neighbours too, and the best of the rounds is compared with the best of the rounds.
+    """
+    results: dict[str, dict[str, Any]] = {config.name: {} for config in configs}
+    extra = {"profile": str(profile)} if profile is not None else {}
+    with ExitStack() as stack:
+        servers: dict[str, ServerProcess] = {}
+        for config in configs:
+            try:
+                server = stack.enter_context(running(config, log_dir))
+            except Exception as error:  # a server that does not start: report it, run the others
+                results[config.name]["error"] = f"{type(error).__name__}: {error}"
+                log(f"  {config.name}: {results[config.name]['error']}")
+                continue
+            servers[config.name] = server
+            results[config.name]["warmup"] = run_loadgen(
+                {
+                    "port": server.port,
+                    "host": "127.0.0.1",
+                    "path": "/graphql",
+                    "scenario": "warmup",
+                },
+                120,
+            )
+        for name, params in sizes.items():
+            runs: dict[str, list[dict[str, Any]]] = {config: [] for config in servers}
+            for _ in range(int(params.get("repeat", 1))):
+                for config_name, server in servers.items():
+                    runs[config_name].append(_run_scenario(server, name, params, extra))
+            for config_name, config_runs in runs.items():
+                result = best_of(config_runs)
+                result["scenario_wall_s"] = sum(run["wall_s"] for run in config_runs)
+                results[config_name][name] = result
+                log(f"  {config_name:<20} {name:<8} {_brief(name, result)}")
+        for config_name, server in servers.items():
             server.stop()
-            results["server_log"] = server.log_problems()
-    except Exception as error:  # a server that does not start: report it, run the others
-        results["error"] = f"{type(error).__name__}: {error}"
-        log(f"  {config.name}: {results['error']}")
-    results["config_wall_s"] = time.perf_counter() - started
+            results[config_name]["server_log"] = server.log_problems()
     return results
 
 
@@ -325,10 +373,8 @@ def run(
         f"{meta['cpu_model']}, {meta['cores']} cores, {meta['python']}, "
         f"sum(range(10**6)) = {meta['calibration_ms']:.1f} ms"
     )
-    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="gqlwire-bench-") as logs:
-        for config in configs:
-            results[config.name] = run_config(config, sizes, Path(logs), log)
+        results = run_configs(configs, sizes, Path(logs), log)
     meta["load_average_end"] = os.getloadavg()
     meta["wall_s"] = time.perf_counter() - started
     return {"meta": meta, "configs": [c.name for c in configs], "results": results}
@@ -345,8 +391,8 @@ def profile(
     report = out_dir / f"profile-{config.name}-{scenario}.txt"
     with tempfile.TemporaryDirectory(prefix="gqlwire-bench-") as work:
         stats_path = Path(work) / "server.prof"
-        run_config(
-            config,
+        run_configs(
+            [config],
             {scenario: {**FULL[scenario], "repeat": 1}},
             Path(work),
             log,

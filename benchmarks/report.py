@@ -226,9 +226,9 @@ COLUMNS: dict[str, list[Column]] = {
 
 SCENARIO_NOTES = {
     "fanout": "{subscribers:,} subscribers of one channel, {events:,} events published as fast "
-    "as the server's loop allows; best of {repeat} runs.",
+    "as the server's loop allows; best of {repeat} runs, the servers taking turns.",
     "single": "{subscribers:,} subscriber, {events:,} events as fast as possible (nothing to "
-    "share); best of {repeat} runs.",
+    "share); best of {repeat} runs, the servers taking turns.",
     "connect": "{subscribers:,} connections, each: TCP connect, upgrade, connection_init, ack, "
     "subscribe, then one event to all (at most 64 handshakes in flight).",
     "memory": "Server RSS growth (after gc) divided by {subscribers:,} idle connections, each "
@@ -253,6 +253,11 @@ NOTES = """## How to read these numbers
   down; the *wait for CPU* columns give the seconds the server and the client were
   runnable but waiting for a CPU (from the scheduler's statistics), so a reader can tell
   a slow server from a busy machine.
+- Every server starts at the beginning and idles while the others are measured. The
+  scenarios run one after the other, and within one the servers take turns (round after
+  round when it is repeated), each run waiting until the previous server has finished
+  cleaning up. A disturbance from other work on the machine thus hits neighbouring
+  servers alike instead of one configuration's whole run; the best run of each is kept.
 - On loopback the kernel's TCP work for a packet is charged partly to the sender and
   partly to the receiver, so the client's *system* time includes work done for the
   server's sends. The *user only* ratio compares what each side's own code costs.

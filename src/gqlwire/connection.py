@@ -446,7 +446,7 @@ class Connection:
         if machine := self._owner(id):
             await self._apply(machine.operation_complete(id))
 
-    def deliver(self, id: OperationId, payload_json: str, owner: object) -> bool:
+    def deliver(self, id: OperationId, tail: bytes, owner: object) -> bool:
         if (
             self.operations.get(id) is not owner
             or self._closing
@@ -454,7 +454,7 @@ class Connection:
             or self.outbox.overflowed  # given up on: the close is on its way
         ):
             return True  # not ours to send any more: nothing to wait for
-        frame = self.machine.encoded_next(id, payload_json)
+        frame = self.machine.encoded_next(id, tail)
         return frame is None or self.outbox.offer_result(frame)
 
     async def wait_for_room(self, grace: float) -> bool:

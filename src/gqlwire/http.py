@@ -383,7 +383,7 @@ class _Outcome:
 
     # HTTP refuses subscriptions, so it never joins a shared one.
 
-    def deliver(self, id: OperationId, payload_json: str, owner: object) -> bool:
+    def deliver(self, id: OperationId, tail: bytes, owner: object) -> bool:
         return True
 
     async def wait_for_room(self, grace: float) -> bool:

@@ -56,9 +56,10 @@ class OperationReport(Protocol):
 
     async def complete(self, id: OperationId) -> None: ...
 
-    def deliver(self, id: OperationId, payload_json: str, owner: object) -> bool:
-        """Offer a shared, already serialized result to ``id`` (never waits); ``False``
-        if the outbox is full."""
+    def deliver(self, id: OperationId, tail: bytes, owner: object) -> bool:
+        """Offer a shared, already serialized result (see
+        :func:`~gqlwire.protocol.result_tail`) to ``id`` without waiting; ``False`` if
+        the outbox is full."""
 
     async def wait_for_room(self, grace: float) -> bool: ...
 
@@ -255,8 +256,8 @@ class Operation:
 
     # The Member interface of shared subscriptions (called by the group's publisher).
 
-    def deliver(self, payload_json: str) -> bool:
-        return self.report.deliver(self.id, payload_json, self._task)
+    def deliver(self, tail: bytes) -> bool:
+        return self.report.deliver(self.id, tail, self._task)
 
     async def wait_for_room(self, grace: float) -> bool:
         return await self.report.wait_for_room(grace)

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from enum import StrEnum
 
-from .adapters.base import Transport
+from .adapters.base import Frame, Transport
 
 
 class OverflowPolicy(StrEnum):
@@ -70,7 +70,7 @@ class Outbox:
         # (frame, droppable): results may be dropped by the policy, control frames never.
         # Created on first use, like the writer and the event below: most connections
         # never queue anything, and thousands of idle ones should cost little.
-        self._frames: deque[tuple[str, bool]] | None = None
+        self._frames: deque[tuple[Frame, bool]] | None = None
         self._results = 0  # droppable frames queued: only they count against the limit
         self._room: asyncio.Event | None = None  # set when a queued result was written
         self._writer: asyncio.Task[None] | None = None  # runs only while frames are queued
@@ -91,17 +91,22 @@ class Outbox:
             await self._room_event().wait()
         self._append(frame, droppable=True)
 
-    def offer_result(self, frame: str) -> bool:
+    def offer_result(self, frame: Frame) -> bool:
         """Queue a shared result without waiting. ``False`` means the outbox is full
         under the close policy: the publisher may :meth:`wait_for_room`, then offer
         again or give up with :meth:`overflow`."""
         if self._closed:
             return True  # a closing connection takes nothing more; nothing to wait for
-        if self._full():
+        if self._writer is None:
+            # Nothing queued, so there is room: the common case of a fan-out, inlined.
+            if self._transport.send_nowait(frame):
+                self.written += 1
+                return True
+        elif self._full():
             if self._policy is OverflowPolicy.CLOSE:
                 return False
             self._drop_oldest_result()
-        self._append(frame, droppable=True)
+        self._queue(frame, droppable=True)
         return True
 
     async def wait_for_room(self, grace: float) -> bool:
@@ -138,16 +143,20 @@ class Outbox:
         room.clear()
         return room
 
-    def _append(self, frame: str, *, droppable: bool) -> None:
+    def _append(self, frame: Frame, *, droppable: bool) -> None:
         if self._closed:
             return
+        if self._writer is None and self._transport.send_nowait(frame):
+            # Nothing queued and the transport took it at once. This skips a task
+            # switch per frame, which is most of the cost of a delivery when one event
+            # goes to thousands of sockets.
+            self.written += 1
+            return
+        self._queue(frame, droppable=droppable)
+
+    def _queue(self, frame: Frame, *, droppable: bool) -> None:
+        """Queue behind what is queued, starting the writer if none runs."""
         if self._writer is None:
-            # Nothing queued: hand the frame straight to the transport if it can take it
-            # without waiting. This skips a task switch per frame, which is most of
-            # the cost of a delivery when one event goes to thousands of sockets.
-            if self._transport.send_nowait(frame):
-                self.written += 1
-                return
             self._writer = asyncio.get_running_loop().create_task(self._write())
         frames = self._frames
         if frames is None:

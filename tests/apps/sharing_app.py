@@ -7,8 +7,8 @@ Routes (each a GraphQLServer over the same schema, keep-alive off):
 - ``/slow-close`` and ``/slow-drop``: shared, with an outbox of 20 results and each
   overflow policy.
 
-Control endpoints: ``POST /_publish?topic=T&count=N&size=S`` publishes N events of S
-bytes to T; ``GET /_counts`` returns how often the ``tick`` resolver ran per topic (the
+Control endpoints: ``POST /_publish?topic=T&count=N&size=S[&text=X]`` publishes N
+events to T, each with ``X`` (default ``x``) repeated S times as its payload; ``GET /_counts`` returns how often the ``tick`` resolver ran per topic (the
 executions); ``GET /_stats?route=/shared`` the server's ``stats()``; ``GET /_broker`` the
 broker's local subscribers per topic.
 """
@@ -90,7 +90,7 @@ async def _respond(send: Any, value: Any) -> None:
 
 async def publish(scope: Any, receive: Any, send: Any) -> None:
     query = _query(scope)
-    payload = "x" * int(query.get("size", "10"))
+    payload = query.get("text", "x") * int(query.get("size", "10"))
     for seq in range(int(query.get("count", "1"))):
         await broker.publish(query["topic"], {"seq": seq, "payload": payload})
     await _respond(send, {"published": int(query.get("count", "1"))})

@@ -158,7 +158,7 @@ def _http_scope(request: web.BaseRequest, kind: str = "http") -> Scope:
         "scheme": "http",
         "path": request.path,
         "raw_path": request.raw_path.encode("latin-1"),
-        "query_string": request.query_string.encode("latin-1"),
+        "query_string": request.rel_url.raw_query_string.encode("latin-1"),
         "headers": [(name.lower(), value) for name, value in request.raw_headers],
     }
 

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -44,10 +45,11 @@ async def get_json(server: ServerProcess, path: str, query: str = "") -> Any:
     return response.json()
 
 
-async def publish(server: ServerProcess, topic: str, count: int, size: int = 10) -> None:
-    response = await http_post_json(
-        server.http_url("/_publish", f"topic={topic}&count={count}&size={size}"), {}
-    )
+async def publish(
+    server: ServerProcess, topic: str, count: int, size: int = 10, text: str = "x"
+) -> None:
+    query = urlencode({"topic": topic, "count": count, "size": size, "text": text})
+    response = await http_post_json(server.http_url("/_publish", query), {})
     response.raise_for_status()
 
 
@@ -113,6 +115,37 @@ async def test_each_event_is_executed_once_for_every_identical_subscription(
         for c in clients:
             await c.aclose()
     await wait_for(lambda: _equals(subscribers_of(server, topic), 0))
+
+
+@pytest.mark.parametrize("repeat", [5, 2_000, 20_000])
+async def test_both_subprotocols_share_frames_of_every_length_intact(
+    server: ServerProcess, repeat: int
+) -> None:
+    """One group, one member per subprotocol, each with a non-ASCII id: every frame
+    (7-bit, 16-bit and 64-bit WebSocket lengths) carries the member's own id and type
+    and the whole non-ASCII payload, spliced from the same serialized bytes."""
+    topic, text = new_token(), "é€😀"
+    members_before = await shared_members(server)
+    async with (
+        ws_client(server.ws_url("/shared"), subprotocols=[TRANSPORT_WS]) as modern,
+        ws_client(server.ws_url("/shared"), subprotocols=["graphql-ws"]) as legacy,
+    ):
+        for client in (modern, legacy):
+            await client.send({"type": "connection_init", "payload": {}})
+            assert (await client.receive())["type"] == "connection_ack"
+        await subscribe(modern, "né-1", topic)
+        start = {"query": QUERY, "variables": {"t": topic}}
+        await legacy.send({"id": "ü-2", "type": "start", "payload": start})
+        await wait_for(lambda: _equals(subscribers_of(server, topic), 1))
+        await wait_for(lambda: _at_least(shared_members(server), members_before + 2))
+        await publish(server, topic, 3, size=repeat, text=text)
+        for client, id, kind in ((modern, "né-1", "next"), (legacy, "ü-2", "data")):
+            for seq in range(3):
+                message = await client.receive(timeout=10)
+                assert (message["id"], message["type"]) == (id, kind)
+                tick = {"seq": seq, "payload": text * repeat}
+                assert message["payload"] == {"data": {"tick": tick}}
+    assert (await get_json(server, "/_counts"))[topic] == 3
 
 
 async def test_different_share_keys_never_share(server: ServerProcess) -> None:
@@ -294,6 +327,14 @@ async def stalled_subscriber(server: ServerProcess, route: str, topic: str) -> A
         subscription = {"query": QUERY, "variables": {"t": topic}}
         await stalled.send_json({"id": "1", "type": "subscribe", "payload": subscription})
         yield
+
+
+async def shared_members(server: ServerProcess) -> int:
+    return int((await get_json(server, "/_stats", "route=/shared"))["shared_members"])
+
+
+async def _at_least(value: Any, expected: Any) -> bool:
+    return bool(await value >= expected)
 
 
 async def _equals(value: Any, expected: Any) -> bool:

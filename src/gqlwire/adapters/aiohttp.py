@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 from ..connection import Connection, ConnectionRegistry
 from ..http import HTTPRequest, error_response, handle_http_request
 from ..protocol import parse_protocol_header
+from .base import Frame
 
 if TYPE_CHECKING:
     from ..options import ServerOptions
@@ -34,6 +35,9 @@ CLOSE_TIMEOUT = 3.0
 # no task switch (asyncio's default high-water mark); above it frames wait in the
 # outbox for the buffer to drain.
 _DIRECT_WRITE_LIMIT = 64 * 1024
+
+# The two-byte headers of the text frames short enough to need no extended length.
+_SHORT_TEXT_HEADERS = tuple(bytes((0x81, length)) for length in range(126))
 
 _ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
 
@@ -113,7 +117,7 @@ class AiohttpWebSocketTransport:
             # PING and PONG are answered by aiohttp itself (autoping).
         return None
 
-    def send_nowait(self, text: str) -> bool:
+    def send_nowait(self, frame: Frame) -> bool:
         # The same bytes aiohttp's writer would produce for an uncompressed text frame,
         # written with one transport.write(): asyncio transports keep whole writes in
         # order, so this interleaves safely with aiohttp's own frames (pongs, close).
@@ -128,15 +132,17 @@ class AiohttpWebSocketTransport:
             or socket.get_write_buffer_size() >= _DIRECT_WRITE_LIMIT
         ):
             return False
-        socket.write(text_frame(text.encode("utf-8")))
+        data = frame if isinstance(frame, bytes) else frame.encode("utf-8")
+        socket.write(text_frame(data))
         return True
 
-    async def send(self, text: str) -> bool:
+    async def send(self, frame: Frame) -> bool:
         response = self.response
         if self._ended or response is None or response.closed:
             return False
+        data = frame if isinstance(frame, bytes) else frame.encode("utf-8")
         try:
-            await response.send_frame(text.encode("utf-8"), WSMsgType.TEXT)
+            await response.send_frame(data, WSMsgType.TEXT)
         except Exception as error:
             # ClientConnectionResetError "Cannot write to closing transport", and any
             # other failure: the socket is gone either way.
@@ -165,7 +171,7 @@ def text_frame(payload: bytes) -> bytes:
     """An unmasked, final WebSocket text frame (RFC 6455 §5.2), as a server sends it."""
     length = len(payload)
     if length < 126:
-        return bytes((0x81, length)) + payload
+        return _SHORT_TEXT_HEADERS[length] + payload
     if length < 65536:
         return struct.pack("!BBH", 0x81, 126, length) + payload
     return struct.pack("!BBQ", 0x81, 127, length) + payload

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..connection import Connection, ConnectionRegistry
 from ..http import HTTPRequest, error_response, handle_http_request
 from ..protocol import parse_protocol_header
+from .base import Frame
 
 if TYPE_CHECKING:
     from ..options import ServerOptions
@@ -75,12 +76,14 @@ class ASGIWebSocketTransport:
             # A repeated websocket.connect (granian < 2.3.2) or anything unknown:
             # not data, so keep reading.
 
-    def send_nowait(self, text: str) -> bool:
+    def send_nowait(self, frame: Frame) -> bool:
         return False  # ASGI's send is a coroutine: every frame goes through send()
 
-    async def send(self, text: str) -> bool:
+    async def send(self, frame: Frame) -> bool:
         if self._ended or self._close_sent:
             return False
+        # A text frame is a str in ASGI: the server encodes it again (no way around it).
+        text = frame if isinstance(frame, str) else frame.decode("utf-8")
         return await self._call_send({"type": "websocket.send", "text": text})
 
     async def close(self, code: int, reason: str) -> None:

@@ -8,7 +8,11 @@ and nothing else.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, TypeAlias
+
+Frame: TypeAlias = str | bytes
+"""One text message to send: its text, or that text already encoded as UTF-8 (a shared
+result, spliced from bytes so that nothing is encoded per subscriber)."""
 
 
 class Transport(Protocol):
@@ -25,13 +29,13 @@ class Transport(Protocol):
         """The next message, or ``None`` once the connection has ended. Never raises
         (except ``CancelledError``) and never blocks after the end was seen."""
 
-    def send_nowait(self, text: str) -> bool:
+    def send_nowait(self, frame: Frame) -> bool:
         """Hand one text frame to the server without waiting, if it can take it now
         (its write buffer is below the high-water mark); ``False`` otherwise, and then
         :meth:`send` is used instead. Never raises. A server with no synchronous write
         (ASGI) always answers ``False``."""
 
-    async def send(self, text: str) -> bool:
+    async def send(self, frame: Frame) -> bool:
         """Send one text frame, waiting while the server's buffer is full; ``False`` if
         the connection is gone. Never raises."""
 

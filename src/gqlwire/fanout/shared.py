@@ -6,7 +6,7 @@ document text, operation name and variables are equal. The first one starts the
 group's source with its own execution arguments (its context included: equal keys
 promise that any member's context would do); every event is then executed once (by
 graphql-core's subscription mapping), serialized once, and each member's frame only
-splices its own id in front of the same JSON text.
+splices its own id in front of the same JSON bytes.
 
 The publisher does not wait for a member: frames are *offered* to each connection's
 outbox. Under ``drop_oldest`` a full outbox drops its oldest result. Under ``close`` a
@@ -33,7 +33,7 @@ import orjson
 from graphql import ExecutionResult, GraphQLError
 
 from ..execution import as_graphql_error, format_result
-from ..protocol import OperationId
+from ..protocol import OperationId, result_tail
 
 logger = logging.getLogger("gqlwire")
 
@@ -46,9 +46,9 @@ class Member(Protocol):
 
     id: OperationId
 
-    def deliver(self, payload_json: str) -> bool:
-        """Offer this event (already serialized) to the member's client, without
-        waiting; ``False`` if its outbox is full."""
+    def deliver(self, tail: bytes) -> bool:
+        """Offer this event (serialized, as :func:`~gqlwire.protocol.result_tail`) to
+        the member's client, without waiting; ``False`` if its outbox is full."""
 
     async def wait_for_room(self, grace: float) -> bool:
         """Wait while the member's client makes progress; ``False`` if it stalled."""
@@ -83,7 +83,7 @@ def group_key(share: Hashable, payload: JSONObject) -> GroupKey:
 class Lag:
     """A member that fell behind: the events it has not taken yet, oldest first."""
 
-    backlog: deque[str] = field(default_factory=deque)
+    backlog: deque[bytes] = field(default_factory=deque)
     progress: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     outcome: Outcome | None = None
@@ -158,19 +158,19 @@ class SharedSubscriptions:
                 except Exception as error:
                     outcome.errors = [as_graphql_error(error)]
                     return
-                text = orjson.dumps(format_result(event)).decode("utf-8")
+                tail = result_tail(orjson.dumps(format_result(event)))
                 group.events += 1
                 self.events += 1
                 lagging, limit = group.lagging, self.backlog_limit
                 for member in list(group.members):
                     lag = lagging.get(member)
                     if lag is None:
-                        if member.deliver(text):
+                        if member.deliver(tail):
                             continue
                     elif len(lag.backlog) < limit:
-                        lag.backlog.append(text)  # behind: after what it has yet to take
+                        lag.backlog.append(tail)  # behind: after what it has yet to take
                         continue
-                    await self._fall_behind(group, member, text)
+                    await self._fall_behind(group, member, tail)
                 group.deliveries += len(group.members)
                 self.deliveries += len(group.members)
                 # Let the writers run before the next event: a burst from the source
@@ -199,8 +199,8 @@ class SharedSubscriptions:
                     with contextlib.suppress(Exception):
                         await aclose()
 
-    async def _fall_behind(self, group: Group, member: Member, text: str) -> None:
-        """``text`` did not fit: start the member's backlog with it, or, when its backlog
+    async def _fall_behind(self, group: Group, member: Member, tail: bytes) -> None:
+        """``tail`` did not fit: start the member's backlog with it, or, when its backlog
         is full, wait while the member makes progress and then queue it."""
         lag = group.lagging.get(member)
         if lag is not None:
@@ -211,13 +211,13 @@ class SharedSubscriptions:
                 return
             if group.lagging.get(member) is not lag:  # caught up, or given up on, meanwhile
                 lag = None
-                if member.deliver(text):
+                if member.deliver(tail):
                     return
         if lag is None:
             lag = group.lagging[member] = Lag()
             lag.task = asyncio.get_running_loop().create_task(self._catch_up(group, member, lag))
         if not _ended(lag.task):
-            lag.backlog.append(text)
+            lag.backlog.append(tail)
 
     async def _catch_up(self, group: Group, member: Member, lag: Lag) -> None:
         """Feed a member its backlog, in order, as its client makes room."""

@@ -18,7 +18,7 @@ from .actions import (
 )
 from .codes import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, CloseCode, limit_close_reason
 from .legacy_ws import LegacyWSMachine
-from .machine import ErrorStage, ProtocolMachine, ProtocolSettings
+from .machine import ErrorStage, ProtocolMachine, ProtocolSettings, result_tail
 from .messages import InvalidMessage, MessageType, encode, parse_message, validate_message
 from .subprotocols import choose_subprotocol, parse_protocol_header
 from .transport_ws import TransportWSMachine
@@ -50,6 +50,7 @@ __all__ = [
     "machine_for",
     "parse_message",
     "parse_protocol_header",
+    "result_tail",
     "validate_message",
 ]
 

@@ -63,6 +63,14 @@ class ErrorStage(Enum):
 SUBSCRIPTION_LIMIT_MESSAGE = "Subscription limit reached"
 
 
+def result_tail(payload_json: bytes) -> bytes:
+    """The end of every ``next`` (``data``) frame carrying this serialized result, in
+    either protocol: the payload is the last member of the message object. Built once
+    per shared event; :meth:`ProtocolMachine.encoded_next` puts each subscriber's head
+    in front of it. (Also a compact copy: orjson's output keeps its 4 KB build buffer.)"""
+    return payload_json + b"}"
+
+
 class ProtocolMachine(ABC):
     """State common to both protocols. Subclasses implement :meth:`receive` and the
     per-protocol reactions; the runtime only ever talks to this interface."""
@@ -86,9 +94,9 @@ class ProtocolMachine(ABC):
         self.init_received = False
         self.acknowledged = False
         self.connection_params: JSONObject | None = None
-        # The active operations, each with the start of its result frames once the
-        # first shared result needed it (the id is encoded once, not per event).
-        self._active: dict[OperationId, str | None] = {}
+        # The active operations, each with the start of its result frames (UTF-8) once
+        # the first shared result needed it: the id is encoded once, not per event.
+        self._active: dict[OperationId, bytes | None] = {}
         self._awaiting_pong = False
 
     # -- inputs from the runtime ------------------------------------------------------
@@ -129,18 +137,19 @@ class ProtocolMachine(ABC):
     def operation_next(self, id: OperationId, payload: JSONObject) -> list[Action]:
         """One execution result is ready (already formatted, hooks applied)."""
 
-    def encoded_next(self, id: OperationId, payload_json: str) -> str | None:
-        """The frame carrying an already serialized result to ``id``, or ``None`` if
-        nothing may be sent for it. The fast path of shared subscriptions: the payload
-        is serialized once for all subscribers and only the id differs."""
+    def encoded_next(self, id: OperationId, tail: bytes) -> bytes | None:
+        """The frame (UTF-8) carrying an already serialized result to ``id``, or ``None``
+        if nothing may be sent for it. The fast path of shared subscriptions: ``tail``
+        (see :func:`result_tail`) is built once for all subscribers and only the head,
+        which holds the id, differs."""
         if self.closed or id not in self._active:
             return None
         head = self._active[id]
         if head is None:
             head = self._active[id] = (
                 f'{{"id":{encode_value(id)},"type":"{self._next_type}","payload":'
-            )
-        return f"{head}{payload_json}}}"
+            ).encode()
+        return head + tail
 
     @abstractmethod
     def operation_errors(
