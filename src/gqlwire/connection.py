@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("gqlwire")
 
 # A close waits this long for the frames queued before it (to a client that stopped
-# reading) before it is sent anyway.
+# reading) before it is sent anyway, and as long again for the server to take the close
+# frame itself.
 _CLOSE_SEND_WAIT = 5.0
 
 
@@ -304,13 +305,22 @@ class Connection:
         self._close_code, self._close_reason = code, reason
         try:
             # What was queued before the close goes first (an `error`, then 4400...),
-            # unless the client stopped reading: then it is dropped.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_CLOSE_SEND_WAIT):
-                    await self.outbox.flush()
+            # unless the client stopped reading: then it is dropped. A slow consumer is
+            # known to have stopped, so nothing is waited for.
+            if not self.outbox.overflowed:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_CLOSE_SEND_WAIT):
+                        await self.outbox.flush()
             await self.outbox.stop()
             await self._stop_reader()
-            await self.transport.close(code, reason)
+            try:
+                async with asyncio.timeout(_CLOSE_SEND_WAIT):
+                    await self.transport.close(code, reason)
+            except TimeoutError:
+                # An ASGI server whose write buffer is full (the client stopped
+                # reading) holds our close frame until the client reads. Giving up lets
+                # the application return, and the server then drops the socket.
+                logger.debug("close frame not taken within %.0f s: given up", _CLOSE_SEND_WAIT)
         finally:
             self._set_ended()
 
