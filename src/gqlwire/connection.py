@@ -69,9 +69,6 @@ class ConnectionRegistry:
     def dropped_messages(self) -> int:
         return self.dropped_closed + sum(c.outbox.dropped for c in self.connections)
 
-    def held_back(self) -> int:
-        return sum(c.outbox.held_back for c in self.connections)
-
     async def close_all(self, code: int = CloseCode.GOING_AWAY, reason: str = "Going away") -> None:
         await asyncio.gather(
             *(connection.close(code, reason) for connection in list(self.connections)),
@@ -475,10 +472,6 @@ class Connection:
 
     def overflow(self) -> None:
         self.outbox.overflow()
-
-    @property
-    def held_back(self) -> Outbox:
-        return self.outbox
 
     async def failed(self, id: OperationId, error: Exception) -> None:
         reason = self._reason_for(error, f"operation {id!r}")

@@ -68,7 +68,6 @@ from graphql import OperationType
 
 from .context import ConnectionContext
 from .execution import ExecutionArgs, operation_of
-from .fanout.shared import HeldBack
 from .operation import Operation, ServerError
 from .protocol import ErrorStage, OperationId
 from .protocol.codes import INTERNAL_SERVER_ERROR_REASON
@@ -356,24 +355,6 @@ class _HTTPOperation(Operation):
         return await super()._execute(args)
 
 
-class _NothingHeldBack:
-    """The budget of a report that never joins a shared subscription: never used up."""
-
-    __slots__ = ()
-
-    def hold_back(self) -> bool:
-        return True
-
-    def release(self, count: int) -> None:
-        pass
-
-    async def wait_for_release(self, grace: float) -> bool:
-        return True
-
-
-_NOTHING_HELD_BACK = _NothingHeldBack()
-
-
 class _Outcome:
     """The :class:`~gqlwire.operation.OperationReport` of one HTTP operation: keeps the
     first outcome, which ends the operation (a stream yields one result over HTTP)."""
@@ -410,10 +391,6 @@ class _Outcome:
 
     def overflow(self) -> None:
         pass
-
-    @property
-    def held_back(self) -> HeldBack:
-        return _NOTHING_HELD_BACK
 
     async def failed(self, id: OperationId, error: Exception) -> None:
         if self.is_active(id):

@@ -26,7 +26,7 @@ from .execution import (
     operation_of,
     unwrap_schema,
 )
-from .fanout.shared import HeldBack, group_key
+from .fanout.shared import group_key
 from .protocol import ErrorStage, OperationId
 
 if TYPE_CHECKING:
@@ -64,10 +64,6 @@ class OperationReport(Protocol):
     async def wait_for_room(self, grace: float) -> bool: ...
 
     def overflow(self) -> None: ...
-
-    @property
-    def held_back(self) -> HeldBack:
-        """The connection's budget of events held back by shared subscriptions."""
 
     async def failed(self, id: OperationId, error: Exception) -> None: ...
 
@@ -268,10 +264,6 @@ class Operation:
 
     def overflow(self) -> None:
         self.report.overflow()
-
-    @property
-    def held_back(self) -> HeldBack:
-        return self.report.held_back
 
     async def _stream(self, stream: AsyncIterator[Any], args: ExecutionArgs) -> None:
         while True:

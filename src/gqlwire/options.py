@@ -110,8 +110,12 @@ class ServerOptions:
         set_(
             self,
             "sharing",
-            # How far behind a connection may fall is its outbox's bound (see Outbox).
-            SharedSubscriptions(self.slow_consumer_timeout),
+            SharedSubscriptions(
+                self.slow_consumer_timeout,
+                # A member may fall as far behind as its outbox is long (None: the
+                # outbox never refuses, so nobody ever falls behind).
+                backlog_limit=self.max_pending_messages or 1,
+            ),
         )
         set_(self, "subscribe_function", self.subscribe or default_subscribe)
 

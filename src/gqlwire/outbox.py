@@ -44,13 +44,11 @@ class Outbox:
         "_on_gone",
         "_on_overflow",
         "_policy",
-        "_released",
         "_results",
         "_room",
         "_transport",
         "_writer",
         "dropped",
-        "held_back",
         "overflowed",
         "written",
     )
@@ -77,10 +75,6 @@ class Outbox:
         self._room: asyncio.Event | None = None  # set when a queued result was written
         self._writer: asyncio.Task[None] | None = None  # runs only while frames are queued
         self._closed = False
-        # Events that shared subscriptions hold back for this client (their backlogs):
-        # bounded like the queue, for all of the connection's subscriptions together.
-        self.held_back = 0
-        self._released: asyncio.Event | None = None  # set when held-back events left
         self.dropped = 0
         self.written = 0
         self.overflowed = False
@@ -127,43 +121,6 @@ class Outbox:
             try:
                 async with asyncio.timeout(grace):
                     await self._room_event().wait()
-            except TimeoutError:
-                if self.written == written:
-                    return False
-        return True
-
-    # -- events held back by shared subscriptions (gqlwire.fanout.shared.HeldBack) ------
-
-    def hold_back(self) -> bool:
-        """Take room for one event held back for this client; ``False`` once as many
-        are held as the outbox holds results. A closing connection takes anything (and
-        drops it), so nothing waits for it."""
-        if self._closed:
-            return True
-        if self._limit is not None and self.held_back >= self._limit:
-            return False
-        self.held_back += 1
-        return True
-
-    def release(self, count: int) -> None:
-        """``count`` held-back events were delivered or dropped."""
-        if count:
-            self.held_back = max(0, self.held_back - count)
-            if self._released is not None:
-                self._released.set()
-
-    async def wait_for_release(self, grace: float) -> bool:
-        """Wait until a held-back event leaves, as long as the writer makes progress;
-        ``False`` once nothing left and nothing was written for ``grace`` seconds."""
-        while self._limit is not None and self.held_back >= self._limit and not self._closed:
-            written = self.written
-            released = self._released
-            if released is None:
-                released = self._released = asyncio.Event()
-            released.clear()
-            try:
-                async with asyncio.timeout(grace):
-                    await released.wait()
             except TimeoutError:
                 if self.written == written:
                     return False
@@ -237,7 +194,7 @@ class Outbox:
                 if not await self._transport.send(frame):
                     self._closed = True
                     frames.clear()
-                    self._wake_waiters()
+                    self._release()
                     self._on_gone()
                     return
                 self.written += 1
@@ -256,17 +213,15 @@ class Outbox:
         if self._frames is not None:
             self._frames.clear()
         self._results = 0
-        self._wake_waiters()
+        self._release()
         writer = self._writer
         if writer is not None and not writer.done() and writer is not asyncio.current_task():
             writer.cancel()
             await asyncio.wait([writer])
 
-    def _wake_waiters(self) -> None:
+    def _release(self) -> None:
         if self._room is not None:
             self._room.set()  # operations waiting for room must not wait forever
-        if self._released is not None:
-            self._released.set()  # nor a publisher waiting for held-back events
 
     def __len__(self) -> int:
         return len(self._frames) if self._frames is not None else 0

@@ -72,7 +72,6 @@ class GraphQLServer:
             "operations": registry.operations(),
             "dropped_messages": registry.dropped_messages(),
             "slow_consumers_closed": registry.slow_consumers_closed,
-            "shared_held_back": registry.held_back(),
             **self.options.sharing.stats(),
         }
 

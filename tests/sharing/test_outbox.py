@@ -152,35 +152,3 @@ async def test_frames_go_straight_out_while_the_transport_takes_them_and_stay_in
     box.put_control("pong")  # the writer has ended: straight out again
     assert transport.sent[-1] == "pong" and len(box) == 0
     await box.stop()
-
-
-async def test_held_back_events_are_bounded_like_the_queue() -> None:
-    transport = GatedTransport()
-    box, events = outbox(transport, OverflowPolicy.CLOSE, limit=3)
-    assert [box.hold_back() for _ in range(4)] == [True, True, True, False]
-    assert box.held_back == 3
-    assert not await box.wait_for_release(0.1)  # nothing left, nothing written: stalled
-    assert events == []  # deciding what to do about it is the caller's
-
-    async def catch_up() -> None:
-        await asyncio.sleep(0.05)
-        box.release(2)
-
-    releasing = asyncio.create_task(catch_up())
-    assert await box.wait_for_release(1.0)
-    await releasing
-    assert box.held_back == 1 and box.hold_back() and box.hold_back()
-    assert not box.hold_back()
-    box.release(10)  # never below zero
-    assert box.held_back == 0
-    await box.stop()
-
-
-async def test_stop_releases_a_publisher_waiting_for_held_back_room() -> None:
-    box, _ = outbox(GatedTransport(), OverflowPolicy.CLOSE, limit=1)
-    assert box.hold_back() and not box.hold_back()
-    waiting = asyncio.create_task(box.wait_for_release(30))
-    await asyncio.sleep(0)
-    await box.stop()
-    assert await asyncio.wait_for(waiting, 2)
-    assert box.hold_back()  # a closed connection takes anything (and drops it)

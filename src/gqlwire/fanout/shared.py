@@ -11,14 +11,12 @@ splices its own id in front of the same JSON bytes.
 The publisher does not wait for a member: frames are *offered* to each connection's
 outbox. Under ``drop_oldest`` a full outbox drops its oldest result. Under ``close`` a
 member whose outbox is full falls behind: the group keeps references to the events it
-has not yet taken (its *backlog*) and a catch-up task feeds them in order as the client
-drains its socket, closing it with 1013 once it wrote nothing for
-``slow_consumer_timeout`` seconds. A connection's backlogs together (all its lagging
-members, in every group) hold at most as many events as its outbox holds results. The
-publisher waits for a member only when that budget is used up too, and then only while
-the client still makes progress (a slow transport, not a stalled client): a stalled
-client holds the others for at most ``slow_consumer_timeout``, and only after falling a
-whole budget behind.
+has not yet taken (its *backlog*, bounded like the outbox) and a catch-up task feeds
+them in order as the client drains its socket, closing it with 1013 once it wrote
+nothing for ``slow_consumer_timeout`` seconds. The publisher waits for a member only
+when its backlog is full too, and then only while that member still makes progress
+(a slow transport, not a stalled client): a stalled client holds the others for at
+most ``slow_consumer_timeout``, and only after falling a whole backlog behind.
 """
 
 from __future__ import annotations
@@ -43,29 +41,10 @@ GroupKey = tuple[Hashable, str, str | None, str]
 JSONObject = dict[str, Any]
 
 
-class HeldBack(Protocol):
-    """One connection's budget of events held back for its subscriptions that fell
-    behind (their backlogs, in every group): bounded per connection, not per member."""
-
-    def hold_back(self) -> bool:
-        """Take room for one more event; ``False`` if the budget is used up."""
-
-    def release(self, count: int) -> None:
-        """``count`` held-back events were delivered or dropped."""
-
-    async def wait_for_release(self, grace: float) -> bool:
-        """Wait for room while the client makes progress; ``False`` if it released
-        nothing and wrote nothing for ``grace`` seconds (it stalled)."""
-
-
 class Member(Protocol):
     """One subscribed operation of one connection."""
 
     id: OperationId
-
-    @property
-    def held_back(self) -> HeldBack:
-        """The budget of the member's connection."""
 
     def deliver(self, tail: bytes) -> bool:
         """Offer this event (serialized, as :func:`~gqlwire.protocol.result_tail`) to
@@ -104,9 +83,8 @@ def group_key(share: Hashable, payload: JSONObject) -> GroupKey:
 class Lag:
     """A member that fell behind: the events it has not taken yet, oldest first."""
 
-    budget: HeldBack
-    """Its connection's: every event in ``backlog`` holds room in it."""
     backlog: deque[bytes] = field(default_factory=deque)
+    progress: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     outcome: Outcome | None = None
     """How the group ended, reported once the backlog is delivered."""
@@ -126,8 +104,9 @@ class Group:
 class SharedSubscriptions:
     """The groups of one server."""
 
-    def __init__(self, slow_consumer_timeout: float = 2.0) -> None:
+    def __init__(self, slow_consumer_timeout: float = 2.0, backlog_limit: int = 1000) -> None:
         self.slow_consumer_timeout = slow_consumer_timeout
+        self.backlog_limit = backlog_limit
         self._groups: dict[GroupKey, Group] = {}
         self.events = 0
         self.deliveries = 0
@@ -154,12 +133,8 @@ class SharedSubscriptions:
         finally:
             group.members.pop(member, None)
             lag = group.lagging.pop(member, None)
-            if lag is not None:
-                if lag.task is not None:
-                    lag.task.cancel()
-                # Released here: a task cancelled before it ran never runs its finally.
-                lag.budget.release(len(lag.backlog))
-                lag.backlog.clear()
+            if lag is not None and lag.task is not None:
+                lag.task.cancel()
             if not group.members and self._groups.get(key) is group:
                 del self._groups[key]
                 if group.task is not None and not group.task.done():
@@ -186,13 +161,13 @@ class SharedSubscriptions:
                 tail = result_tail(orjson.dumps(format_result(event)))
                 group.events += 1
                 self.events += 1
-                lagging = group.lagging
+                lagging, limit = group.lagging, self.backlog_limit
                 for member in list(group.members):
                     lag = lagging.get(member)
                     if lag is None:
                         if member.deliver(tail):
                             continue
-                    elif lag.budget.hold_back():
+                    elif len(lag.backlog) < limit:
                         lag.backlog.append(tail)  # behind: after what it has yet to take
                         continue
                     await self._fall_behind(group, member, tail)
@@ -225,49 +200,41 @@ class SharedSubscriptions:
                         await aclose()
 
     async def _fall_behind(self, group: Group, member: Member, tail: bytes) -> None:
-        """``tail`` did not fit in the member's outbox, or in its connection's budget of
-        held-back events: start (or extend) its backlog; with the budget used up, wait
-        while the client makes progress, and give up on a client that stalled."""
-        budget = member.held_back
-        while member in group.members:
-            lag = group.lagging.get(member)
-            if lag is not None and not _ended(lag.task):
-                if budget.hold_back():
-                    lag.backlog.append(tail)
+        """``tail`` did not fit: start the member's backlog with it, or, when its backlog
+        is full, wait while the member makes progress and then queue it."""
+        lag = group.lagging.get(member)
+        if lag is not None:
+            while len(lag.backlog) >= self.backlog_limit and not _ended(lag.task):
+                lag.progress.clear()
+                await lag.progress.wait()  # the catch-up task gives up on a stalled client
+            if member not in group.members:
+                return
+            if group.lagging.get(member) is not lag:  # caught up, or given up on, meanwhile
+                lag = None
+                if member.deliver(tail):
                     return
-            elif member.deliver(tail):
-                return  # it caught up while the publisher waited
-            elif budget.hold_back():
-                lag = group.lagging[member] = Lag(budget)
-                lag.backlog.append(tail)
-                lag.task = asyncio.get_running_loop().create_task(
-                    self._catch_up(group, member, lag)
-                )
-                return
-            # A full outbox and a full budget: the publisher waits for this client,
-            # but only while it makes progress (a slow transport, not a stalled client).
-            if not await budget.wait_for_release(self.slow_consumer_timeout):
-                member.overflow()
-                return
+        if lag is None:
+            lag = group.lagging[member] = Lag()
+            lag.task = asyncio.get_running_loop().create_task(self._catch_up(group, member, lag))
+        if not _ended(lag.task):
+            lag.backlog.append(tail)
 
     async def _catch_up(self, group: Group, member: Member, lag: Lag) -> None:
         """Feed a member its backlog, in order, as its client makes room."""
-        backlog, budget = lag.backlog, lag.budget
         try:
-            while backlog:
+            while lag.backlog:
                 if not await member.wait_for_room(self.slow_consumer_timeout):
                     member.overflow()
                     return
-                delivered = 0
+                backlog = lag.backlog
                 while backlog and member.deliver(backlog[0]):
                     backlog.popleft()
-                    delivered += 1
-                budget.release(delivered)
+                lag.progress.set()
         finally:
-            budget.release(len(backlog))
-            backlog.clear()
+            lag.backlog.clear()
             if group.lagging.get(member) is lag:
                 del group.lagging[member]
+            lag.progress.set()
             done = group.members.get(member)
             if lag.outcome is not None and done is not None and not done.done():
                 done.set_result(lag.outcome)
