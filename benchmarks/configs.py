@@ -43,7 +43,7 @@ CONFIGS_BY_NAME = {config.name: config for config in CONFIGS}
 FULL: dict[str, dict[str, Any]] = {
     "memory": {"subscribers": 1000},
     "connect": {"subscribers": 1000},
-    "fanout": {"subscribers": 1000, "events": 100, "repeat": 3},
+    "fanout": {"subscribers": 1000, "events": 100, "repeat": 5},
     "single": {"subscribers": 1, "events": 20000, "repeat": 2},
     "latency": {"subscribers": 1000, "rate": 20, "duration": 5},
     "stalled": {"subscribers": 100, "events": 800, "stalled_subscriptions": 50},
