@@ -8,9 +8,10 @@ Routes (each a GraphQLServer over the same schema, keep-alive off):
   overflow policy.
 
 Control endpoints: ``POST /_publish?topic=T&count=N&size=S[&text=X]`` publishes N
-events to T, each with ``X`` (default ``x``) repeated S times as its payload; ``GET /_counts`` returns how often the ``tick`` resolver ran per topic (the
-executions); ``GET /_stats?route=/shared`` the server's ``stats()``; ``GET /_broker`` the
-broker's local subscribers per topic.
+events to T, each with ``X`` (default ``x``) repeated S times as its payload;
+``GET /_counts`` returns how often the ``tick`` resolver ran per topic (the executions);
+``GET /_stats?route=/shared`` the server's ``stats()``; ``GET /_broker`` the broker's
+local subscribers per topic.
 """
 
 from __future__ import annotations

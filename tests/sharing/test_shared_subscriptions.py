@@ -237,48 +237,39 @@ async def test_a_client_that_stops_reading_never_holds_the_others(
     """One subscriber never reads; the other gets every event, and the stalled one's
     outbox stays bounded: it is closed (policy close) or its oldest results dropped."""
     skip_unless_pushes_back(server)
-    since = server.log_offset()
     topic = new_token()
     before = await get_json(server, "/_stats", f"route={route}")
-    gen = connect(server, route)
-    reader = await anext(gen)
-    try:
-        async with stalled_subscriber(server, route, topic):
-            await subscribe(reader, "1", topic)
-            await wait_for(lambda: _equals(subscribers_of(server, topic), 1))
-            # 300 events of 64 KiB: far more than the socket buffers hold, so the stalled
-            # connection's outbox fills while the reader keeps up.
-            count = 300
-            publishing = asyncio.create_task(publish(server, topic, count, size=64 * 1024))
-            if route == "/slow-close":
-                # The close policy holds the publisher while a client makes progress:
-                # the reading client loses nothing.
-                received = await receive_ticks(reader, count)
-                seqs = [m["payload"]["data"]["tick"]["seq"] for m in received]
-                assert seqs == list(range(count))
-            else:
-                # drop_oldest never waits: a reader that falls behind a burst may lose its
-                # own oldest results too, but it is never held, gets the newest event,
-                # and what it gets is in order.
-                seqs = []
-                while not seqs or seqs[-1] != count - 1:
-                    message = await reader.receive(timeout=10)
-                    seqs.append(message["payload"]["data"]["tick"]["seq"])
-                assert seqs == sorted(set(seqs))
-            await publishing
-            after = await get_json(server, "/_stats", f"route={route}")
-            if route == "/slow-close":
+    async with reader_beside_a_stalled_client(server, route, topic) as reader:
+        # 300 events of 64 KiB: far more than the socket buffers hold, so the stalled
+        # connection's outbox fills while the reader keeps up.
+        count = 300
+        publishing = asyncio.create_task(publish(server, topic, count, size=64 * 1024))
+        if route == "/slow-close":
+            # The close policy holds the publisher while a client makes progress:
+            # the reading client loses nothing.
+            received = await receive_ticks(reader, count)
+            seqs = [m["payload"]["data"]["tick"]["seq"] for m in received]
+            assert seqs == list(range(count))
+        else:
+            # drop_oldest never waits: a reader that falls behind a burst may lose its
+            # own oldest results too, but it is never held, gets the newest event,
+            # and what it gets is in order.
+            seqs = []
+            while not seqs or seqs[-1] != count - 1:
+                message = await reader.receive(timeout=10)
+                seqs.append(message["payload"]["data"]["tick"]["seq"])
+            assert seqs == sorted(set(seqs))
+        await publishing
+        after = await get_json(server, "/_stats", f"route={route}")
+        if route == "/slow-close":
 
-                async def closed() -> bool:
-                    now = await get_json(server, "/_stats", f"route={route}")
-                    return bool(now["slow_consumers_closed"] > before["slow_consumers_closed"])
+            async def closed() -> bool:
+                now = await get_json(server, "/_stats", f"route={route}")
+                return bool(now["slow_consumers_closed"] > before["slow_consumers_closed"])
 
-                await wait_for(closed)
-            else:
-                assert after["dropped_messages"] > before["dropped_messages"]
-    finally:
-        await gen.aclose()
-    assert_clean_log(server, since=since)
+            await wait_for(closed)
+        else:
+            assert after["dropped_messages"] > before["dropped_messages"]
 
 
 async def test_a_stalled_member_falls_behind_without_holding_the_publisher(
@@ -288,41 +279,51 @@ async def test_a_stalled_member_falls_behind_without_holding_the_publisher(
     the others get every event at once; it is closed by its own catch-up, not by the
     publisher waiting for it."""
     skip_unless_pushes_back(server)
-    since = server.log_offset()
     route = "/slow-close"
     topic = new_token()
     before = await get_json(server, "/_stats", f"route={route}")
+    async with reader_beside_a_stalled_client(server, route, topic) as reader:
+        stats = before
+        for _ in range(400):  # 64 KiB events until the stalled client's buffers are full
+            await publish(server, topic, 2, size=64 * 1024)
+            await receive_ticks(reader, 2)
+            stats = await get_json(server, "/_stats", f"route={route}")
+            if stats["shared_lagging"] == 1:
+                break
+        assert stats["shared_lagging"] == 1, "the stalled client never fell behind"
+        # Fewer events than the backlog holds (20): the publisher must not wait.
+        await publish(server, topic, 15, size=64 * 1024)
+        await receive_ticks(reader, 15)
+        now = await get_json(server, "/_stats", f"route={route}")
+        assert now["slow_consumers_closed"] == before["slow_consumers_closed"]
+        assert now["shared_lagging"] == 1  # ... while the stalled one is still behind
+
+        async def closed() -> bool:
+            now = await get_json(server, "/_stats", f"route={route}")
+            return bool(
+                now["slow_consumers_closed"] == before["slow_consumers_closed"] + 1
+                and now["shared_lagging"] == 0
+            )
+
+        await wait_for(closed)  # after slow_consumer_timeout without progress
+        await publish(server, topic, 3)
+        assert len(await receive_ticks(reader, 3)) == 3
+
+
+@asynccontextmanager
+async def reader_beside_a_stalled_client(
+    server: ServerProcess, route: str, topic: str
+) -> AsyncIterator[WSClient]:
+    """A reading subscriber of ``topic`` and a stalled one, both subscribed; on exit,
+    both are gone and the server's log must hold no error from what happened."""
+    since = server.log_offset()
     gen = connect(server, route)
     reader = await anext(gen)
     try:
         async with stalled_subscriber(server, route, topic):
             await subscribe(reader, "1", topic)
             await wait_for(lambda: _equals(subscribers_of(server, topic), 1))
-            stats = before
-            for _ in range(400):  # 64 KiB events until the stalled client's buffers are full
-                await publish(server, topic, 2, size=64 * 1024)
-                await receive_ticks(reader, 2)
-                stats = await get_json(server, "/_stats", f"route={route}")
-                if stats["shared_lagging"] == 1:
-                    break
-            assert stats["shared_lagging"] == 1, "the stalled client never fell behind"
-            # Fewer events than the backlog holds (20): the publisher must not wait.
-            await publish(server, topic, 15, size=64 * 1024)
-            await receive_ticks(reader, 15)
-            now = await get_json(server, "/_stats", f"route={route}")
-            assert now["slow_consumers_closed"] == before["slow_consumers_closed"]
-            assert now["shared_lagging"] == 1  # ... while the stalled one is still behind
-
-            async def closed() -> bool:
-                now = await get_json(server, "/_stats", f"route={route}")
-                return bool(
-                    now["slow_consumers_closed"] == before["slow_consumers_closed"] + 1
-                    and now["shared_lagging"] == 0
-                )
-
-            await wait_for(closed)  # after slow_consumer_timeout without progress
-            await publish(server, topic, 3)
-            assert len(await receive_ticks(reader, 3)) == 3
+            yield reader
     finally:
         await gen.aclose()
     assert_clean_log(server, since=since)
