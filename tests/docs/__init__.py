@@ -1,0 +1,1 @@
+"""Tests that run the README's examples exactly as printed."""
