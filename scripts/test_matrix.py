@@ -198,9 +198,10 @@ def find_python(version: str) -> str | None:
 
 def works(python: str) -> bool:
     try:
-        return subprocess.run([python, "-c", "pass"], capture_output=True, timeout=30).returncode == 0
+        probe = subprocess.run([python, "-c", "pass"], capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return False
+    return probe.returncode == 0
 
 
 def prepare_venv(cell: Cell, python: str) -> Path:
