@@ -10,6 +10,7 @@ from .options import ServerOptions
 
 if TYPE_CHECKING:
     from aiohttp import web
+    from starlette.routing import BaseRoute
 
     from .adapters.asgi import ASGIApp
 
@@ -49,6 +50,26 @@ class GraphQLServer:
         from .adapters.asgi import ASGIApp
 
         return ASGIApp(self.options, self._registry)
+
+    def routes(self, path: str = "/graphql") -> list[BaseRoute]:
+        """Starlette routes serving WebSocket and HTTP at exactly ``path``.
+
+        ``Starlette(routes=[*graphql.routes("/graphql"), ...])``; FastAPI takes the same
+        routes (``app.router.routes.extend(graphql.routes("/graphql"))``). A ``Mount``
+        cannot do this: it matches only the paths below its own (``/graphql/...``), and
+        Starlette then redirects an HTTP request for ``/graphql`` and refuses a WebSocket
+        handshake there with 403. Starlette is imported only here, so it stays optional.
+        """
+        try:
+            from starlette.routing import Route, WebSocketRoute
+        except ImportError:
+            raise ImportError(
+                "GraphQLServer.routes() builds Starlette routes, but Starlette is not "
+                "installed (pip install starlette); any other ASGI framework can mount "
+                "GraphQLServer.asgi()"
+            ) from None
+        app = self.asgi()
+        return [Route(path, app), WebSocketRoute(path, app)]
 
     def aiohttp(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         """An aiohttp request handler (``app.router.add_route("*", "/graphql", handler)``)
