@@ -28,6 +28,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from . import runners
@@ -138,27 +139,91 @@ def build_app(spec: ServeSpec) -> BuiltApp:
 
     A `GraphQLServer` gets the given options through `replace()`; a schema gets a new
     `GraphQLServer` with them; both are served at `spec.path` only. An aiohttp
-    Application or any other ASGI callable is served as it is.
+    Application or an ASGI application (as `_is_asgi_app` recognizes one) is served as
+    it is. Anything else, a misnamed attribute included, is a `CLIError` saying what
+    could be served.
     """
-    from .execution import unwrap_schema
     from .server import GraphQLServer
 
-    found = runners.import_target(spec.target)
+    try:
+        found = runners.import_target(spec.target)
+    except runners.MissingAttributeError as missing:
+        raise CLIError(f"{missing}; {_servable_attributes(missing.module)}") from None
+    kind = _servable_kind(found)
     try:
         if isinstance(found, GraphQLServer):
             server = found.replace(**spec.options) if spec.options else found
-        elif unwrap_schema(found) is not None or _is_schema_function(found):
+        elif kind in (_SCHEMA, _SCHEMA_FUNCTION):
             server = GraphQLServer(found, **spec.options)
-        elif runners.is_aiohttp_application(found) or _is_asgi_app(found):
+        elif kind in (_ASGI_APP, _AIOHTTP_APP):
             return BuiltApp(spec.target, spec.path, own_app=found)
         else:
-            raise CLIError(
-                f"{spec.target!r} is not a GraphQL schema, a GraphQLServer, an ASGI "
-                f"application or an aiohttp Application (it is {_describe(found)})"
-            )
+            raise CLIError(f"{spec.target!r} is {_not_servable(found)}")
     except (TypeError, ValueError) as exc:  # options the server refuses
         raise CLIError(f"{spec.target!r}: {exc}") from exc
     return BuiltApp(spec.target, spec.path, server=server)
+
+
+# What `serve` can serve, as the words a message uses for it.
+_SERVER = "a GraphQLServer"
+_SCHEMA = "a GraphQL schema"
+_SCHEMA_FUNCTION = "a schema function"
+_ASGI_APP = "an ASGI application"
+_AIOHTTP_APP = "an aiohttp Application"
+_WHAT_CAN_BE_SERVED = (
+    "a GraphQL schema, a GraphQLServer, an ASGI application or an aiohttp Application"
+)
+
+
+def _servable_kind(found: object) -> str | None:
+    """What `found` would be served as, or None if `serve` cannot serve it."""
+    from .execution import unwrap_schema
+    from .server import GraphQLServer
+
+    if isinstance(found, GraphQLServer):
+        return _SERVER
+    if isinstance(found, type):
+        return None  # a class, GraphQLServer or Starlette for one, is not an instance
+    if unwrap_schema(found) is not None:
+        return _SCHEMA
+    if runners.is_aiohttp_application(found):
+        return _AIOHTTP_APP
+    if _is_asgi_app(found):
+        return _ASGI_APP
+    if _is_schema_function(found):
+        return _SCHEMA_FUNCTION
+    return None
+
+
+def _servable_attributes(module: ModuleType) -> str:
+    """The end of a message about a misnamed attribute: what the module has that
+    `serve` could serve (functions only where the module defines them)."""
+    found: list[str] = []
+    for name, value in vars(module).items():
+        if name.startswith("_"):
+            continue
+        kind = _servable_kind(value)
+        if kind == _SCHEMA_FUNCTION and getattr(value, "__module__", None) != module.__name__:
+            continue
+        if kind is not None:
+            found.append(f"{name} ({kind})")
+    if not found:
+        return f"it has nothing that can be served ({_WHAT_CAN_BE_SERVED})"
+    return "it has " + ", ".join(found)
+
+
+def _not_servable(found: object) -> str:
+    """Why `found` is not served, for the message ``'module:attr' is ...``."""
+    if _is_three_argument_function(found):
+        if inspect.isfunction(found) or inspect.ismethod(found):
+            what = f"{_describe(found)} takes three parameters but is not a coroutine function"
+        else:
+            what = f"{_describe(found)}'s `__call__` takes three parameters but is not async"
+        return (
+            f"not an ASGI application: {what} (an ASGI application is `async def "
+            "app(scope, receive, send)`, or an object whose `__call__` is one)"
+        )
+    return f"not {_WHAT_CAN_BE_SERVED} (it is {_describe(found)})"
 
 
 def _positional_parameters(found: object) -> int | None:
@@ -175,8 +240,17 @@ def _positional_parameters(found: object) -> int | None:
 
 
 def _is_asgi_app(found: object) -> bool:
-    """An ASGI 3 application: called as ``app(scope, receive, send)``."""
-    return _positional_parameters(found) == 3
+    """A credible ASGI 3 application: a coroutine function ``app(scope, receive, send)``,
+    or an object whose ``__call__`` is one (Starlette, FastAPI, Django, gqlwire's own).
+    A plain function of three parameters is not: called by a server, it would return
+    without awaiting anything, and every request would fail in the server's log."""
+    if isinstance(found, type) or _positional_parameters(found) != 3:
+        return False
+    return inspect.iscoroutinefunction(found) or inspect.iscoroutinefunction(type(found).__call__)
+
+
+def _is_three_argument_function(found: object) -> bool:
+    return _positional_parameters(found) == 3 and not _is_asgi_app(found)
 
 
 def _is_schema_function(found: object) -> bool:
@@ -187,7 +261,10 @@ def _is_schema_function(found: object) -> bool:
 def _describe(found: object) -> str:
     if isinstance(found, type):
         return f"the class {found.__name__}"
-    return f"a {type(found).__name__}"
+    if inspect.isfunction(found) or inspect.ismethod(found):
+        return f"the function {found.__qualname__}"
+    name = type(found).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 class MountedApp:
@@ -419,4 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except (CLIError, RunnerError) as exc:
         print(f"gqlwire: error: {exc}", file=sys.stderr, flush=True)
+        detail = getattr(exc, "detail", "")
+        if detail:
+            print(detail, file=sys.stderr, flush=True)
         return 2

@@ -57,9 +57,10 @@ import signal
 import socket
 import sys
 import threading
+import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from types import FrameType
+from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ __all__ = [
     "LOG_LEVELS",
     "SERVER_NAMES",
     "ListeningCallback",
+    "MissingAttributeError",
     "RunnerError",
     "check_server",
     "import_target",
@@ -76,6 +78,7 @@ __all__ = [
     "is_aiohttp_application",
     "run",
     "stop_requested",
+    "user_traceback",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -102,7 +105,25 @@ logger = logging.getLogger("gqlwire")
 
 
 class RunnerError(Exception):
-    """A server could not be started; the message is one line meant for a user."""
+    """A server could not be started; the message is one line meant for a user.
+
+    `detail`, when not empty, is what the user needs to see below that line: the
+    traceback of their own code that failed while it was imported.
+    """
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+class MissingAttributeError(RunnerError):
+    """The target's module was imported but has no such attribute; `module` is that
+    module, so a caller can tell the user what it does have."""
+
+    def __init__(self, message: str, module: ModuleType, attribute: str) -> None:
+        super().__init__(message)
+        self.module = module
+        self.attribute = attribute
 
 
 # --------------------------------------------------------------------------- import strings
@@ -130,20 +151,56 @@ def import_target(target: str) -> object:
             raise RunnerError(
                 f"cannot import {module_name!r}: no module named {exc.name!r}"
             ) from exc
-        raise RunnerError(f"error while importing {module_name!r}: {_one_line(exc)}") from exc
+        raise _import_failed(module_name, exc) from exc
     except BaseException as exc:  # any import-time failure of user code, SystemExit included
         if isinstance(exc, KeyboardInterrupt):
             raise
-        raise RunnerError(f"error while importing {module_name!r}: {_one_line(exc)}") from exc
+        raise _import_failed(module_name, exc) from exc
     found: object = module
-    for part in attr_path.split("."):
+    for index, part in enumerate(attr_path.split(".")):
         try:
             found = getattr(found, part)
         except AttributeError as exc:
-            raise RunnerError(
-                f"{target!r}: module {module_name!r} has no attribute {attr_path!r}"
-            ) from exc
+            if index == 0:
+                raise MissingAttributeError(
+                    f"{target!r}: module {module_name!r} has no attribute {part!r}",
+                    module,
+                    part,
+                ) from exc
+            raise RunnerError(f"{target!r}: {exc}") from exc
     return found
+
+
+def _import_failed(module_name: str, exc: BaseException) -> RunnerError:
+    """The error for user code that raised while `module_name` was imported: one line,
+    with the user's part of the traceback (file, line, source) as its detail."""
+    return RunnerError(
+        f"error while importing {module_name!r}: {_one_line(exc)}", user_traceback(exc)
+    )
+
+
+def user_traceback(exc: BaseException) -> str:
+    """`exc`'s traceback without the frames of the import machinery and of gqlwire that
+    led to the user's code, ending with the exception itself (a ``SyntaxError`` shows
+    its file, line and the offending source)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    start = 0
+    while start < len(frames) and _is_machinery(frames[start].filename):
+        start += 1
+    lines = traceback.format_list(frames[start:])
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines).rstrip("\n")
+
+
+_GQLWIRE_DIR = os.path.dirname(os.path.abspath(__file__))
+_IMPORTLIB_DIR = os.path.dirname(os.path.abspath(importlib.__file__))
+
+
+def _is_machinery(filename: str) -> bool:
+    if filename.startswith("<frozen importlib"):
+        return True
+    directory = os.path.dirname(os.path.abspath(filename))
+    return directory in (_GQLWIRE_DIR, _IMPORTLIB_DIR)
 
 
 def _is_prefix(missing: str, module_name: str) -> bool:
