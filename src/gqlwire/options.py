@@ -24,6 +24,24 @@ from .outbox import OverflowPolicy
 from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, ProtocolSettings
 from .protocol.machine import DEFAULT_MAX_MESSAGE_SIZE
 
+_FUNCTION_OPTIONS = (
+    "parse",
+    "validate",
+    "execute",
+    "subscribe",
+    "on_connect",
+    "on_disconnect",
+    "on_close",
+    "on_subscribe",
+    "on_operation",
+    "on_next",
+    "on_error",
+    "on_complete",
+    "share_key",
+)
+"""Options that are called: refused when the server is built if they cannot be, rather
+than when the first connection or operation needs them."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class ServerOptions:
@@ -75,6 +93,13 @@ class ServerOptions:
                 f"protocols must name {GRAPHQL_TRANSPORT_WS!r} and/or {GRAPHQL_WS!r}, "
                 f"got {list(self.protocols)!r}"
             )
+        for name in _FUNCTION_OPTIONS:
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise TypeError(
+                    f"GraphQLServer option {name} must be a function or a coroutine "
+                    f"function, got {value!r}"
+                )
         graphql_schema = unwrap_schema(self.schema)
         if graphql_schema is None and self.schema is not None and not callable(self.schema):
             raise TypeError(

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..protocol.codes import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS
 from .client import Client
 from .errors import ClientError
+from .options import check_url
 
 if TYPE_CHECKING:
     from ..cli import Commands
@@ -64,7 +65,9 @@ def add_commands(commands: Commands) -> None:
             "on stderr), 130 on Ctrl-C.",
         )
         parser.add_argument("url", metavar="URL", help="the endpoint, ws:// or wss://")
-        parser.add_argument("query", metavar="QUERY", help="the GraphQL document")
+        parser.add_argument(
+            "query", metavar="QUERY", help="the GraphQL document; - reads it from standard input"
+        )
         parser.add_argument(
             "--variables", metavar="JSON", help="the operation's variables, a JSON object"
         )
@@ -157,9 +160,13 @@ def _headers(pairs: list[str]) -> dict[str, str]:
 
 
 def _request(args: argparse.Namespace, streaming: bool) -> _Request:
+    try:
+        check_url(args.url)
+    except ValueError as error:
+        raise _UsageError(str(error)) from None
     return _Request(
         url=args.url,
-        query=args.query,
+        query=_query(args.query),
         variables=_json_object(args.variables, "--variables"),
         operation_name=args.operation_name,
         protocol=args.protocol,
@@ -168,6 +175,16 @@ def _request(args: argparse.Namespace, streaming: bool) -> _Request:
         retry_attempts=args.retry_attempts,
         streaming=streaming,
     )
+
+
+def _query(text: str) -> str:
+    """QUERY as given, or the whole of standard input for ``-``."""
+    if text != "-":
+        return text
+    query = sys.stdin.read()
+    if not query.strip():
+        raise _UsageError("QUERY is -, but standard input holds no GraphQL document")
+    return query
 
 
 def _fail(message: str) -> int:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .protocol import ClientCodec, codec_for
 from .retry import exponential_backoff
@@ -13,7 +14,7 @@ from .retry import exponential_backoff
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["ClientOptions", "ConnectionParams", "RetryWait"]
+__all__ = ["ClientOptions", "ConnectionParams", "RetryWait", "check_url"]
 
 ConnectionParams = (
     Mapping[str, Any]
@@ -37,6 +38,32 @@ def _seconds(name: str, value: float | None, *, allow_none: bool = True) -> floa
     if math.isnan(value) or value < 0:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
     return 0.0 if math.isinf(value) else float(value)
+
+
+_WEBSOCKET_SCHEMES = ("ws", "wss")
+
+
+def check_url(url: object) -> None:
+    """Refuse, when the client is created, a URL it could never connect to (rather than
+    at the first operation, as a connection failure that looks like a network problem)."""
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a ws:// or wss:// URL string, got {url!r}")
+    expected = "expected ws://HOST[:PORT]/PATH or wss://HOST[:PORT]/PATH"
+    parts = urlsplit(url)
+    if parts.scheme not in _WEBSOCKET_SCHEMES:
+        if parts.scheme in ("http", "https"):
+            problem = f"is HTTP ({parts.scheme}://): the client speaks GraphQL over WebSocket"
+        elif parts.scheme and parts.netloc:
+            problem = f"has the scheme {parts.scheme!r}"
+        else:
+            problem = "is not a URL"
+        raise ValueError(f"Client URL {url!r} {problem}; {expected}")
+    if not parts.hostname:
+        raise ValueError(f"Client URL {url!r} has no host; {expected}")
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise ValueError(f"Client URL {url!r} has an invalid port; {expected}") from None
 
 
 @dataclass(frozen=True)
@@ -69,8 +96,7 @@ class ClientOptions:
         connection_ack_timeout: float | None,
         session: aiohttp.ClientSession | None,
     ) -> ClientOptions:
-        if not isinstance(url, str) or not url:
-            raise TypeError(f"url must be a ws:// or wss:// URL string, got {url!r}")
+        check_url(url)
         if isinstance(retry_attempts, bool) or not isinstance(retry_attempts, int):
             raise TypeError(f"retry_attempts must be an int, got {retry_attempts!r}")
         if retry_attempts < 0:
