@@ -25,22 +25,17 @@ from graphql import (
     validate,
 )
 from graphql import execute as graphql_execute
-from graphql import execution as _graphql_execution
-from graphql.execution import create_source_event_stream
 from graphql.validation import ASTValidationRule
 
-from .response_stream import EventResults
+from .response_stream import (
+    EXECUTOR_CLASS_KEYWORD,
+    EventResults,
+    ExecutorBase,
+    build_executor,
+    open_response_stream,
+)
 
 JSONObject = dict[str, Any]
-
-# graphql-core 3.3 renamed ExecutionContext to Executor, and with it the keyword that
-# selects a custom class and the name of the raw variables in ``build``.
-ExecutionContextBase: type[Any] = (
-    getattr(_graphql_execution, "Executor", None) or _graphql_execution.ExecutionContext
-)
-_CONTEXT_CLASS_KEYWORD: Final = (
-    "executor_class" if hasattr(_graphql_execution, "Executor") else "execution_context_class"
-)
 
 
 class _Unset:
@@ -109,7 +104,7 @@ def unwrap_schema(schema: Any) -> GraphQLSchema | None:
 def execution_context_class(schema: Any) -> type[Any] | None:
     """A schema library's own execution context class, when it has one (Strawberry)."""
     cls = getattr(schema, "execution_context_class", None)
-    if isinstance(cls, type) and issubclass(cls, ExecutionContextBase):
+    if isinstance(cls, type) and issubclass(cls, ExecutorBase):
         return cls
     return None
 
@@ -225,7 +220,7 @@ def _graphql_kwargs(args: ExecutionArgs) -> dict[str, Any]:
         "operation_name": args.operation_name,
     }
     if args.execution_context_class is not None:
-        kwargs[_CONTEXT_CLASS_KEYWORD] = args.execution_context_class
+        kwargs[EXECUTOR_CLASS_KEYWORD] = args.execution_context_class
     kwargs.update(args.extra)
     return kwargs
 
@@ -239,33 +234,14 @@ async def default_execute(args: ExecutionArgs) -> ExecutionResult:
     return result
 
 
-async def default_subscribe(args: ExecutionArgs) -> OperationResult:
+async def default_subscribe(args: ExecutionArgs) -> ExecutionResult | EventResults:
     """graphql-core's ``subscribe``: a stream of results, or a result holding errors.
 
     The source stream is graphql-core's own (``create_source_event_stream``); its events
-    are executed by :class:`~gqlwire.response_stream.EventResults`.
+    are executed by :class:`~gqlwire.response_stream.EventResults`, on either release.
     """
-    kwargs = _graphql_kwargs(args)
-    unknown = kwargs.keys() - _SOURCE_PARAMETERS - _EXECUTE_PARAMETERS
-    if unknown:
-        raise TypeError(f"subscribe() got unexpected keyword arguments: {sorted(unknown)}")
-    source: Any = create_source_event_stream(
-        **{key: value for key, value in kwargs.items() if key in _SOURCE_PARAMETERS}
-    )
-    if inspect.isawaitable(source):
-        source = await source
-    if isinstance(source, ExecutionResult):
-        return source
-    per_event = {
-        key: value
-        for key, value in kwargs.items()
-        if key in _EXECUTE_PARAMETERS and key != "root_value"
-    }
-    return EventResults(aiter(source), per_event)
-
-
-_SOURCE_PARAMETERS: Final = frozenset(inspect.signature(create_source_event_stream).parameters)
-_EXECUTE_PARAMETERS: Final = frozenset(inspect.signature(graphql_execute).parameters)
+    stream: ExecutionResult | EventResults = await open_response_stream(_graphql_kwargs(args))
+    return stream
 
 
 def coercion_failed(args: ExecutionArgs) -> bool:
@@ -273,19 +249,13 @@ def coercion_failed(args: ExecutionArgs) -> bool:
 
     graphql-js then answers ``{errors}`` with no ``data`` key, while graphql-core always
     reports ``data: None``. Called only on results without data, so the cost of
-    building a second execution context is paid only on the error path.
+    building a second executor is paid only on the error path.
     """
     kwargs = _graphql_kwargs(args)
-    kwargs.pop("middleware", None)
-    context_class: type[Any] = kwargs.pop(_CONTEXT_CLASS_KEYWORD, None) or ExecutionContextBase
-    kwargs["raw_variable_values"] = kwargs["variable_values"]  # the 3.3 name
-    build_kwargs = {
-        key: kwargs[key]
-        for key in inspect.signature(context_class.build).parameters
-        if key in kwargs
-    }
+    kwargs.pop("middleware", None)  # it cannot make the build fail differently
+    executor_class: type[Any] = kwargs.pop(EXECUTOR_CLASS_KEYWORD, None) or ExecutorBase
     try:
-        built = context_class.build(**build_kwargs)
+        built = build_executor(executor_class, kwargs)
     except Exception:  # a custom class that cannot be built this way: keep `data`
         return False
     return isinstance(built, list)
