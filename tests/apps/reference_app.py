@@ -121,7 +121,10 @@ async def core_execute(args: ExecutionArgs) -> ExecutionResult:
 
 
 async def core_subscribe(args: ExecutionArgs) -> Any:
-    return await subscribe(**_core_kwargs(args))
+    # graphql-core 3.2's subscribe() is a coroutine function; 3.3's returns the stream
+    # (or an awaitable of it when the source is made asynchronously).
+    result = subscribe(**_core_kwargs(args))
+    return await result if inspect.isawaitable(result) else result
 
 
 # -- recording hooks -------------------------------------------------------------------------
