@@ -1,4 +1,4 @@
-"""Regression tests for the seed failures (DESIGN.md, "Why it exists"), ASGI adapter rules.
+"""Regression tests for the seed failures (docs/design.md, "Why it exists"), ASGI adapter rules.
 
 This package's helpers drive a :class:`~gqlwire.GraphQLServer` app over the scripted
 server of :mod:`.fake_asgi`, in either subprotocol.

@@ -6,7 +6,7 @@ Each test runs a :class:`~gqlwire.GraphQLServer` app under the scripted server o
 checks, whatever happens, the rules every app must keep: accept once, at most one
 close, nothing sent after the close or after a disconnect, no receive after a
 disconnect, return in bounded time with no task left behind. The rules are those of
-the project's server notes (asgi-servers.md, §6); the seed failures' own scenarios
+docs/design.md ("What servers do after a disconnect"); the seed failures' own scenarios
 (receives and sends that raise, repeated connects) are in ``test_seed_failures.py``.
 """
 

@@ -1,4 +1,4 @@
-"""Regression tests for the seed failures of DESIGN.md ("Why it exists").
+"""Regression tests for the seed failures of docs/design.md ("Why it exists").
 
 Each section holds the tests that would have caught one failure:
 

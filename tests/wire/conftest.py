@@ -37,7 +37,7 @@ QUIET = float(os.environ.get("GQLWIRE_TEST_QUIET", "0.2"))
 """How long nothing must happen where the reference waits 20-30 ms."""
 _POLL = 0.02
 
-# -- what each server loses (see the ASGI server notes of the project) ------------------------
+# -- what each server loses (see docs/design.md, "What servers do after a disconnect") --------
 
 REASONLESS_CLOSE = frozenset({"daphne"})
 """Servers that drop the reason of the app's ``websocket.close`` (django/daphne#374): the

@@ -273,7 +273,7 @@ async def test_keep_alive_an_answered_ping_keeps_the_socket_open(ref: RefServer)
 
 async def test_syntax_errors_close_with_the_syntax_message(ref: RefServer) -> None:
     """Addition: a syntax error closes 4500 with the syntax message (the reference behaviour,
-    protocol notes §1.6)."""
+    docs/design.md, "One operation")."""
     async with ref.connect() as client:
         await init(client)
         await subscribe(client, "1", "{")

@@ -1,6 +1,6 @@
 """ASGI 3: WebSocket (both subprotocols), GraphQL over HTTP, and lifespan.
 
-Servers differ in what they do after a disconnect (see the project's server notes):
+Servers differ in what they do after a disconnect (see ``docs/design.md``):
 ``receive()`` may block forever (hypercorn, daphne), ``send()`` may raise any type or
 silently succeed, ``websocket.connect`` may arrive twice, ports may be strings and
 ``spec_version`` may be missing. This module turns all of that into the plain

@@ -1,6 +1,6 @@
 """The small interface every server adapter provides to a connection.
 
-An adapter absorbs everything its server gets wrong (see DESIGN.md): exceptions of
+An adapter absorbs everything its server gets wrong (``docs/design.md``): exceptions of
 any type from the server's send and receive, duplicate connect events, receives that
 would block forever after a disconnect. What reaches the connection is this contract,
 and nothing else.

@@ -1,7 +1,7 @@
 """The ``graphql-transport-ws`` protocol as a pure state machine.
 
 Rules, codes and texts follow the reference server (npm ``graphql-ws``, ``makeServer``):
-see the checklist in the project's protocol notes. Two places go beyond it, both
+see *Protocol rules* in ``docs/design.md``. Two places go beyond it, both
 documented: the server sends protocol-level pings (the reference relies on WebSocket
 ping frames, which not every ASGI server sends), and operations per connection are
 capped.
