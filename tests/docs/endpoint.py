@@ -53,6 +53,16 @@ def _body(content_type: str | None, text: str) -> Any:
     return json.loads(text) if media_type.endswith("json") else text
 
 
+class Refused(Exception):
+    """The server did not acknowledge the connection: what it sent instead (legacy:
+    ``connection_error``), and the (code, reason) it closed with."""
+
+    def __init__(self, message: dict[str, Any] | None, closed: tuple[int, str]) -> None:
+        super().__init__(f"refused: {message} then closed {closed}")
+        self.message = message
+        self.closed = closed
+
+
 async def subscribe(
     proc: ServerProcess,
     protocol: str,
@@ -60,9 +70,9 @@ async def subscribe(
     path: str = "/graphql",
     connection_params: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
-) -> list[dict[str, Any]] | tuple[int, str]:
-    """The payloads of one subscription on `protocol`, up to its completion; or the
-    (code, reason) the server closed with instead of acknowledging."""
+) -> list[dict[str, Any]]:
+    """The payloads of one operation on `protocol`, up to its completion. Raises
+    `Refused` if the server does not acknowledge the connection."""
     async with ws_client(proc.ws_url(path), subprotocols=[protocol], extra_headers=headers) as c:
         assert c.subprotocol == protocol
         init: dict[str, Any] = {"type": "connection_init"}
@@ -70,9 +80,8 @@ async def subscribe(
             init["payload"] = dict(connection_params)
         await c.send(init)
         acknowledgement = await _next(c, protocol)
-        if acknowledgement is None:
-            return await c.wait_closed()
-        assert acknowledgement["type"] == "connection_ack", acknowledgement
+        if acknowledgement is None or acknowledgement["type"] != "connection_ack":
+            raise Refused(acknowledgement, await c.wait_closed())
         start = "subscribe" if protocol == TRANSPORT_WS else "start"
         data = "next" if protocol == TRANSPORT_WS else "data"
         await c.send({"id": "1", "type": start, "payload": {"query": query}})
