@@ -15,7 +15,7 @@ from .client import (
     ConnectionRejected,
     GraphQLErrors,
 )
-from .context import ConnectionContext
+from .context import ConnectionContext, Context, Headers, HTTPContext, HTTPResponseDraft
 from .execution import UNSET, DocumentCache, ExecutionArgs
 from .operation import ServerError
 from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, CloseCode
@@ -37,10 +37,14 @@ __all__ = [
     "ConnectionContext",
     "ConnectionFailed",
     "ConnectionRejected",
+    "Context",
     "DocumentCache",
     "ExecutionArgs",
     "GraphQLErrors",
     "GraphQLServer",
+    "HTTPContext",
+    "HTTPResponseDraft",
+    "Headers",
     "ServerError",
     "__version__",
 ]

@@ -21,7 +21,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .adapters.base import Transport
-from .context import ConnectionContext, call_hook
+from .context import ConnectionContext, Headers, call_hook
 from .operation import Operation, ServerError
 from .outbox import Outbox, OverflowPolicy
 from .protocol import (
@@ -108,13 +108,15 @@ class Connection:
         transport: Transport,
         extra: dict[str, Any],
         registry: ConnectionRegistry | None = None,
+        headers: Headers | None = None,
     ) -> None:
+        """``headers``: the handshake's, for hooks (``ctx.headers``, ``ctx.cookies``)."""
         self.options = options
         self.transport = transport
         self.registry = registry
         self.protocol: str | None = None
         self.machine: ProtocolMachine | None = None
-        self.context = ConnectionContext(self, extra)
+        self.context = ConnectionContext(self, extra, headers)
         self.operations: dict[OperationId, asyncio.Task[None]] = {}
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         # on_connect and timer actions; created on first use (an empty set is 200 bytes,

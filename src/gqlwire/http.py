@@ -39,26 +39,35 @@ Failures
     An exception from application code (a hook, ``context``, a custom ``execute``...)
     answers 500 ``{"errors": [{"message": "Internal server error"}]}``, or with the
     exception's message when ``debug`` is true, exactly as the WebSocket side masks
-    its 4500 close reasons. Responses that are not GraphQL results (400, 405, 406,
-    413, 415, 422 for malformed requests, 500) always use ``application/json``, as
-    the specification forbids ``application/graphql-response+json`` for them.
+    its 4500 close reasons. Responses that are not GraphQL results (400, 403, 405,
+    406, 413, 415, 422 for malformed requests, 500) always use ``application/json``,
+    as the specification forbids ``application/graphql-response+json`` for them.
 
 Options and hooks
-    An HTTP request runs through the same operation pipeline as a WebSocket
+    Every hook and ``context`` function receives an :class:`~gqlwire.HTTPContext`
+    where a WebSocket gives its :class:`~gqlwire.ConnectionContext`: the same
+    ``transport``, ``headers``, ``cookies``, ``request``, ``scope``, ``state`` and
+    ``extra`` (``connection_params`` is ``None``), plus the ``method`` and the
+    ``response`` the application may adjust (status, headers, cookies; merged into
+    whatever this module answers once ``on_connect`` has run, except a 500 for an
+    exception). The operation id is ``None``.
+
+    ``on_connect`` guards HTTP as it guards WebSocket: it is called once per request,
+    after the method and ``Accept`` checks and before the request's parameters are
+    read. ``False`` refuses with 403 ``{"errors": [{"message": "Forbidden"}]}``
+    (``application/json``), an exception answers 500 as above, and any other return
+    value lets the request through (an acknowledgement payload means nothing here).
+    The request then runs through the same operation pipeline as a WebSocket
     ``subscribe`` message: the document cache, ``parse``/``validate``, ``schema``
     functions, ``roots``, ``context``, ``execute`` and ``on_subscribe``,
-    ``on_operation``, ``on_next``, ``on_error`` and ``on_complete``. Every function
-    that receives a connection context there receives the :class:`HTTPRequest` here
-    (it has the same ``extra`` as a :class:`~gqlwire.ConnectionContext`, plus the
-    method and headers), and ``None`` as the operation id. ``on_connect``,
-    ``on_disconnect`` and ``on_close`` concern connections and are never called.
-    Guards written in ``on_subscribe`` therefore protect both transports.
+    ``on_operation``, ``on_next``, ``on_error`` and ``on_complete``.
+    ``on_disconnect`` and ``on_close`` concern WebSocket connections and are never
+    called for HTTP.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import parse_qs
@@ -66,7 +75,7 @@ from urllib.parse import parse_qs
 import orjson
 from graphql import OperationType
 
-from .context import ConnectionContext
+from .context import Headers, HTTPContext, HTTPResponseDraft, call_hook
 from .execution import ExecutionArgs, operation_of
 from .operation import Operation, ServerError
 from .protocol import ErrorStage, OperationId
@@ -90,8 +99,8 @@ class HTTPRequest:
 
     method: str
     """Upper case."""
-    headers: Mapping[str, str]
-    """Lower-case names; a repeated header's values joined with ``", "``."""
+    headers: Headers
+    """Case-insensitive; a repeated header's values joined with ``", "``."""
     query_string: str
     """Raw (percent-encoded), without the ``?``."""
     body: bytes
@@ -121,17 +130,27 @@ async def handle_http_request(options: ServerOptions, request: HTTPRequest) -> H
         return error_response(
             406, f"Acceptable media types are {GRAPHQL_RESPONSE_JSON} and {APPLICATION_JSON}"
         )
+    context = HTTPContext(request.method, request.headers, request.extra)
+    try:
+        admitted = await call_hook(options.on_connect, context)
+    except Exception as error:
+        return failure_response(error, "on_connect", options.debug)
+    if admitted is False:
+        return _with_draft(error_response(403, "Forbidden"), context.response, options.debug)
     try:
         payload = read_request_parameters(request)
     except MalformedRequest as error:
         status = error.status
         if status == 422 and media_type == APPLICATION_JSON:
             status = 400  # legacy clients know only 400 for a bad request
-        return error_response(status, str(error))
+        return _with_draft(error_response(status, str(error)), context.response, options.debug)
 
     outcome = _Outcome()
-    await _HTTPOperation(options, request, payload, outcome).run()
-    return outcome.response(media_type, options.debug)
+    await _HTTPOperation(options, context, payload, outcome).run()
+    response = outcome.response(media_type, options.debug)
+    if not outcome.raised:
+        response = _with_draft(response, context.response, options.debug)
+    return response
 
 
 # -- requests --------------------------------------------------------------------------
@@ -329,16 +348,13 @@ class _HTTPOperation(Operation):
     def __init__(
         self,
         options: ServerOptions,
-        request: HTTPRequest,
+        context: HTTPContext,
         payload: JSONObject,
         report: _Outcome,
     ) -> None:
-        # Hooks get the request where a WebSocket gives its connection context, and no
-        # operation id: see the module docstring.
-        super().__init__(
-            options, cast(ConnectionContext, request), cast(OperationId, None), payload, report
-        )
-        self.method = request.method
+        # No operation id over HTTP: hooks get None (see the module docstring).
+        super().__init__(options, context, cast(OperationId, None), payload, report)
+        self.method = context.method
 
     async def _execute(self, args: ExecutionArgs) -> Any:
         operation = operation_of(args)
@@ -396,6 +412,11 @@ class _Outcome:
         if self.is_active(id):
             self.failure = error
 
+    @property
+    def raised(self) -> bool:
+        """Whether the operation ended in an exception (not in a refusal)."""
+        return self.failure is not None and not isinstance(self.failure, _Refused)
+
     def response(self, media_type: str, debug: bool) -> HTTPResponse:
         if self.failure is not None:
             return self._failure_response(self.failure, media_type, debug)
@@ -421,17 +442,33 @@ class _Outcome:
                 error.headers,
                 refusal=True,
             )
-        if isinstance(error, ServerError):
-            message = str(error)
-        else:
-            logger.error(
-                "HTTP operation raised %s: %s", type(error).__name__, error, exc_info=error
-            )
-            message = str(error) if debug else INTERNAL_SERVER_ERROR_REASON
-        return error_response(500, message)
+        return failure_response(error, "HTTP operation", debug)
 
 
 # -- responses ------------------------------------------------------------------------------
+
+
+def failure_response(error: Exception, where: str, debug: bool) -> HTTPResponse:
+    """500 for an exception from application code: logged with its traceback, its
+    message shown only with ``debug`` (a :class:`ServerError` describes the setup and is
+    always shown)."""
+    if isinstance(error, ServerError):
+        message = str(error)
+    else:
+        logger.error("%s raised %s: %s", where, type(error).__name__, error, exc_info=error)
+        message = str(error) if debug else INTERNAL_SERVER_ERROR_REASON
+    return error_response(500, message)
+
+
+def _with_draft(response: HTTPResponse, draft: HTTPResponseDraft, debug: bool) -> HTTPResponse:
+    """``response`` with what the application set on ``ctx.response``."""
+    if draft.is_empty():
+        return response
+    try:
+        status, headers = draft.merged_into(response.status, response.headers)
+    except ValueError as error:
+        return failure_response(error, "ctx.response", debug)
+    return HTTPResponse(status, headers, response.body)
 
 
 def _result_response(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from graphql import ExecutionResult, GraphQLError, GraphQLSchema, OperationType, validate
 
-from .context import ConnectionContext, call_hook, resolve
+from .context import Context, call_hook, resolve
 from .execution import (
     UNSET,
     ExecutionArgs,
@@ -76,7 +76,7 @@ class Operation:
     def __init__(
         self,
         options: ServerOptions,
-        context: ConnectionContext,
+        context: Context,
         id: OperationId,
         payload: JSONObject,
         report: OperationReport,

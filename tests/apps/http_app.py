@@ -37,8 +37,7 @@ from typing import Any
 
 from graphql import ExecutionResult, GraphQLError, GraphQLSchema, build_schema, parse
 
-from gqlwire import ExecutionArgs, GraphQLServer
-from gqlwire.http import HTTPRequest
+from gqlwire import ExecutionArgs, GraphQLServer, HTTPContext
 from tests.harness.routes import Routes, asgi_scope
 
 EXPLODING_USER = "explode"
@@ -135,7 +134,7 @@ _install_resolvers()
 
 def context(ctx: Any, id: Any, payload: dict[str, Any], args: ExecutionArgs) -> dict[str, Any]:
     """What the resolvers see as ``info.context``: how the operation arrived."""
-    if isinstance(ctx, HTTPRequest):
+    if isinstance(ctx, HTTPContext):
         transport, user, method = "http", ctx.headers.get("x-user"), ctx.method
     else:
         transport, user, method = ctx.protocol, (ctx.connection_params or {}).get("user"), None

@@ -29,15 +29,14 @@ import ariadne
 import graphene
 import strawberry
 
-from gqlwire import ExecutionArgs, GraphQLServer
-from gqlwire.http import HTTPRequest
+from gqlwire import ExecutionArgs, GraphQLServer, HTTPContext
 from tests.harness.routes import Routes
 
 RESOLVER_ERROR = "resolver exploded"
 
 
 def context(ctx: Any, id: Any, payload: dict[str, Any], args: ExecutionArgs) -> dict[str, Any]:
-    if isinstance(ctx, HTTPRequest):
+    if isinstance(ctx, HTTPContext):
         return {"user": ctx.headers.get("x-user")}
     return {"user": (ctx.connection_params or {}).get("user")}
 

@@ -98,6 +98,17 @@ async def test_the_fastapi_route_beside_it(examples: dict[str, ServerProcess]) -
     assert await get(proc, HELLO, path="/health") == (200, {"status": "ok"})
 
 
+async def test_the_frameworks_lifespan_still_runs(
+    examples: dict[str, ServerProcess], server_name: str
+) -> None:
+    """The routes see only HTTP and WebSocket: the framework answers lifespan itself
+    (uvicorn says so in its log; a failed lifespan would be reported there)."""
+    if not server_name.startswith("uvicorn"):
+        pytest.skip("uvicorn logs the lifespan startup")
+    for proc in examples.values():
+        assert "Application startup complete." in proc.log(), proc.log()
+
+
 async def test_log_is_clean_and_the_stop_too(examples: dict[str, ServerProcess]) -> None:
     for proc in examples.values():
         assert_clean_log(proc)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from ..connection import Connection, ConnectionRegistry
+from ..context import Headers
 from ..http import HTTPRequest, error_response, handle_http_request
 from ..protocol import parse_protocol_header
 from .base import Frame
@@ -199,7 +200,13 @@ class AiohttpHandler:
             return _response(error_response(403, "Origin not allowed"))
         offered = parse_protocol_header(request.headers.getall("Sec-WebSocket-Protocol", ()))
         transport = AiohttpWebSocketTransport(request, self.options.max_message_size)
-        connection = Connection(self.options, transport, {"request": request}, self.registry)
+        connection = Connection(
+            self.options,
+            transport,
+            {"request": request},
+            self.registry,
+            Headers(request.headers.items()),
+        )
         await connection.serve(offered)
         if transport.handshake_error is not None:
             raise transport.handshake_error
@@ -212,15 +219,11 @@ class AiohttpHandler:
         body = await request.content.read(limit + 1) if limit is not None else await request.read()
         if limit is not None and (len(body) > limit or not request.content.at_eof()):
             return _response(error_response(413, "Request body too large"))
-        headers: dict[str, str] = {}
-        for key, value in request.headers.items():
-            name = key.lower()
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
         outcome = await handle_http_request(
             self.options,
             HTTPRequest(
                 method=request.method.upper(),
-                headers=headers,
+                headers=Headers(request.headers.items()),
                 query_string=request.query_string,
                 body=body,
                 extra={"request": request},

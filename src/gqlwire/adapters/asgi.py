@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from ..connection import Connection, ConnectionRegistry
+from ..context import Headers
 from ..http import HTTPRequest, error_response, handle_http_request
 from ..protocol import parse_protocol_header
 from .base import Frame
@@ -150,6 +151,11 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def request_headers(scope: Scope) -> Headers:
+    """The request's or handshake's headers, for hooks: decoded only if one reads them."""
+    return Headers(scope.get("headers") or ())
+
+
 class ASGIApp:
     """The ASGI application of a :class:`~gqlwire.GraphQLServer`."""
 
@@ -174,7 +180,9 @@ class ASGIApp:
             await transport.refuse()
             return
         offered = parse_protocol_header(str(p) for p in scope.get("subprotocols") or ())
-        connection = Connection(self.options, transport, {"scope": scope}, self.registry)
+        connection = Connection(
+            self.options, transport, {"scope": scope}, self.registry, request_headers(scope)
+        )
         await connection.serve(offered)
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -183,14 +191,9 @@ class ASGIApp:
             refusal = error_response(413, "Request body too large")
             await _respond(send, refusal.status, refusal.headers, refusal.body)
             return
-        headers: dict[str, str] = {}
-        for key, value in scope.get("headers") or ():
-            name = bytes(key).decode("latin-1").lower()
-            text = bytes(value).decode("latin-1")
-            headers[name] = f"{headers[name]}, {text}" if name in headers else text
         request = HTTPRequest(
             method=str(scope.get("method", "GET")).upper(),
-            headers=headers,
+            headers=request_headers(scope),
             query_string=bytes(scope.get("query_string") or b"").decode("latin-1"),
             body=body,
             extra={"scope": scope},
