@@ -159,11 +159,16 @@ def assert_clean_log(
 ) -> None:
     """Fail if the log (from offset `since`) has a traceback or an ERROR/CRITICAL line.
 
-    `allow` lists regular expressions for error lines a test expects.
+    `allow` lists regular expressions for the error lines a test expects, and for the
+    tracebacks it expects: those whose last line (the exception) one of them matches.
     """
     patterns = [re.compile(p) if isinstance(p, str) else p for p in allow]
-    errors = [line for line in proc.error_lines(since) if not any(p.search(line) for p in patterns)]
-    tracebacks = proc.tracebacks(since)
+
+    def expected(line: str) -> bool:
+        return any(p.search(line) for p in patterns)
+
+    errors = [line for line in proc.error_lines(since) if not expected(line)]
+    tracebacks = [block for block in proc.tracebacks(since) if not expected(block.splitlines()[-1])]
     if errors or tracebacks:
         raise AssertionError(
             f"{proc!r} logged errors:\n"
