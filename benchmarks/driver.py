@@ -335,6 +335,9 @@ def machine_info() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "kernel": platform.release(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
+        # Every server process runs on this interpreter (sys.executable), so on this
+        # graphql-core: its release decides how subscriptions execute (3.2 or 3.3).
+        "graphql_core": versions["graphql-core"],
         "packages": versions,
         "calibration_ms": calibration_ms(),
         "load_average_start": os.getloadavg(),
@@ -371,6 +374,7 @@ def run(
     meta["sizes"] = sizes
     log(
         f"{meta['cpu_model']}, {meta['cores']} cores, {meta['python']}, "
+        f"graphql-core {meta['graphql_core']}, "
         f"sum(range(10**6)) = {meta['calibration_ms']:.1f} ms"
     )
     with tempfile.TemporaryDirectory(prefix="gqlwire-bench-") as logs:

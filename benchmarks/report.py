@@ -280,6 +280,12 @@ def _sub(result: dict[str, Any], part: str) -> Any:
     return inner.get("per_subscriber_events_per_s") if isinstance(inner, dict) else None
 
 
+def _graphql_core(meta: dict[str, Any]) -> str:
+    """The graphql-core release of a run (runs recorded before it had its own key list it
+    among the packages)."""
+    return str(meta.get("graphql_core") or meta["packages"].get("graphql-core", "unknown"))
+
+
 def markdown(run: Results) -> str:
     meta = run["meta"]
     lines = [
@@ -290,7 +296,8 @@ def markdown(run: Results) -> str:
         f"- Calibration: `sum(range(10**6))` = {meta['calibration_ms']:.1f} ms (best of 5)",
         f"- Load average at start / end: {_loads(meta['load_average_start'])} / "
         f"{_loads(meta['load_average_end'])}",
-        f"- {meta['python']}; " + ", ".join(f"{k} {v}" for k, v in meta["packages"].items()),
+        f"- Runtime: {meta['python']}, graphql-core {_graphql_core(meta)} (every server)",
+        "- Packages: " + ", ".join(f"{k} {v}" for k, v in meta["packages"].items()),
         f"- Event loop: {meta['event_loop']}; pinning: {meta['pinning']}",
         "- Servers: one process, one worker; load generator: raw asyncio WebSocket clients in "
         "a separate process. CPU is user + system time of each process (`getrusage`).",
@@ -429,7 +436,8 @@ def chart(run: Results, path: Path) -> None:
     meta = run["meta"]
     figure.suptitle(
         f"gqlwire fan-out benchmark — {meta['date']}, {meta['cpu_model']}, {meta['cores']} cores, "
-        f"{meta['python']}, calibration {meta['calibration_ms']:.1f} ms",
+        f"{meta['python']}, graphql-core {_graphql_core(meta)}, "
+        f"calibration {meta['calibration_ms']:.1f} ms",
         fontsize=11,
     )
     figure.tight_layout()

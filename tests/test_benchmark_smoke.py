@@ -9,11 +9,13 @@ reordered), and that the JSON, Markdown and PNG outputs are well formed.
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import graphql
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +47,9 @@ def test_json_has_machine_and_every_scenario(report: dict[str, Any]) -> None:
     meta = report["meta"]
     for key in ("date", "cpu_model", "cores", "python", "packages", "calibration_ms", "mode"):
         assert key in meta
+    # the servers ran on this interpreter, and so on this graphql-core release
+    assert meta["python"] == f"{platform.python_implementation()} {platform.python_version()}"
+    assert meta["graphql_core"] == graphql.version
     assert meta["mode"] == "quick"
     assert meta["calibration_ms"] > 0
     assert report["configs"] == [CONFIG]
@@ -88,6 +93,8 @@ def test_measurements_are_present(report: dict[str, Any]) -> None:
 def test_markdown_has_a_table_per_scenario(quick_run: Path) -> None:
     text = (quick_run / "latest.md").read_text()
     assert "sum(range(10**6))" in text
+    runtime = f"{platform.python_implementation()} {platform.python_version()}"
+    assert f"{runtime}, graphql-core {graphql.version}" in text
     for title in (
         "## Targets",
         "## Fan-out",
