@@ -28,7 +28,7 @@ class Client:
 
         async with Client("ws://127.0.0.1:8000/graphql") as client:
             result = await client.execute("{ hello }")
-            async for result in client.subscribe("subscription { greetings }"):
+            async for result in client.subscribe("subscription { countdown(start: 3) }"):
                 print(result["data"])
 
     Operations share one socket (ids "1", "2", ...). Results are the payload dicts the
