@@ -8,6 +8,7 @@ on every server.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -30,12 +31,19 @@ def proc(server_name: str, server_pool: ServerPool) -> ServerProcess:
     return server_pool.get(APP, server_name)
 
 
+# A resolver that raises is logged by the server (its line and its traceback, once); a
+# test that makes one raise expects exactly that.
+RESOLVER_ERROR_LOGGED = rf"RuntimeError: {RESOLVER_ERROR}$"
+
+
 @pytest.fixture(autouse=True)
-def clean_log(proc: ServerProcess) -> Any:
-    """A resolver error is a GraphQL error, not a server failure: nothing is logged."""
+def expected_log(proc: ServerProcess) -> Iterator[list[str]]:
+    """Fail a test that made the server log an error or a traceback, except those that
+    match the patterns the test appends to this list."""
+    allowed: list[str] = []
     offset = proc.log_offset()
-    yield
-    assert_clean_log(proc, since=offset)
+    yield allowed
+    assert_clean_log(proc, since=offset, allow=allowed)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -118,7 +126,10 @@ async def test_transport_ws_subscription(proc: ServerProcess, library: str) -> N
         assert results == [{"data": {"count": n}} for n in (1, 2, 3)]
 
 
-async def test_transport_ws_resolver_error(proc: ServerProcess, library: str) -> None:
+async def test_transport_ws_resolver_error(
+    proc: ServerProcess, library: str, expected_log: list[str]
+) -> None:
+    expected_log.append(RESOLVER_ERROR_LOGGED)
     async with ws_client(proc.ws_url(f"/{library}"), subprotocols=[TRANSPORT_WS]) as c:
         await init_transport_ws(c)
         results = await transport_ws_results(c, "e", {"query": "{ hello fail }"})
@@ -155,7 +166,10 @@ async def test_legacy_subscription(proc: ServerProcess, library: str) -> None:
         assert results == [{"data": {"count": n}} for n in (1, 2, 3, 4)]
 
 
-async def test_legacy_resolver_error_and_context(proc: ServerProcess, library: str) -> None:
+async def test_legacy_resolver_error_and_context(
+    proc: ServerProcess, library: str, expected_log: list[str]
+) -> None:
+    expected_log.append(RESOLVER_ERROR_LOGGED)
     async with ws_client(proc.ws_url(f"/{library}"), subprotocols=[LEGACY_WS]) as c:
         await init_legacy(c, {"user": "linus"})
         results = await legacy_results(c, "e", {"query": "{ whoami fail }"})
@@ -190,7 +204,8 @@ def test_http_get_query(proc: ServerProcess, library: str) -> None:
     assert (response.status_code, response.json()) == (200, {"data": {"hello": "Hello Kay!"}})
 
 
-def test_http_resolver_error(proc: ServerProcess, library: str) -> None:
+def test_http_resolver_error(proc: ServerProcess, library: str, expected_log: list[str]) -> None:
+    expected_log.append(RESOLVER_ERROR_LOGGED)
     response = post(proc, library, {"query": "{ hello fail }"})
     assert response.status_code == 200
     assert response.json() == {

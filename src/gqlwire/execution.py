@@ -8,6 +8,7 @@ use lives here, so the rest of gqlwire speaks only in ``GraphQLSchema``,
 from __future__ import annotations
 
 import inspect
+import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -262,25 +263,64 @@ def coercion_failed(args: ExecutionArgs) -> bool:
 
 
 # -- results --------------------------------------------------------------------------
+#
+# An *unexpected* error is an exception the application did not mean as a GraphQL error:
+# an ordinary exception raised by a resolver (a field error whose original error is not
+# itself a GraphQLError) or thrown by a subscription's source. Formatting a result logs
+# each of its unexpected errors once, with its traceback, and with ``mask`` replaces
+# their messages; deliberate errors (syntax, validation, a resolver raising
+# GraphQLError) are neither logged nor masked.
+
+UNEXPECTED_ERROR_MESSAGE: Final = "Unexpected error."
+"""What a client sees of an unexpected error when errors are masked."""
 
 
-def format_error(error: GraphQLError) -> JSONObject:
-    """The JSON form of one error (``message``, ``locations``, ``path``, ``extensions``)."""
-    return error.formatted  # type: ignore[return-value]
+def is_unexpected(error: GraphQLError) -> bool:
+    """Whether ``error`` wraps an ordinary exception rather than a GraphQL error."""
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)
 
 
-def format_errors(errors: list[GraphQLError]) -> list[JSONObject]:
-    return [format_error(error) for error in errors]
+def format_error(error: GraphQLError, *, mask: bool = False) -> JSONObject:
+    """The JSON form of one error (``message``, ``locations``, ``path``, ``extensions``);
+    with ``mask``, an unexpected error's message becomes :data:`UNEXPECTED_ERROR_MESSAGE`
+    and leaves its extensions too."""
+    formatted: JSONObject = error.formatted  # type: ignore[assignment]
+    if mask and is_unexpected(error):
+        formatted["message"] = UNEXPECTED_ERROR_MESSAGE
+        extensions = formatted.get("extensions")
+        if extensions:
+            formatted["extensions"] = _without_text(extensions, error.message)
+    return formatted
 
 
-def format_result(result: ExecutionResult, *, include_data: bool = True) -> JSONObject:
+def format_errors(errors: list[GraphQLError], *, mask: bool = False) -> list[JSONObject]:
+    """Errors reported on their own (syntax, validation, a source that failed). ``mask``
+    applies to every unexpected one: pass it only for errors :func:`source_error` made,
+    since those of validation may wrap a scalar's ordinary exception on purpose."""
+    return [format_error(error, mask=mask) for error in errors]
+
+
+def format_result(
+    result: ExecutionResult, *, include_data: bool = True, mask: bool = False
+) -> JSONObject:
     """The JSON form of a result: ``errors`` only when there are some, ``data`` unless
-    ``include_data`` is false and there is none (the operation never executed)."""
+    ``include_data`` is false and there is none (the operation never executed).
+
+    Each field error that a resolver's ordinary exception caused is logged here, once
+    per result, and masked with ``mask``. Errors without a path (variables that did not
+    coerce) describe the request, not a failure, and are left alone."""
     formatted: JSONObject = {}
     if include_data or result.data is not None:
         formatted["data"] = result.data
     if result.errors:
-        formatted["errors"] = [format_error(error) for error in result.errors]
+        errors = []
+        for error in result.errors:
+            unexpected = error.path is not None and is_unexpected(error)
+            if unexpected:
+                _log_resolver_error(error)
+            errors.append(format_error(error, mask=mask and unexpected))
+        formatted["errors"] = errors
     if result.extensions is not None:
         formatted["extensions"] = result.extensions
     return formatted
@@ -291,3 +331,44 @@ def as_graphql_error(error: Exception) -> GraphQLError:
     if isinstance(error, GraphQLError):
         return error
     return GraphQLError(str(error), original_error=error)
+
+
+def source_error(error: Exception) -> GraphQLError:
+    """The GraphQL error for an exception a subscription's source threw mid-stream,
+    logged here (once, where it was caught) unless it was a GraphQL error already."""
+    if not isinstance(error, GraphQLError):
+        _logger.error(
+            "A subscription source raised %s: %s", type(error).__name__, error, exc_info=error
+        )
+    return as_graphql_error(error)
+
+
+def _log_resolver_error(error: GraphQLError) -> None:
+    original = error.original_error
+    assert original is not None
+    path = ".".join(str(key) for key in error.path or ())
+    _logger.error(
+        "The resolver of %s raised %s: %s",
+        path,
+        type(original).__name__,
+        original,
+        exc_info=original,
+    )
+
+
+def _without_text(value: Any, text: str) -> Any:
+    """``value`` (JSON) without the entries whose string contains ``text``."""
+    if isinstance(value, dict):
+        return {
+            key: _without_text(item, text) for key, item in value.items() if not _holds(item, text)
+        }
+    if isinstance(value, list):
+        return [_without_text(item, text) for item in value if not _holds(item, text)]
+    return value
+
+
+def _holds(value: Any, text: str) -> bool:
+    return bool(text) and isinstance(value, str) and text in value
+
+
+_logger: Final = logging.getLogger("gqlwire")

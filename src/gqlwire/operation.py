@@ -19,11 +19,11 @@ from .context import Context, call_hook, resolve
 from .execution import (
     UNSET,
     ExecutionArgs,
-    as_graphql_error,
     coercion_failed,
     format_errors,
     format_result,
     operation_of,
+    source_error,
     unwrap_schema,
 )
 from .fanout.shared import group_key
@@ -274,25 +274,31 @@ class Operation:
             except Exception as error:
                 # The source failed mid-stream: an `error` for this operation only;
                 # the socket stays open (graphql-ws 6.0.8).
-                await self._report_errors([as_graphql_error(error)], ErrorStage.STREAM)
+                await self._report_errors([source_error(error)], ErrorStage.STREAM)
                 return
             if not self.report.is_active(self.id):
                 return
             await self._emit(item, args, streamed=True)
 
     async def _emit(self, result: Any, args: ExecutionArgs, *, streamed: bool) -> None:
+        # Formatted even when on_next replaces it: formatting logs the resolvers'
+        # exceptions, which happened whatever the hook sends instead.
+        if isinstance(result, ExecutionResult):
+            payload = format_result(
+                result,
+                include_data=self._data_expected(result, args, streamed),
+                mask=self.options.mask_errors,
+            )
+        elif isinstance(result, dict):
+            payload = result  # an already formatted result from a custom execute
+        else:
+            payload = None
         replaced = await call_hook(
             self.options.on_next, self.context, self.id, self.payload, args, result
         )
         if replaced:
             payload = replaced
-        elif isinstance(result, ExecutionResult):
-            payload = format_result(
-                result, include_data=self._data_expected(result, args, streamed)
-            )
-        elif isinstance(result, dict):
-            payload = result  # an already formatted result from a custom execute
-        else:
+        elif payload is None:
             raise ServerError(f"An operation produced {type(result).__name__}, not a result")
         await self.report.next(self.id, payload)
 
@@ -313,7 +319,12 @@ class Operation:
         formatted = await call_hook(
             self.options.on_error, self.context, self.id, self.payload, errors
         )
-        await self.report.errors(self.id, formatted or format_errors(errors), stage)
+        if not formatted:
+            # Only a failed source's errors are masked: those of the other stages are
+            # the request's (a custom scalar may refuse a literal with a ValueError).
+            mask = self.options.mask_errors and stage is ErrorStage.STREAM
+            formatted = format_errors(errors, mask=mask)
+        await self.report.errors(self.id, formatted, stage)
 
     async def _complete(self, *, notify: bool) -> None:
         if self._completed:

@@ -69,6 +69,7 @@ class ServerOptions:
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
     allowed_origins: Sequence[str] | None = None
     debug: bool = False
+    mask_errors: bool = False
     protocols: Sequence[str] = (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS)
     document_cache_size: int = 1000
     cleanup_timeout: float = 5.0
@@ -140,6 +141,7 @@ class ServerOptions:
                 # A member may fall as far behind as its outbox is long (None: the
                 # outbox never refuses, so nobody ever falls behind).
                 backlog_limit=self.max_pending_messages or 1,
+                mask_errors=self.mask_errors,
             ),
         )
         set_(self, "subscribe_function", self.subscribe or default_subscribe)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.harness.servers import ServerProcess, free_port, server_environment
+from tests.legacy import LogWatch
 
 from .support import WAIT, fetch_events, publish_until_delivered, wait_for_events
 
@@ -94,8 +95,9 @@ async def test_headers_and_connection_params_reach_the_server(
 
 
 async def test_a_result_with_errors_is_printed_with_status_0(
-    app_server: ServerProcess, token: str
+    app_server: ServerProcess, token: str, log_watch: LogWatch
 ) -> None:
+    log_watch.allow(r"RuntimeError: Query Kaboom!$")  # the resolver's exception, logged
     status, lines, stderr = await gqlwire("query", url_of(app_server, token), "{ throwing }")
     assert (status, stderr) == (0, "")
     assert lines[0]["errors"][0]["message"] == "Query Kaboom!"
@@ -114,8 +116,10 @@ async def test_a_result_with_errors_is_printed_with_status_0(
     ids=["validation", "error-message", "variables", "params", "header", "refused"],
 )
 async def test_errors_exit_1_with_one_line(
-    app_server: ServerProcess, token: str, args: list[str], message: str
+    app_server: ServerProcess, token: str, args: list[str], message: str, log_watch: LogWatch
 ) -> None:
+    if message == "Boom!":
+        log_watch.allow(r"RuntimeError: Boom!$")  # the source's exception, logged by the server
     command = "subscribe" if args[0].startswith("subscription") else "query"
     status, _, stderr = await gqlwire(command, url_of(app_server, token), *args)
     assert status == 1

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.apps.interop_app import FAIL_MESSAGE, boom_message, flaky_message
 from tests.harness.servers import REPO_ROOT, ServerProcess, assert_clean_log
 from tests.legacy import daphne_can_send
 
@@ -251,6 +253,18 @@ class InteropServer:
 
     def wait_for_sync(self, token: str, name: str) -> list[tuple[str, dict[str, Any]]]:
         return asyncio.run(self.wait_for(token, name))
+
+    def expect_errors_scenario_log(self) -> None:
+        """Allow what the server logs for the "errors" scenario's resolver and source
+        exceptions (a line and a traceback each), and nothing else."""
+        self.allowed_log.extend(
+            rf"{kind}: {re.escape(message)}$"
+            for kind, message in (
+                ("ValueError", FAIL_MESSAGE),
+                ("ValueError", flaky_message(2)),
+                ("RuntimeError", boom_message(2)),
+            )
+        )
 
     def check_log(self) -> None:
         assert_clean_log(self.proc, since=self.log_since, allow=self.allowed_log)

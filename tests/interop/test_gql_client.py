@@ -181,6 +181,7 @@ async def test_errors(
     protocol: str,
     token: str,
 ) -> None:
+    interop.expect_errors_scenario_log()
     async with session_for(interop, transport_class, protocol, token) as (session, _):
         # Validation (graphql-transport-ws: `error`; legacy: `data {errors}`).
         with pytest.raises(TransportQueryError) as validation:

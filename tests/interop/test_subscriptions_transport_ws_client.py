@@ -69,6 +69,7 @@ def test_subscription_with_variables_to_its_end(interop: InteropServer, token: s
 
 
 def test_errors_go_where_the_protocol_says(interop: InteropServer, token: str) -> None:
+    interop.expect_errors_scenario_log()
     result = run(interop, "errors", token)
 
     # Validation: as the reference server does, `data {errors}` then `complete`.

@@ -198,7 +198,10 @@ async def test_validation_errors_are_data_with_errors_then_complete(acked: WSCli
     assert await acked.receive() == {"id": "1", "type": "complete"}
 
 
-async def test_a_resolver_error_is_data_with_errors_then_complete(acked: WSClient) -> None:
+async def test_a_resolver_error_is_data_with_errors_then_complete(
+    acked: WSClient, log_watch: LogWatch
+) -> None:
+    log_watch.allow(r"RuntimeError: Query Kaboom!$")  # the server logs the resolver's exception
     await start(acked, "1", "{ throwing }")
     message = await acked.receive()
     assert message["type"] == "data" and message["id"] == "1"
@@ -207,7 +210,10 @@ async def test_a_resolver_error_is_data_with_errors_then_complete(acked: WSClien
     assert await acked.receive() == {"id": "1", "type": "complete"}
 
 
-async def test_an_iterator_error_is_a_single_error_object(acked: WSClient) -> None:
+async def test_an_iterator_error_is_a_single_error_object(
+    acked: WSClient, log_watch: LogWatch
+) -> None:
+    log_watch.allow(r"RuntimeError: Subscribe Kaboom!$")  # the server logs the source's exception
     await start(acked, "1", "subscription { throwing }")
     message = await acked.receive()
     assert message["type"] == "error" and message["id"] == "1"

@@ -595,6 +595,7 @@ async def test_should_not_close_connection_if_a_subscription_iterable_throws(
     ref: RefServer, token: str
 ) -> None:
     """Subscribe: should not close connection if a subscription iterable throws"""
+    ref.expect_log(r"RuntimeError: Subscribe Kaboom!$")  # logged by the server
     async with ref.connect("/graphql", token) as client:
         await init(client)
         await subscribe(client, "1", "subscription { throwing }")
@@ -609,6 +610,7 @@ async def test_should_not_send_complete_after_error_when_subscription_iterable_t
     ref: RefServer, token: str
 ) -> None:
     """Subscribe: should not send complete after error when subscription iterable throws"""
+    ref.expect_log(r"RuntimeError: Subscribe Kaboom!$")  # logged by the server
     async with ref.connect("/graphql", token) as client:
         await init(client)
         await subscribe(client, "1", "subscription { throwing }")

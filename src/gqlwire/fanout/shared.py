@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import orjson
 from graphql import ExecutionResult, GraphQLError
 
-from ..execution import as_graphql_error, format_result
+from ..execution import as_graphql_error, format_result, source_error
 from ..protocol import OperationId, result_tail
 
 logger = logging.getLogger("gqlwire")
@@ -104,9 +104,17 @@ class Group:
 class SharedSubscriptions:
     """The groups of one server."""
 
-    def __init__(self, slow_consumer_timeout: float = 2.0, backlog_limit: int = 1000) -> None:
+    def __init__(
+        self,
+        slow_consumer_timeout: float = 2.0,
+        backlog_limit: int = 1000,
+        *,
+        mask_errors: bool = False,
+    ) -> None:
         self.slow_consumer_timeout = slow_consumer_timeout
         self.backlog_limit = backlog_limit
+        self.mask_errors = mask_errors
+        """Mask unexpected errors in results (see the ``mask_errors`` option)."""
         self._groups: dict[GroupKey, Group] = {}
         self.events = 0
         self.deliveries = 0
@@ -146,8 +154,12 @@ class SharedSubscriptions:
         source: AsyncIterator[Any] | None = None
         try:
             result = await start()
+            # Formatted once for every member: resolver errors are logged once per event.
+            mask = self.mask_errors
             if isinstance(result, ExecutionResult):
-                outcome.result = format_result(result, include_data=result.data is not None)
+                outcome.result = format_result(
+                    result, include_data=result.data is not None, mask=mask
+                )
                 return
             source = aiter(result)
             while True:
@@ -156,9 +168,9 @@ class SharedSubscriptions:
                 except StopAsyncIteration:
                     return
                 except Exception as error:
-                    outcome.errors = [as_graphql_error(error)]
+                    outcome.errors = [source_error(error)]  # logged here, once
                     return
-                tail = result_tail(orjson.dumps(format_result(event)))
+                tail = result_tail(orjson.dumps(format_result(event, mask=mask)))
                 group.events += 1
                 self.events += 1
                 lagging, limit = group.lagging, self.backlog_limit
