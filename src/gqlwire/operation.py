@@ -43,6 +43,16 @@ class ServerError(Exception):
     """
 
 
+class RequestErrors(Exception):
+    """Raised by an ``execute`` or ``subscribe`` function (or by the stream it returned,
+    before its first result) for errors that stop the request before execution, such as
+    a schema library's own validation: they are answered like validation errors."""
+
+    def __init__(self, errors: list[GraphQLError]) -> None:
+        super().__init__("; ".join(error.message for error in errors))
+        self.errors = errors
+
+
 class OperationReport(Protocol):
     """Where an operation reports its outcomes (implemented by the connection)."""
 
@@ -128,6 +138,8 @@ class Operation:
             with contextlib.suppress(Exception):
                 await self._complete(notify=False)
             raise
+        except RequestErrors as refused:
+            await self._report_errors(refused.errors, ErrorStage.VALIDATION)
         except Exception as error:
             await self.report.failed(self.id, error)
         finally:
@@ -271,6 +283,8 @@ class Operation:
                 item = await anext(stream)
             except StopAsyncIteration:
                 return
+            except RequestErrors:
+                raise
             except Exception as error:
                 # The source failed mid-stream: an `error` for this operation only;
                 # the socket stays open (graphql-ws 6.0.8).

@@ -23,6 +23,7 @@ from .fanout.shared import SharedSubscriptions
 from .outbox import OverflowPolicy
 from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, ProtocolSettings
 from .protocol.machine import DEFAULT_MAX_MESSAGE_SIZE
+from .schema_libraries import default_context, strawberry_pipeline, uses_strawberry_pipeline
 
 _FUNCTION_OPTIONS = (
     "parse",
@@ -48,7 +49,7 @@ class ServerOptions:
     """Every option of :class:`gqlwire.GraphQLServer`; see its docstring."""
 
     schema: Any
-    context: Any = None
+    context: Any = default_context
     roots: Mapping[str, Any] | None = None
     parse: Callable[[str], DocumentNode] | None = None
     validate: Callable[[GraphQLSchema, DocumentNode], Sequence[GraphQLError]] | None = None
@@ -77,10 +78,12 @@ class ServerOptions:
     share_key: Hook | None = None
     slow_consumer_timeout: float = 2.0
     overflow_policy: OverflowPolicy | str = OverflowPolicy.CLOSE
+    strawberry_pipeline: bool | None = None
 
     # Derived once from the above (not arguments).
     graphql_schema: GraphQLSchema | None = field(init=False, default=None)
     execution_context_class: type[Any] | None = field(init=False, default=None)
+    runs_strawberry_pipeline: bool = field(init=False, default=False)
     documents: DocumentCache = field(init=False, repr=False)
     settings: ProtocolSettings = field(init=False)
     execute_function: ExecuteFunction = field(init=False, repr=False)
@@ -116,10 +119,20 @@ class ServerOptions:
         set_(self, "overflow_policy", OverflowPolicy(self.overflow_policy))
         set_(self, "graphql_schema", graphql_schema)
         set_(self, "execution_context_class", execution_context_class(self.schema))
+        # Strawberry's pipeline validates each operation itself (with the rules its
+        # extensions add): gqlwire then only parses, to learn the operation's type.
+        pipeline = (
+            strawberry_pipeline(self.schema)
+            if uses_strawberry_pipeline(self.schema, self.strawberry_pipeline)
+            else None
+        )
+        set_(self, "runs_strawberry_pipeline", pipeline is not None)
         set_(
             self,
             "documents",
-            DocumentCache(self.document_cache_size, validation_rules(self.schema)),
+            DocumentCache(
+                self.document_cache_size, () if pipeline else validation_rules(self.schema)
+            ),
         )
         set_(
             self,
@@ -132,7 +145,11 @@ class ServerOptions:
                 max_message_size=self.max_message_size,
             ),
         )
-        set_(self, "execute_function", self.execute or default_execute)
+        set_(
+            self,
+            "execute_function",
+            self.execute or (pipeline.execute if pipeline else default_execute),
+        )
         set_(
             self,
             "sharing",
@@ -144,7 +161,11 @@ class ServerOptions:
                 mask_errors=self.mask_errors,
             ),
         )
-        set_(self, "subscribe_function", self.subscribe or default_subscribe)
+        set_(
+            self,
+            "subscribe_function",
+            self.subscribe or (pipeline.subscribe if pipeline else default_subscribe),
+        )
 
     def replace(self, **changes: Any) -> ServerOptions:
         """A copy with ``changes`` applied (and everything derived computed anew)."""
