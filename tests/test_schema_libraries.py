@@ -297,7 +297,7 @@ def test_http_get_query(proc: ServerProcess, library: str) -> None:
     response = httpx.get(
         proc.http_url(f"/{library}"),
         params={"query": "query($n: String!) { hello(name: $n) }", "variables": '{"n": "Kay"}'},
-        headers={"accept": GRAPHQL_RESPONSE},
+        headers={"accept": GRAPHQL_RESPONSE, "graphql-preflight": "1"},
         timeout=10,
     )
     assert (response.status_code, response.json()) == (200, {"data": {"hello": "Hello Kay!"}})

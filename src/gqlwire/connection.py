@@ -89,6 +89,7 @@ class Connection:
         "_reader_stopped",
         "_reader_stopping",
         "_receiving",
+        "_started",
         "_tasks",
         "_timers",
         "_wake",
@@ -128,6 +129,8 @@ class Connection:
             OverflowPolicy(options.overflow_policy),
             on_gone=self._writer_failed,
             on_overflow=self._slow_consumer,
+            max_bytes=options.max_pending_bytes,
+            grace=options.slow_consumer_timeout,
         )
         self._closing = False  # our close was sent, or the peer is gone
         self._ended = False  # ... and, for our close, the close frame is out
@@ -141,6 +144,7 @@ class Connection:
         self._reader_stopped: asyncio.Future[None] | None = None
         self._close_code: int = CloseCode.NORMAL_CLOSURE
         self._close_reason = ""
+        self._started = False  # an operation was started by the message just read
 
     # -- the whole life -------------------------------------------------------------------
 
@@ -219,6 +223,20 @@ class Connection:
             if actions:
                 await self._apply(actions)
             del actions
+            if self._started:
+                # Let the operations just started run up to their first result before
+                # reading on: a burst of requests is then held by the byte budget
+                # below instead of all executing before any result was queued.
+                self._started = False
+                await asyncio.sleep(0)
+            # A client that does not read what it asked for (results, pongs) is not read
+            # either until it does, so that its requests wait in its own TCP buffers
+            # rather than in this process; it is given up on once it stalled.
+            outbox = self.outbox
+            if outbox.over_budget() and not await outbox.wait_for_budget(
+                self.options.slow_consumer_timeout
+            ):
+                outbox.overflow()
 
     async def _finish(self) -> None:
         """Cancel and await everything this connection started, then the last hooks."""
@@ -413,6 +431,7 @@ class Connection:
         operation = Operation(self.options, self.context, id, payload, self)
         task = asyncio.get_running_loop().create_task(operation.run())
         self.operations[id] = task
+        self._started = True
         task.add_done_callback(partial(self._forget_operation, id))
 
     def _forget_operation(self, id: OperationId, done: asyncio.Task[None]) -> None:

@@ -63,6 +63,15 @@ Options and hooks
     ``on_operation``, ``on_next``, ``on_error`` and ``on_complete``.
     ``on_disconnect`` and ``on_close`` concern WebSocket connections and are never
     called for HTTP.
+
+Cross-site requests
+    Checked right after the method, before ``on_connect``: a browser request whose
+    ``Origin`` is not in ``allowed_origins`` answers 403 (as its WebSocket handshake
+    would), and with ``csrf_prevention`` (the default) a request that another site could
+    make a browser send without a CORS preflight is refused (see
+    :func:`cross_site_refusal`): a ``POST`` that is not ``application/json`` with 415, a
+    ``GET`` with neither a non-simple ``Content-Type`` nor a ``GraphQL-Preflight``,
+    ``Apollo-Require-Preflight`` or ``X-Apollo-Operation-Name`` header with 400.
 """
 
 from __future__ import annotations
@@ -125,6 +134,11 @@ async def handle_http_request(options: ServerOptions, request: HTTPRequest) -> H
             f"Method {request.method} is not allowed: use GET or POST",
             [("allow", ", ".join(ALLOWED_METHODS))],
         )
+    if not options.origin_allowed(request.headers.get("origin")):
+        return error_response(403, "Origin not allowed")
+    refusal = cross_site_refusal(request) if options.csrf_prevention else None
+    if refusal is not None:
+        return refusal
     media_type = negotiate_media_type(request.headers.get("accept"))
     if media_type is None:
         return error_response(
@@ -151,6 +165,52 @@ async def handle_http_request(options: ServerOptions, request: HTTPRequest) -> H
     if not outcome.raised:
         response = _with_draft(response, context.response, options.debug)
     return response
+
+
+# -- cross-site requests ------------------------------------------------------------------
+
+SIMPLE_CONTENT_TYPES: Final = frozenset(
+    {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
+)
+"""The content types a browser sends cross-site without asking the server first."""
+
+PREFLIGHT_HEADERS: Final = (
+    "graphql-preflight",
+    "apollo-require-preflight",
+    "x-apollo-operation-name",
+)
+"""Headers a page cannot add to a cross-site request without the browser's preflight."""
+
+
+def cross_site_refusal(request: HTTPRequest) -> HTTPResponse | None:
+    """The answer to a request another site's page could have made a visitor's browser
+    send (with the visitor's cookies) without a CORS preflight, or ``None``.
+
+    A ``POST`` runs only with ``Content-Type: application/json``, which no form and no
+    simple cross-site request can send, so it is refused here when its content type is
+    not one (415), before ``on_connect`` or anything of the application runs. A ``GET``
+    carries no body: it runs only with a header a simple request cannot have (a
+    non-simple ``Content-Type``, or one of :data:`PREFLIGHT_HEADERS`); otherwise 400.
+    Queries with side effects in a resolver can then not be triggered by an ``<img>``,
+    a link or a form on another site.
+    """
+    headers = request.headers
+    if request.method == "POST":
+        try:
+            _json_media_type(headers.get("content-type"))
+        except MalformedRequest as error:
+            return error_response(error.status, str(error))
+        return None
+    content_type = headers.get("content-type")
+    if content_type is not None and parse_media_type(content_type)[0] not in SIMPLE_CONTENT_TYPES:
+        return None
+    if any(headers.get(name) for name in PREFLIGHT_HEADERS):
+        return None
+    return error_response(
+        400,
+        "GET request refused as a possible cross-site request forgery: send it with a "
+        "GraphQL-Preflight: 1 header (or use POST with Content-Type: application/json)",
+    )
 
 
 # -- requests --------------------------------------------------------------------------
@@ -204,8 +264,8 @@ def _query_parameters(query_string: str) -> JSONObject:
     return raw
 
 
-def _json_body(request: HTTPRequest) -> JSONObject:
-    content_type = request.headers.get("content-type")
+def _json_media_type(content_type: str | None) -> None:
+    """Raise :class:`MalformedRequest` (415) unless ``content_type`` is JSON in UTF-8."""
     if content_type is None:
         raise MalformedRequest(
             f"Missing Content-Type header: send the request as {APPLICATION_JSON}", 415
@@ -217,6 +277,10 @@ def _json_body(request: HTTPRequest) -> JSONObject:
             f"{APPLICATION_JSON} (UTF-8)",
             415,
         )
+
+
+def _json_body(request: HTTPRequest) -> JSONObject:
+    _json_media_type(request.headers.get("content-type"))
     try:
         body = orjson.loads(request.body)
     except orjson.JSONDecodeError as error:
@@ -516,9 +580,12 @@ def error_response(
 __all__ = [
     "APPLICATION_JSON",
     "GRAPHQL_RESPONSE_JSON",
+    "PREFLIGHT_HEADERS",
+    "SIMPLE_CONTENT_TYPES",
     "HTTPRequest",
     "HTTPResponse",
     "MalformedRequest",
+    "cross_site_refusal",
     "error_response",
     "handle_http_request",
     "negotiate_media_type",

@@ -43,6 +43,11 @@ _FUNCTION_OPTIONS = (
 """Options that are called: refused when the server is built if they cannot be, rather
 than when the first connection or operation needs them."""
 
+DEFAULT_MAX_PENDING_BYTES = 4 * 1024 * 1024
+"""Bytes of outgoing frames one socket may have queued: a burst of a thousand ordinary
+results, or a few results of the largest message a client may send, while a thousand
+stalled clients cost at most 4 GiB, and only until ``slow_consumer_timeout`` ends them."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class ServerOptions:
@@ -69,12 +74,14 @@ class ServerOptions:
     max_subscriptions_per_connection: int | None = 100
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
     allowed_origins: Sequence[str] | None = None
+    csrf_prevention: bool = True
     debug: bool = False
     mask_errors: bool = False
     protocols: Sequence[str] = (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS)
     document_cache_size: int = 1000
     cleanup_timeout: float = 5.0
     max_pending_messages: int | None = 1000
+    max_pending_bytes: int | None = DEFAULT_MAX_PENDING_BYTES
     share_key: Hook | None = None
     slow_consumer_timeout: float = 2.0
     overflow_policy: OverflowPolicy | str = OverflowPolicy.CLOSE
@@ -115,6 +122,16 @@ class ServerOptions:
             raise ValueError("cleanup_timeout must be >= 0")
         if self.max_pending_messages is not None and self.max_pending_messages < 1:
             raise ValueError("max_pending_messages must be >= 1 or None")
+        if not isinstance(self.csrf_prevention, bool):
+            raise TypeError(f"csrf_prevention must be True or False, got {self.csrf_prevention!r}")
+        if self.max_pending_bytes is not None and (
+            isinstance(self.max_pending_bytes, bool)
+            or not isinstance(self.max_pending_bytes, int)
+            or self.max_pending_bytes < 1
+        ):
+            raise ValueError(
+                f"max_pending_bytes must be an int >= 1 or None, got {self.max_pending_bytes!r}"
+            )
         set_ = object.__setattr__  # frozen: derived fields are set once, here
         set_(self, "overflow_policy", OverflowPolicy(self.overflow_policy))
         set_(self, "graphql_schema", graphql_schema)
@@ -158,6 +175,7 @@ class ServerOptions:
                 # A member may fall as far behind as its outbox is long (None: the
                 # outbox never refuses, so nobody ever falls behind).
                 backlog_limit=self.max_pending_messages or 1,
+                backlog_bytes=self.max_pending_bytes,
                 mask_errors=self.mask_errors,
             ),
         )
@@ -172,7 +190,7 @@ class ServerOptions:
         return dataclasses.replace(self, **changes)
 
     def origin_allowed(self, origin: str | None) -> bool:
-        """Whether a handshake with this ``Origin`` header may proceed.
+        """Whether a handshake or an HTTP request with this ``Origin`` header may proceed.
 
         Non-browser clients send no Origin and are always allowed: the check exists
         to stop another site's page from using a visitor's cookies (cross-site

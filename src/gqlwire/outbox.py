@@ -1,17 +1,24 @@
 """The frames waiting to go out on one socket, and the one task that writes them.
 
 Every frame of a connection passes through its outbox, in order. The outbox is
-bounded (``max_pending_messages``) and never lets a slow client hold anyone else:
+bounded in results (``max_pending_messages``) and in bytes (``max_pending_bytes``, every
+frame counted, control frames included), and never lets a slow client hold anyone else:
 
 * an operation that produces its own results *waits* for room, so it is slowed to
-  its client's pace and nothing is lost (the reference's back-pressure);
+  its client's pace and nothing is lost (the reference's back-pressure), as long as the
+  client makes progress: once it wrote nothing for ``slow_consumer_timeout`` seconds
+  while the outbox is full, it is given up on (closed with 1013), so a client that
+  stopped reading holds no memory for long;
 * a shared subscription's publisher *offers* frames: when an outbox is full, the
   overflow policy decides. ``drop_oldest`` drops that client's oldest undelivered result
   at once. ``close`` holds the publisher while the client's writer still makes progress
   (a slow transport is not a stalled client) and closes the client once it wrote
   nothing for ``slow_consumer_timeout`` seconds;
-* control frames (pong, ack, protocol errors) are never dropped and never wait: they
-  are few, and the receive loop that sends them must keep reading.
+* control frames (pong, ack, protocol errors) are never dropped and never wait: the
+  receive loop that sends them must not be held by an operation. They count against
+  the byte budget, and the receive loop stops reading while the budget is spent
+  (:meth:`Outbox.over_budget`), so a client that sends pings and reads nothing fills
+  its own TCP buffers, not the server's memory.
 """
 
 from __future__ import annotations
@@ -38,9 +45,12 @@ class Outbox:
     them at once and by a writer task otherwise."""
 
     __slots__ = (
+        "_bytes",
         "_closed",
         "_frames",
+        "_grace",
         "_limit",
+        "_max_bytes",
         "_on_gone",
         "_on_overflow",
         "_policy",
@@ -61,9 +71,18 @@ class Outbox:
         *,
         on_gone: Callable[[], None],
         on_overflow: Callable[[], None],
+        max_bytes: int | None = None,
+        grace: float | None = None,
     ) -> None:
+        """``limit``: results queued at most; ``max_bytes``: bytes queued at most (the
+        frame that crosses it is still taken); ``grace``: seconds an operation waits for
+        room without any frame being written before the client counts as stalled
+        (``None``: it waits as long as it takes)."""
         self._transport = transport
         self._limit = limit
+        self._max_bytes = max_bytes
+        self._grace = grace
+        self._bytes = 0  # length of every queued frame (characters of a str, bytes)
         self._policy = policy
         self._on_gone = on_gone
         self._on_overflow = on_overflow
@@ -86,9 +105,16 @@ class Outbox:
         self._append(frame, droppable=False)
 
     async def put_result(self, frame: str) -> None:
-        """Queue an operation's own result, waiting while the outbox is full."""
+        """Queue an operation's own result, waiting while the outbox is full. A client
+        that wrote nothing for ``grace`` seconds meanwhile is given up on
+        (:meth:`overflow`) and the result is not queued."""
         while self._full() and not self._closed:
-            await self._room_event().wait()
+            grace = self._grace
+            if grace is None:
+                await self._room_event().wait()
+            elif not await self.wait_for_room(grace):
+                self.overflow()
+                return
         self._append(frame, droppable=True)
 
     def offer_result(self, frame: Frame) -> bool:
@@ -105,7 +131,8 @@ class Outbox:
         elif self._full():
             if self._policy is OverflowPolicy.CLOSE:
                 return False
-            self._drop_oldest_result()
+            while self._full() and self._drop_oldest_result():
+                pass
         self._queue(frame, droppable=True)
         return True
 
@@ -126,14 +153,37 @@ class Outbox:
                     return False
         return True
 
+    async def wait_for_budget(self, grace: float) -> bool:
+        """Wait until the queued bytes are under the budget again, as long as the
+        writer makes progress; ``False`` once it wrote nothing for ``grace`` seconds."""
+        while self.over_budget() and not self._closed:
+            written = self.written
+            try:
+                async with asyncio.timeout(grace):
+                    await self._room_event().wait()
+            except TimeoutError:
+                if self.written == written:
+                    return False
+        return True
+
     def overflow(self) -> None:
         """Give up on this client (close policy): reported once."""
         if not self.overflowed:
             self.overflowed = True
             self._on_overflow()
 
+    def over_budget(self) -> bool:
+        """Whether the queued frames hold the whole byte budget (or more)."""
+        return self._max_bytes is not None and self._bytes >= self._max_bytes
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._bytes
+
     def _full(self) -> bool:
-        return self._limit is not None and self._results >= self._limit
+        return (self._limit is not None and self._results >= self._limit) or (
+            self._max_bytes is not None and self._bytes >= self._max_bytes
+        )
 
     def _room_event(self) -> asyncio.Event:
         """The event the writer sets when a queued result leaves, cleared for a wait."""
@@ -162,19 +212,23 @@ class Outbox:
         if frames is None:
             frames = self._frames = deque()
         frames.append((frame, droppable))
+        self._bytes += len(frame)
         if droppable:
             self._results += 1
 
-    def _drop_oldest_result(self) -> None:
+    def _drop_oldest_result(self) -> bool:
+        """Drop the oldest queued result; ``False`` if only control frames are queued."""
         frames = self._frames
         if frames is None:
-            return
-        for index, (_, droppable) in enumerate(frames):
+            return False
+        for index, (frame, droppable) in enumerate(frames):
             if droppable:
                 del frames[index]
                 self._results -= 1
+                self._bytes -= len(frame)
                 self.dropped += 1
-                return
+                return True
+        return False
 
     # -- writing them out ---------------------------------------------------------------
 
@@ -186,17 +240,20 @@ class Outbox:
         try:
             while frames:
                 frame, droppable = frames.popleft()
+                self._bytes -= len(frame)
                 if droppable:
                     self._results -= 1
-                    room = self._room
-                    if room is not None and not room.is_set() and not self._full():
-                        room.set()
+                room = self._room
+                if room is not None and not room.is_set():
+                    room.set()  # whoever waits checks again what it waits for
                 if not await self._transport.send(frame):
                     self._closed = True
                     frames.clear()
+                    self._bytes = 0
                     self._release()
                     self._on_gone()
                     return
+                del frame  # not held while the next send waits
                 self.written += 1
         finally:
             if self._writer is asyncio.current_task():
@@ -212,7 +269,9 @@ class Outbox:
         self._closed = True
         if self._frames is not None:
             self._frames.clear()
+        self._frames = None
         self._results = 0
+        self._bytes = 0
         self._release()
         writer = self._writer
         if writer is not None and not writer.done() and writer is not asyncio.current_task():

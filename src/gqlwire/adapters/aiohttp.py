@@ -215,9 +215,8 @@ class AiohttpHandler:
         return transport.response or web.Response(status=400)
 
     async def http(self, request: web.Request) -> web.StreamResponse:
-        limit = self.options.max_message_size
-        body = await request.content.read(limit + 1) if limit is not None else await request.read()
-        if limit is not None and (len(body) > limit or not request.content.at_eof()):
+        body = await read_body(request, self.options.max_message_size)
+        if body is None:
             return _response(error_response(413, "Request body too large"))
         outcome = await handle_http_request(
             self.options,
@@ -230,6 +229,30 @@ class AiohttpHandler:
             ),
         )
         return _response(outcome)
+
+
+async def read_body(request: web.Request, limit: int | None) -> bytes | None:
+    """The whole request body, or ``None`` when it is longer than ``limit`` bytes.
+
+    Read until the end of the body, whatever the client's TCP writes were: a single
+    ``read(n)`` returns only what has arrived so far. A declared ``Content-Length`` over
+    the limit is refused before anything is read.
+    """
+    if limit is None:
+        return await request.read()
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(limit + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
 
 
 def _response(outcome: Any) -> web.Response:

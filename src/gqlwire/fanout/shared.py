@@ -84,6 +84,8 @@ class Lag:
     """A member that fell behind: the events it has not taken yet, oldest first."""
 
     backlog: deque[bytes] = field(default_factory=deque)
+    size: int = 0
+    """Bytes in ``backlog``: it is bounded in events and in bytes, like an outbox."""
     progress: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     outcome: Outcome | None = None
@@ -109,10 +111,13 @@ class SharedSubscriptions:
         slow_consumer_timeout: float = 2.0,
         backlog_limit: int = 1000,
         *,
+        backlog_bytes: int | None = None,
         mask_errors: bool = False,
     ) -> None:
         self.slow_consumer_timeout = slow_consumer_timeout
         self.backlog_limit = backlog_limit
+        self.backlog_bytes = backlog_bytes
+        """Bytes of events one lagging member may hold (``None``: no bound in bytes)."""
         self.mask_errors = mask_errors
         """Mask unexpected errors in results (see the ``mask_errors`` option)."""
         self._groups: dict[GroupKey, Group] = {}
@@ -173,14 +178,15 @@ class SharedSubscriptions:
                 tail = result_tail(orjson.dumps(format_result(event, mask=mask)))
                 group.events += 1
                 self.events += 1
-                lagging, limit = group.lagging, self.backlog_limit
+                lagging = group.lagging
                 for member in list(group.members):
                     lag = lagging.get(member)
                     if lag is None:
                         if member.deliver(tail):
                             continue
-                    elif len(lag.backlog) < limit:
+                    elif not self._backlog_full(lag):
                         lag.backlog.append(tail)  # behind: after what it has yet to take
+                        lag.size += len(tail)
                         continue
                     await self._fall_behind(group, member, tail)
                 group.deliveries += len(group.members)
@@ -216,7 +222,7 @@ class SharedSubscriptions:
         is full, wait while the member makes progress and then queue it."""
         lag = group.lagging.get(member)
         if lag is not None:
-            while len(lag.backlog) >= self.backlog_limit and not _ended(lag.task):
+            while self._backlog_full(lag) and not _ended(lag.task):
                 lag.progress.clear()
                 await lag.progress.wait()  # the catch-up task gives up on a stalled client
             if member not in group.members:
@@ -230,6 +236,11 @@ class SharedSubscriptions:
             lag.task = asyncio.get_running_loop().create_task(self._catch_up(group, member, lag))
         if not _ended(lag.task):
             lag.backlog.append(tail)
+            lag.size += len(tail)
+
+    def _backlog_full(self, lag: Lag) -> bool:
+        limit = self.backlog_bytes
+        return len(lag.backlog) >= self.backlog_limit or (limit is not None and lag.size >= limit)
 
     async def _catch_up(self, group: Group, member: Member, lag: Lag) -> None:
         """Feed a member its backlog, in order, as its client makes room."""
@@ -240,10 +251,11 @@ class SharedSubscriptions:
                     return
                 backlog = lag.backlog
                 while backlog and member.deliver(backlog[0]):
-                    backlog.popleft()
+                    lag.size -= len(backlog.popleft())
                 lag.progress.set()
         finally:
             lag.backlog.clear()
+            lag.size = 0
             if group.lagging.get(member) is lag:
                 del group.lagging[member]
             lag.progress.set()

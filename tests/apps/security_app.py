@@ -1,0 +1,76 @@
+"""Abusive clients against default options, observable from outside the server process.
+
+Routes:
+
+- ``/graphql``: every option at its default (keep-alive off, so that the only frames a
+  test sees are the ones it asked for); ``big(size)`` returns a string of ``size``
+  characters, ``effect`` counts how often it ran (a query with a side effect, for the
+  CSRF tests);
+- ``/origins``: the same schema with ``allowed_origins=["https://app.example"]``;
+- ``/unbounded``: ``max_pending_bytes=None`` (the outbox bounded in messages only).
+
+Control endpoints: ``GET /_stats?route=/graphql`` returns the server's ``stats()``, the
+process id (the worker's on granian) and how often ``effect`` ran.
+
+With ``SECURITY_APP_GC=off`` in its environment, the process runs with the cyclic garbage
+collector disabled: whatever a client leaves behind in reference cycles then stays, so
+a test sees memory that only reference counting returns.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from graphql import build_schema
+
+from gqlwire import GraphQLServer
+from tests.harness.routes import Routes, respond
+
+if os.environ.get("SECURITY_APP_GC") == "off":
+    gc.disable()
+
+effects = {"count": 0}
+
+schema = build_schema(
+    """
+    type Query { big(size: Int!): String!, effect: Int! }
+    type Mutation { effect: Int! }
+    """
+)
+
+
+def resolve_big(_root: Any, _info: Any, size: int) -> str:
+    return "x" * size
+
+
+def resolve_effect(_root: Any, _info: Any) -> int:
+    effects["count"] += 1
+    return effects["count"]
+
+
+schema.query_type.fields["big"].resolve = resolve_big
+schema.query_type.fields["effect"].resolve = resolve_effect
+schema.mutation_type.fields["effect"].resolve = resolve_effect  # type: ignore[union-attr]
+
+servers = {
+    "/graphql": GraphQLServer(schema, keep_alive=None),
+    "/origins": GraphQLServer(schema, keep_alive=None, allowed_origins=["https://app.example"]),
+    # The outbox bounded in messages only, as before max_pending_bytes: the control.
+    "/unbounded": GraphQLServer(schema, keep_alive=None, max_pending_bytes=None),
+}
+
+
+async def stats(scope: Any, receive: Any, send: Any) -> None:
+    raw = bytes(scope.get("query_string") or b"").decode()
+    route = parse_qs(raw).get("route", ["/graphql"])[-1]
+    body = {**servers[route].stats(), "pid": os.getpid(), "effects": effects["count"]}
+    await respond(send, 200, orjson.dumps(body))
+
+
+routes = Routes(servers, http={"/_stats": stats})
+app = routes.asgi()
+aiohttp_app = routes.aiohttp()
