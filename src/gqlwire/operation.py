@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Hashable
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from graphql import ExecutionResult, GraphQLError, GraphQLSchema, OperationType, validate
+from graphql import ExecutionResult, GraphQLError, GraphQLSchema, OperationType
 
 from .context import Context, call_hook, resolve
 from .execution import (
@@ -220,10 +220,11 @@ class Operation:
         args.execution_context_class = options.execution_context_class
         if options.validate is not None:
             errors = list(options.validate(args.schema, document))
+            errors = errors or options.documents.limit_errors(document)
         elif options.parse is None:
             document, errors = options.documents.validate(args.schema, query)
         else:
-            errors = validate(args.schema, document, options.documents.rules)
+            errors = options.documents.check(args.schema, document)
         if errors:
             await self._report_errors(errors, ErrorStage.VALIDATION)
             return None

@@ -7,19 +7,31 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, specified_rules
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 
 from .context import Hook
 from .execution import (
+    DEFAULT_DOCUMENT_CACHE_BYTES,
+    DEFAULT_EXECUTION_TIME_SLICE,
+    DEFAULT_MAX_EXECUTION_TIME,
+    DEFAULT_MAX_TOKENS,
     DocumentCache,
     ExecuteFunction,
-    default_execute,
+    budgeted_execute,
     default_subscribe,
     execution_context_class,
     unwrap_schema,
     validation_rules,
 )
 from .fanout.shared import SharedSubscriptions
+from .limits import (
+    DEFAULT_MAX_ALIASES,
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_FIELDS,
+    DEFAULT_MAX_ROOT_FIELDS,
+    OperationLimits,
+)
 from .outbox import OverflowPolicy
 from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, ProtocolSettings
 from .protocol.machine import DEFAULT_MAX_MESSAGE_SIZE
@@ -79,6 +91,16 @@ class ServerOptions:
     mask_errors: bool = False
     protocols: Sequence[str] = (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS)
     document_cache_size: int = 1000
+    document_cache_bytes: int | None = DEFAULT_DOCUMENT_CACHE_BYTES
+    max_tokens: int | None = DEFAULT_MAX_TOKENS
+    max_depth: int | None = DEFAULT_MAX_DEPTH
+    max_aliases: int | None = DEFAULT_MAX_ALIASES
+    max_root_fields: int | None = DEFAULT_MAX_ROOT_FIELDS
+    max_fields: int | None = DEFAULT_MAX_FIELDS
+    max_execution_time: float | None = DEFAULT_MAX_EXECUTION_TIME
+    execution_time_slice: float | None = DEFAULT_EXECUTION_TIME_SLICE
+    introspection: bool = True
+    hide_suggestions: bool | None = None
     cleanup_timeout: float = 5.0
     max_pending_messages: int | None = 1000
     max_pending_bytes: int | None = DEFAULT_MAX_PENDING_BYTES
@@ -132,6 +154,20 @@ class ServerOptions:
             raise ValueError(
                 f"max_pending_bytes must be an int >= 1 or None, got {self.max_pending_bytes!r}"
             )
+        for name in ("max_execution_time", "execution_time_slice"):
+            seconds = getattr(self, name)
+            if seconds is not None and not seconds > 0:
+                raise ValueError(f"{name} must be > 0 or None, got {seconds!r}")
+        limits = OperationLimits(
+            max_depth=self.max_depth,
+            max_aliases=self.max_aliases,
+            max_root_fields=self.max_root_fields,
+            max_fields=self.max_fields,
+        )
+        # Suggestions name what a client could not see without introspection.
+        hide_suggestions = (
+            not self.introspection if self.hide_suggestions is None else self.hide_suggestions
+        )
         set_ = object.__setattr__  # frozen: derived fields are set once, here
         set_(self, "overflow_policy", OverflowPolicy(self.overflow_policy))
         set_(self, "graphql_schema", graphql_schema)
@@ -148,7 +184,14 @@ class ServerOptions:
             self,
             "documents",
             DocumentCache(
-                self.document_cache_size, () if pipeline else validation_rules(self.schema)
+                self.document_cache_size,
+                _with_introspection(
+                    () if pipeline else validation_rules(self.schema), self.introspection
+                ),
+                max_tokens=self.max_tokens,
+                max_bytes=self.document_cache_bytes,
+                limits=limits,
+                hide_suggestions=hide_suggestions,
             ),
         )
         set_(
@@ -165,7 +208,16 @@ class ServerOptions:
         set_(
             self,
             "execute_function",
-            self.execute or (pipeline.execute if pipeline else default_execute),
+            self.execute
+            or (
+                pipeline.execute
+                if pipeline
+                else budgeted_execute(
+                    self.max_execution_time,
+                    self.execution_time_slice,
+                    hide_suggestions=hide_suggestions,
+                )
+            ),
         )
         set_(
             self,
@@ -200,3 +252,12 @@ class ServerOptions:
         if allowed is None or origin is None:
             return True
         return "*" in allowed or origin in allowed
+
+
+def _with_introspection(
+    rules: tuple[type[ASTValidationRule], ...] | None, introspection: bool
+) -> tuple[type[ASTValidationRule], ...] | None:
+    """The validation rules, refusing ``__schema`` and ``__type`` unless ``introspection``."""
+    if introspection:
+        return rules
+    return (*(specified_rules if rules is None else rules), NoSchemaIntrospectionCustomRule)
