@@ -366,7 +366,10 @@ def budgeted_execute(
                 if budget is None or budget.deadline is None:
                     result = await result
                 else:
-                    async with asyncio.timeout(max(budget.deadline - monotonic(), 0)):
+                    # Fields stop being started at the deadline, which ends a busy
+                    # operation by itself; this ends one whose resolvers still wait.
+                    grace = budget.deadline - monotonic() + _CANCEL_GRACE
+                    async with asyncio.timeout(max(grace, 0)):
                         result = await result
         except TimeoutError:
             assert budget is not None
@@ -380,6 +383,9 @@ def budgeted_execute(
 
     return execute
 
+
+_CANCEL_GRACE: Final = 1.0
+"""Seconds after ``max_execution_time`` before waiting resolvers are cancelled."""
 
 _EXECUTE_HIDES: Final = "hide_suggestions" in inspect.signature(graphql_execute).parameters
 

@@ -81,7 +81,9 @@ class ExecutionBudget:
         if self.deadline is not None and now >= self.deadline:
             self.countdown = 1
             self.exceeded = True
-            raise self.error()
+            # Raised when awaited, not here: graphql-core would leave the awaitables of
+            # the fields before this one unawaited.
+            return self._refused()
         if self.slice_end is not None and now >= self.slice_end:
             self.paused = True
             self.countdown = 1
@@ -89,6 +91,9 @@ class ExecutionBudget:
             asyncio.get_running_loop().call_soon(self._next_slice)
             return self._deferred(waiter, execute_field, executor, args)
         return execute_field(executor, *args)
+
+    async def _refused(self) -> Any:
+        raise self.error()
 
     def _next_slice(self) -> None:
         """Runs once the loop has had its turn: the operation may go on for a slice."""

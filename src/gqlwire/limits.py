@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from graphql import (
     DocumentNode,
@@ -31,6 +31,7 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
+from graphql.validation import ValidationRule
 
 DEFAULT_MAX_DEPTH: Final = 15
 DEFAULT_MAX_ALIASES: Final = 30
@@ -162,14 +163,29 @@ def _exceeded(cost: SelectionCost, limits: OperationLimits) -> str | None:
     if limits.max_depth is not None and cost.depth > limits.max_depth:
         return f"Query depth {cost.depth} exceeds the limit of {limits.max_depth}"
     if limits.max_root_fields is not None and cost.root_fields > limits.max_root_fields:
-        return (
-            f"Root field count {cost.root_fields} exceeds the limit of {limits.max_root_fields}"
-        )
+        return f"Root field count {cost.root_fields} exceeds the limit of {limits.max_root_fields}"
     if limits.max_aliases is not None and cost.aliases > limits.max_aliases:
         return f"Alias count {cost.aliases} exceeds the limit of {limits.max_aliases}"
     if limits.max_fields is not None and cost.fields > limits.max_fields:
         return f"Field count {cost.fields} exceeds the limit of {limits.max_fields}"
     return None
+
+
+# -- introspection ---------------------------------------------------------------------------
+
+INTROSPECTION_FIELDS: Final = frozenset({"__schema", "__type"})
+
+
+class NoIntrospection(ValidationRule):
+    """Refuses ``__schema`` and ``__type`` (``__typename`` stays: clients need it to
+    tell the types of a union apart), one error per field selected."""
+
+    def enter_field(self, node: FieldNode, *_args: Any) -> None:
+        name = node.name.value
+        if name in INTROSPECTION_FIELDS:
+            self.report_error(
+                GraphQLError(f"Introspection is disabled: the query selects '{name}'.", node)
+            )
 
 
 # -- suggestions ----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, specified_rules
-from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
+from graphql.validation import ASTValidationRule
 
 from .context import Hook
 from .execution import (
@@ -30,6 +30,7 @@ from .limits import (
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_FIELDS,
     DEFAULT_MAX_ROOT_FIELDS,
+    NoIntrospection,
     OperationLimits,
 )
 from .outbox import OverflowPolicy
@@ -260,4 +261,4 @@ def _with_introspection(
     """The validation rules, refusing ``__schema`` and ``__type`` unless ``introspection``."""
     if introspection:
         return rules
-    return (*(specified_rules if rules is None else rules), NoSchemaIntrospectionCustomRule)
+    return (*(specified_rules if rules is None else rules), NoIntrospection)

@@ -1,0 +1,341 @@
+"""The cost of an operation, measured before it runs and bounded while it runs.
+
+Plain calls: what :mod:`gqlwire.limits` counts (after fragment expansion, memoised per
+fragment), what the document cache keeps (tokens, bytes, one analysis per document and
+schema), the introspection and suggestion switches, and the execution budget of
+:mod:`gqlwire.execution_budget`. ``tests/security/test_operation_cost.py`` plays the
+same attacks against real servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from graphql import GraphQLSchema, build_schema, get_introspection_query, parse
+
+import gqlwire.execution
+from gqlwire.execution import DocumentCache, ExecutionArgs, budgeted_execute, default_execute
+from gqlwire.limits import OperationLimits, limit_errors, operation_costs, without_suggestions
+from gqlwire.options import ServerOptions
+
+SCHEMA: GraphQLSchema = build_schema(
+    """
+    type Query { person: Person! hello: String! }
+    type Person { name: String! friends(first: Int!): [Person!]! boom: [Person!]! }
+    type Mutation { touch: Int! }
+    """
+)
+_PERSON: dict[str, Any] = {"name": "ada"}
+
+
+def _boom(_person: Any, _info: Any) -> list[Any]:
+    return [_PERSON, None, _PERSON]  # a null in a non-null list: graphql-core drops siblings
+
+
+SCHEMA.query_type.fields["person"].resolve = lambda _root, _info: _PERSON  # type: ignore[union-attr]
+_person_type: Any = SCHEMA.type_map["Person"]
+_person_type.fields["friends"].resolve = lambda _person, _info, first: [_PERSON] * first
+_person_type.fields["boom"].resolve = _boom
+
+NO_LIMITS = OperationLimits(max_depth=None, max_aliases=None, max_root_fields=None, max_fields=None)
+
+
+def cost(query: str) -> Any:
+    [(_operation, measured)] = operation_costs(parse(query))
+    return measured
+
+
+def nested(depth: int, first: int = 2) -> str:
+    """``{ person { friends(first: N) { friends(...) { ... name } } } }``: depth + 2 deep."""
+    selection = "name"
+    for _ in range(depth):
+        selection = f"friends(first: {first}) {{ {selection} }}"
+    return f"{{ person {{ {selection} }} }}"
+
+
+def bomb(levels: int) -> str:
+    """Each fragment spreads the next one twice: 2**levels aliased fields in the end."""
+    fragments = [
+        f"fragment F{level} on Person {{ ...F{level + 1} ...F{level + 1} }}"
+        for level in range(levels)
+    ]
+    return "\n".join(
+        ["{ person { ...F0 } }", *fragments, f"fragment F{levels} on Person {{ n: name }}"]
+    )
+
+
+# -- counting ---------------------------------------------------------------------------
+
+
+def test_depth_counts_levels_of_fields() -> None:
+    assert cost("{ hello }").depth == 1
+    assert cost("{ person { name } }").depth == 2
+    assert cost(nested(19)).depth == 21
+
+
+def test_fields_aliases_and_root_fields() -> None:
+    measured = cost("{ a: hello b: hello person { n: name friends(first: 1) { name } } }")
+    assert (measured.root_fields, measured.aliases, measured.fields) == (3, 3, 6)
+
+
+def test_a_fragment_counts_wherever_it_is_spread() -> None:
+    query = """
+        { person { ...Names friends(first: 1) { ...Names } } }
+        fragment Names on Person { a: name b: name }
+    """
+    measured = cost(query)
+    assert (measured.aliases, measured.fields, measured.depth) == (4, 6, 3)
+
+
+def test_fragments_and_inline_fragments_at_the_root_count_as_root_fields() -> None:
+    query = "{ ...Root ... on Query { c: hello } } fragment Root on Query { a: hello b: hello }"
+    assert cost(query).root_fields == 3
+
+
+def test_depth_through_fragments() -> None:
+    query = "{ person { ...Deep } } fragment Deep on Person { friends(first: 1) { name } }"
+    assert cost(query).depth == 3
+
+
+def test_a_fragment_bomb_is_counted_exactly_and_each_fragment_once() -> None:
+    # 2**64 fields: expanding them one by one would never end (the test would time out).
+    measured = cost(bomb(64))
+    assert measured.aliases == 2**64
+    assert measured.fields == 2**64 + 1
+
+
+def test_cycles_terminate() -> None:
+    query = """
+        { person { ...A } }
+        fragment A on Person { name ...B }
+        fragment B on Person { name ...A }
+    """
+    assert cost(query).fields == 3  # person, A's name, B's name; the cycle counts nothing
+
+
+def test_unknown_fragments_count_nothing() -> None:
+    assert cost("{ person { ...Missing } }").fields == 1
+
+
+def test_every_operation_is_measured() -> None:
+    costs = operation_costs(parse("query A { hello } query B { person { name } }"))
+    assert [measured.depth for _operation, measured in costs] == [1, 2]
+
+
+# -- the limits' errors -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "limits", "message"),
+    [
+        (nested(19), OperationLimits(), "Query depth 21 exceeds the limit of 15"),
+        ("{ a: hello b: hello c: hello }", OperationLimits(max_aliases=2),
+         "Alias count 3 exceeds the limit of 2"),
+        ("{ hello hello }", OperationLimits(max_root_fields=1),
+         "Root field count 2 exceeds the limit of 1"),
+        (nested(3), OperationLimits(max_fields=4), "Field count 5 exceeds the limit of 4"),
+        (bomb(16), OperationLimits(), "Alias count 65536 exceeds the limit of 30"),
+    ],
+)  # fmt: skip
+def test_an_exceeded_limit_is_named_with_its_value(
+    query: str, limits: OperationLimits, message: str
+) -> None:
+    [error] = limit_errors(parse(query), limits)
+    assert error.message == message
+    assert error.locations is not None
+
+
+def test_none_disables_each_limit() -> None:
+    assert limit_errors(parse(bomb(16)), NO_LIMITS) == []
+    assert limit_errors(parse(nested(30)), OperationLimits(max_depth=None)) == []
+
+
+def test_the_introspection_query_fits_the_defaults() -> None:
+    # GraphiQL and codegen tools send it: it is exactly 15 deep, so the default may not
+    # be lower.
+    document = parse(get_introspection_query(descriptions=True))
+    assert limit_errors(document, OperationLimits()) == []
+    [(_operation, measured)] = operation_costs(document)
+    assert measured.depth == 15
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "10"])
+def test_limits_must_be_positive_integers(value: Any) -> None:
+    with pytest.raises(ValueError, match="max_depth must be a positive integer or None"):
+        OperationLimits(max_depth=value)
+
+
+# -- the document cache -----------------------------------------------------------------
+
+
+def test_parsing_stops_at_max_tokens() -> None:
+    cache = DocumentCache(max_tokens=10)
+    with pytest.raises(Exception, match="Document contains more than 10 tokens"):
+        cache.parse("{ " + "a " * 20 + "}")
+    assert cache.parse("{ a b c }") is not None
+
+
+def test_the_cache_is_bounded_in_bytes() -> None:
+    one = DocumentCache(max_bytes=None)
+    one.parse("{ " + "a " * 1000 + "x0 }")
+    entry_size = one.bytes
+    cache = DocumentCache(max_bytes=3 * entry_size)
+    for number in range(10):
+        cache.parse("{ " + "a " * 1000 + f"x{number} }}")
+        assert cache.bytes <= 3 * entry_size
+    assert len(cache) == 3
+    # An entry bigger than the whole budget is answered but not kept.
+    cache.parse("{ " + "b " * 5000 + "}")
+    assert len(cache) == 3 and cache.bytes <= 3 * entry_size
+
+
+def test_a_token_heavy_document_is_charged_for_its_tokens() -> None:
+    cache = DocumentCache(max_bytes=None)
+    cache.parse("{ " + "a " * 5000 + "}")
+    # About 570 bytes per token are measured with tracemalloc; the estimate is above.
+    assert cache.bytes >= 5000 * 570
+
+
+def test_a_document_is_analysed_once_per_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[object] = []
+    real = gqlwire.execution.limit_errors
+
+    def counting(document: Any, limits: OperationLimits) -> Any:
+        calls.append(document)
+        return real(document, limits)
+
+    monkeypatch.setattr(gqlwire.execution, "limit_errors", counting)
+    cache = DocumentCache(limits=OperationLimits())
+    for _ in range(3):
+        _document, errors = cache.validate(SCHEMA, nested(19))
+        assert errors[0].message == "Query depth 21 exceeds the limit of 15"
+    assert len(calls) == 1
+    other = build_schema(
+        "type Query { person: Person! }"
+        " type Person { friends(first: Int!): [Person!]! name: String! }"
+    )
+    cache.validate(other, nested(19))
+    assert len(calls) == 2  # the key includes the schema
+
+
+def test_validation_errors_come_before_the_limits() -> None:
+    cache = DocumentCache(limits=OperationLimits())
+    query = "{ person { ...A } } fragment A on Person { name ...B } fragment B on Person { ...A }"
+    _document, errors = cache.validate(SCHEMA, query)
+    assert errors and all("limit" not in error.message for error in errors)
+
+
+# -- introspection and suggestions ------------------------------------------------------
+
+
+def test_introspection_can_be_refused() -> None:
+    options = ServerOptions(schema=SCHEMA, introspection=False)
+    _document, errors = options.documents.validate(SCHEMA, "{ __schema { types { name } } }")
+    assert [error.message for error in errors] == [
+        "Introspection is disabled: the query selects '__schema'."
+    ]
+    _document, errors = options.documents.validate(SCHEMA, '{ __type(name: "Query") { name } }')
+    assert [error.message for error in errors] == [
+        "Introspection is disabled: the query selects '__type'."
+    ]
+    assert options.documents.validate(SCHEMA, "{ __typename hello }")[1] == []
+    open_cache = ServerOptions(schema=SCHEMA).documents
+    assert open_cache.validate(SCHEMA, "{ __schema { types { name } } }")[1] == []
+
+
+def test_suggestions_are_hidden_with_introspection_unless_told() -> None:
+    query = "{ helo }"
+    shown = ServerOptions(schema=SCHEMA).documents.validate(SCHEMA, query)[1]
+    assert "Did you mean 'hello'?" in shown[0].message
+    for options in (
+        ServerOptions(schema=SCHEMA, introspection=False),
+        ServerOptions(schema=SCHEMA, hide_suggestions=True),
+    ):
+        [error] = options.documents.validate(SCHEMA, query)[1]
+        assert error.message == "Cannot query field 'helo' on type 'Query'."
+    kept = ServerOptions(schema=SCHEMA, introspection=False, hide_suggestions=False)
+    assert "Did you mean" in kept.documents.validate(SCHEMA, query)[1][0].message
+
+
+def test_without_suggestions_keeps_the_rest_of_the_error() -> None:
+    [error] = ServerOptions(schema=SCHEMA).documents.validate(SCHEMA, "{ helo }")[1]
+    [stripped] = without_suggestions([error])
+    assert stripped.message == "Cannot query field 'helo' on type 'Query'."
+    assert stripped.locations == error.locations
+
+
+# -- the execution budget ---------------------------------------------------------------
+
+
+def args(query: str) -> ExecutionArgs:
+    return ExecutionArgs(schema=SCHEMA, document=parse(query))
+
+
+async def test_a_heavy_operation_lets_others_run() -> None:
+    ticks: list[int] = []
+    finished = asyncio.Event()
+
+    async def other_client() -> None:
+        while not finished.is_set():
+            ticks.append(len(ticks))
+            await asyncio.sleep(0)
+
+    async def heavy(execute: Any) -> Any:
+        ticks.clear()
+        finished.clear()
+        other = asyncio.create_task(other_client())
+        await asyncio.sleep(0)
+        ran_before = len(ticks)
+        result = await execute(args(nested(12)))
+        during = len(ticks) - ran_before
+        finished.set()
+        await other
+        return result, during
+
+    plain, during_plain = await heavy(default_execute)
+    assert during_plain == 0  # graphql-core alone holds the loop to the end
+    sliced, during_sliced = await heavy(budgeted_execute(None, 0.001))
+    assert during_sliced > 0
+    assert sliced.data == plain.data and sliced.errors is None
+
+
+# graphql-core 3.2 leaves some of its own coroutines unawaited when a field fails while
+# others are pending (non-null errors, and the fields refused at the deadline).
+unawaited = pytest.mark.filterwarnings("ignore:coroutine .* was never awaited")
+
+
+@unawaited
+async def test_an_operation_over_its_time_is_one_error() -> None:
+    result = await budgeted_execute(0.05, 0.01)(args(nested(30)))
+    assert result.data is None
+    assert [error.message for error in result.errors or ()] == [
+        "Execution time exceeds the limit of 0.05 s"
+    ]
+
+
+@unawaited
+async def test_without_slices_the_time_limit_still_holds() -> None:
+    result = await budgeted_execute(0.05, None)(args(nested(30)))
+    assert [error.message for error in result.errors or ()] == [
+        "Execution time exceeds the limit of 0.05 s"
+    ]
+
+
+@unawaited
+async def test_a_dropped_field_does_not_stall_the_rest() -> None:
+    # A null in a non-null list makes graphql-core drop the awaitables of its siblings,
+    # some of them deferred: the others still run, without a time limit to end them.
+    query = "{ person { friends(first: 300) { boom { name } friends(first: 3) { name } } } }"
+    expected = await default_execute(args(query))
+    result = await asyncio.wait_for(budgeted_execute(None, 0.0001)(args(query)), 30)
+    assert result.data == expected.data
+    assert [e.message for e in result.errors or ()] == [e.message for e in expected.errors or ()]
+
+
+async def test_mutations_run_serially_under_a_budget() -> None:
+    SCHEMA.mutation_type.fields["touch"].resolve = lambda _root, _info: 1  # type: ignore[union-attr]
+    query = "mutation { " + " ".join(f"t{i}: touch" for i in range(500)) + " }"
+    result = await budgeted_execute(None, 0.00001)(args(query))
+    assert result.errors is None and result.data is not None and len(result.data) == 500
