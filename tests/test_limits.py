@@ -220,11 +220,15 @@ def test_a_document_is_analysed_once_per_schema(monkeypatch: pytest.MonkeyPatch)
     assert len(calls) == 2  # the key includes the schema
 
 
-def test_validation_errors_come_before_the_limits() -> None:
+def test_the_limits_are_checked_before_validation() -> None:
     cache = DocumentCache(limits=OperationLimits())
+    # Within the limits, a fragment cycle is validation's to report.
     query = "{ person { ...A } } fragment A on Person { name ...B } fragment B on Person { ...A }"
     _document, errors = cache.validate(SCHEMA, query)
     assert errors and all("limit" not in error.message for error in errors)
+    # Over them, validation does not run: the limit is the answer.
+    _document, errors = cache.validate(SCHEMA, "{ " + " ".join(["nope"] * 21) + " }")
+    assert [error.message for error in errors] == ["Root field count 21 exceeds the limit of 20"]
 
 
 # -- introspection and suggestions ------------------------------------------------------

@@ -216,7 +216,14 @@ class DocumentCache:
         return document, errors
 
     def check(self, schema: GraphQLSchema, document: DocumentNode) -> list[GraphQLError]:
-        """Validate ``document`` (uncached), then hold it to the operation limits."""
+        """Hold ``document`` to the operation limits, then validate it (uncached).
+
+        The limits come first: they cost one pass over the document, while validating
+        thousands of fields costs a tenth of a second or more.
+        """
+        exceeded = self.limit_errors(document)
+        if exceeded:
+            return exceeded
         hide: dict[str, Any] = (
             {"hide_suggestions": True} if self.hide_suggestions and _VALIDATE_HIDES else {}
         )
@@ -226,7 +233,7 @@ class DocumentCache:
             errors = [_too_deep(document)]
         if self.hide_suggestions:
             errors = without_suggestions(errors)
-        return errors or self.limit_errors(document)
+        return errors
 
     def limit_errors(self, document: DocumentNode) -> list[GraphQLError]:
         """The operation limits' errors alone (for a document validated elsewhere)."""
