@@ -325,12 +325,24 @@ async def test_leaving_async_with_ends_active_subscriptions(
     app_server: ServerProcess, protocol: str, token: str
 ) -> None:
     client = client_for(app_server, token, protocol)
+    received: list[dict[str, Any]] = []
+    first_received = asyncio.Event()
+
+    async def consume() -> None:
+        async for result in client.subscribe("subscription { channel }"):
+            received.append(result)
+            first_received.set()
+
     async with client:
-        consumer = asyncio.create_task(collect(client.subscribe("subscription { channel }")))
+        consumer = asyncio.create_task(consume())
+        # Published is not yet received: leave only once the result is in hand.
         await publish_until_delivered(app_server, token, "first")
+        async with asyncio.timeout(WAIT):
+            await first_received.wait()
     # The iterator simply stops when the client closes (as the reference client's do).
     async with asyncio.timeout(WAIT):
-        assert await consumer == [{"data": {"channel": "first"}}]
+        await consumer
+    assert received == [{"data": {"channel": "first"}}]
     events = await wait_for_events(app_server, token, "source_finally", "close")
     assert events_named(events, "close")[0]["code"] == 1000
     await wait_until_idle(app_server)
