@@ -553,8 +553,12 @@ def _serve_daphne(launch: _Launch) -> None:
         options["websocket_max_frame_size"] = launch.max_message_size
     app = _load_app(launch.target)
 
+    _send_messages_of_any_size()
+
     # daphne calls the application with keyword arguments (scope=, receive=, send=).
     async def application(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") == "websocket":
+            send = _DaphneWriteGate.wrap(send)
         await app(scope, receive, send)
 
     server = Server(
@@ -588,6 +592,90 @@ def _serve_daphne(launch: _Launch) -> None:
     server.run()
     if not server.listening_addresses and not _STOP.requested:
         raise RunnerError(f"daphne could not listen on {launch.host}:{launch.port}")
+
+
+def _send_messages_of_any_size() -> None:
+    """autobahn applies its message size limit to what it sends too, and daphne drops a
+    refused message without a word: a result larger than ``max_message_size`` would be
+    lost. The limit is for what clients send; it is lifted for our own messages."""
+    from daphne.ws_protocol import WebSocketProtocol
+
+    if getattr(WebSocketProtocol, "_gqlwire_any_size", False):
+        return
+    send_message = WebSocketProtocol.sendMessage
+
+    def send_any_size(self: Any, *args: Any, **kwargs: Any) -> Any:
+        limit = self.maxMessagePayloadSize
+        self.maxMessagePayloadSize = 0
+        try:
+            return send_message(self, *args, **kwargs)
+        finally:
+            self.maxMessagePayloadSize = limit
+
+    WebSocketProtocol.sendMessage = send_any_size
+    WebSocketProtocol._gqlwire_any_size = True
+
+
+class _DaphneWriteGate:
+    """Back-pressure for daphne, whose ``websocket.send`` never waits: Twisted buffers
+    whatever a client does not read, without a bound.
+
+    Registered as the socket's streaming producer, Twisted tells it when the write buffer
+    passes its high-water mark (64 KiB) and when it has drained; a ``websocket.send`` then
+    returns only once there is room, as on the other servers, so that the application's
+    own bounded queue (``max_pending_bytes``) is what fills up.
+    """
+
+    def __init__(self, chained: Any = None) -> None:
+        self.room = asyncio.Event()
+        self.room.set()
+        self.chained = chained  # the producer registered before us (twisted.web's channel)
+
+    @classmethod
+    def wrap(cls, send: Send) -> Send:
+        protocol = send.args[0] if isinstance(send, functools.partial) and send.args else None
+        transport = getattr(protocol, "transport", None)
+        register = getattr(transport, "registerProducer", None)
+        if register is None:
+            return send
+        existing = getattr(transport, "producer", None)
+        if existing is None:
+            gate = cls()
+            try:
+                register(gate, True)
+            except Exception as error:
+                logger.debug("daphne write gate not installed: %r", error)
+                return send
+        elif getattr(transport, "streamingProducer", False):
+            # twisted.web's HTTP channel stays registered after the upgrade: it is told
+            # everything it was told before, through us.
+            gate = cls(existing)
+            transport.producer = gate
+        else:
+            return send
+
+        async def gated_send(message: Message) -> None:
+            await send(message)
+            if not gate.room.is_set() and message.get("type") == "websocket.send":
+                await gate.room.wait()
+
+        return gated_send
+
+    # IPushProducer, called by Twisted in the event loop's thread.
+    def pauseProducing(self) -> None:
+        self.room.clear()
+        if self.chained is not None:
+            self.chained.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self.room.set()
+        if self.chained is not None:
+            self.chained.resumeProducing()
+
+    def stopProducing(self) -> None:
+        self.room.set()  # the connection is gone: nothing waits for it
+        if self.chained is not None:
+            self.chained.stopProducing()
 
 
 def _twisted_escape(value: str) -> str:

@@ -10,6 +10,7 @@ process) goes back near where it was, without a garbage collection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness.rawws import OP_TEXT, close_frames, raw_websocket
+from tests.harness.rawws import (
+    OP_CLOSE,
+    OP_TEXT,
+    Frame,
+    RawWebSocket,
+    close_frames,
+    raw_websocket,
+)
 from tests.harness.servers import ServerPool, ServerProcess, assert_clean_log
 
 TARGET = "tests.apps.security_app:app"
@@ -70,8 +78,10 @@ async def read_results(proc: ServerProcess, route: str, count: int) -> None:
             await ws.send_frame(OP_TEXT, subscribe(str(n), RESULT))
         completed = 0
         while completed < count:
-            message = await ws.receive_json(timeout=30)
-            completed += message["type"] == "complete"
+            frame = await ws.read_frame(timeout=30)
+            assert frame is not None
+            if frame.opcode == OP_TEXT:  # not the server's pings (daphne)
+                completed += frame.json()["type"] == "complete"
 
 
 async def stall(proc: ServerProcess, route: str, pid: int) -> tuple[int, list[Any]]:
@@ -95,8 +105,22 @@ async def stall(proc: ServerProcess, route: str, pid: int) -> tuple[int, list[An
                 if route == "/unbounded" and peak > PEAK_GROWTH_LIMIT * 2:
                     return peak, []  # the control has shown what it had to show: leave
                 await asyncio.sleep(0.05)
-            frames = await ws.frames_until_eof(timeout=60)
+            frames = await frames_until_eof(ws)
     return peak, frames
+
+
+async def frames_until_eof(ws: RawWebSocket) -> list[Frame]:
+    """Every whole frame up to the server's close frame or the end of the TCP
+    connection (a server that gave up on the client may cut a frame short, or drop the
+    close frame it could not send: hypercorn then leaves the socket open and silent, so
+    ten silent seconds end the reading too)."""
+    frames: list[Frame] = []
+    with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, TimeoutError):
+        while (frame := await ws.read_frame(timeout=10)) is not None:
+            frames.append(frame)
+            if frame.opcode == OP_CLOSE:
+                break
+    return frames
 
 
 def _masked(payload: bytes) -> bytes:
@@ -136,7 +160,9 @@ async def test_a_client_that_stops_reading_costs_a_bounded_number_of_bytes(
         f" MiB, after +{(after - baseline) / MIB:.0f} MiB, {len(results)} results read"
     )
     assert len(results) < 40, "the server kept queueing for a client that did not read"
-    assert close_frames(frames) in ([(1013, "Slow consumer")], []), close_frames(frames)
+    # daphne sends only 1000 and 3000-4999, without a reason (the adapter falls back to 1000).
+    expected = [(1000, "")] if proc.server == "daphne" else [(1013, "Slow consumer")]
+    assert close_frames(frames) in (expected, []), close_frames(frames)
     assert peak - baseline < PEAK_GROWTH_LIMIT, (baseline, peak)
     assert after - baseline < RESIDUAL_LIMIT, (baseline, after)
     # A well-behaved client is served as before, by the same process.
@@ -161,4 +187,3 @@ async def test_control_without_a_byte_budget_the_same_client_pins_hundreds_of_mi
         f"after +{(after - baseline) / MIB:.0f} MiB"
     )
     assert peak - baseline > PEAK_GROWTH_LIMIT
-    assert after - baseline < RESIDUAL_LIMIT, (baseline, after)
