@@ -487,14 +487,11 @@ def _serve_hypercorn(launch: _Launch) -> None:
     config = Config()
     config.bind = [f"fd://{sock.detach()}"]  # hypercorn takes ownership of the descriptor
     config.loglevel = launch.log_level.upper()
+    _bound_hypercorn_message_buffer()
     if launch.max_message_size is not None:
-        # Raised when the application allows more, never lowered: hypercorn (0.18) stalls
-        # a connection whose message exceeds its limit by more than one read (64 KiB) -
-        # it sends close 1009, then fails on the rest of the frame and never completes the
-        # closing handshake. Below its default, the application's own check closes cleanly.
-        config.websocket_max_message_size = max(
-            launch.max_message_size, config.websocket_max_message_size
-        )
+        # hypercorn's own limit, so that an oversized message is refused while it
+        # arrives (close 1009) instead of reaching the application whole.
+        config.websocket_max_message_size = launch.max_message_size
     app = _load_app(launch.target)
 
     async def main() -> None:
@@ -512,6 +509,30 @@ def _serve_hypercorn(launch: _Launch) -> None:
     if launch.on_listening is not None:
         launch.on_listening(str(address[0]), int(address[1]))
     asyncio.run(main())
+
+
+def _bound_hypercorn_message_buffer() -> None:
+    """hypercorn (0.18) refuses a message over its limit with close 1009 but goes on
+    buffering the rest of it: a fragmented 300 MiB message was held whole. Once refused,
+    the buffer keeps nothing more (hypercorn then delivers nothing of that message)."""
+    from hypercorn.protocol import ws_stream
+
+    buffer_class = ws_stream.WebsocketBuffer
+    if getattr(buffer_class, "_gqlwire_bounded", False):
+        return
+    extend = buffer_class.extend
+
+    def bounded_extend(self: Any, event: Any) -> None:
+        if self.length > self.max_length:  # refused already: keep nothing
+            raise ws_stream.FrameTooLargeError()
+        try:
+            extend(self, event)
+        except ws_stream.FrameTooLargeError:
+            self.value = None
+            raise
+
+    buffer_class.extend = bounded_extend
+    buffer_class._gqlwire_bounded = True
 
 
 def _quiet_cancelled_connections(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

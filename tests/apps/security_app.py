@@ -74,3 +74,7 @@ async def stats(scope: Any, receive: Any, send: Any) -> None:
 routes = Routes(servers, http={"/_stats": stats})
 app = routes.asgi()
 aiohttp_app = routes.aiohttp()
+
+# Served as a GraphQLServer target, so that `serve` sets the server's own message limit
+# from its max_message_size (1 MiB).
+plain = GraphQLServer(schema, keep_alive=None)
