@@ -62,6 +62,9 @@ class ConnectionRegistry:
         self.connections: set[Connection] = set()
         self.dropped_closed = 0  # dropped messages of connections that have ended
         self.slow_consumers_closed = 0
+        self.running = 0  # operations running on every connection (max_operations)
+        self.refused_connections = 0
+        self.refused_operations = 0
 
     def operations(self) -> int:
         return sum(len(connection.operations) for connection in self.connections)
@@ -152,10 +155,22 @@ class Connection:
         """Accept, speak the negotiated protocol until the end, then clean up."""
         enabled = self.options.protocols
         self.protocol = choose_subprotocol(p for p in offered_subprotocols if p in enabled)
-        if self.registry is not None:
-            self.registry.connections.add(self)
+        registry = self.registry
+        limit = self.options.max_connections
+        over_limit = (
+            registry is not None and limit is not None and len(registry.connections) >= limit
+        )
+        if registry is not None:
+            registry.connections.add(self)
         try:
             await self.transport.accept(self.protocol)
+            if over_limit:
+                # Accepted, then closed with a code every graphql-ws client retries
+                # later (a refused handshake is a 403 on most ASGI servers, or a 1006).
+                assert registry is not None
+                registry.refused_connections += 1
+                await self._close_transport(CloseCode.TRY_AGAIN_LATER, "Too many connections")
+                return
             if self.protocol is None:
                 # As graphql-ws does: accept without a subprotocol, then close 4406.
                 await self._close_transport(
@@ -428,13 +443,28 @@ class Connection:
         await self._apply(machine.connect_result(result))
 
     def _start_operation(self, id: OperationId, payload: dict[str, Any]) -> None:
-        operation = Operation(self.options, self.context, id, payload, self)
-        task = asyncio.get_running_loop().create_task(operation.run())
+        registry = self.registry
+        limit = self.options.max_operations
+        if registry is not None and limit is not None and registry.running >= limit:
+            registry.refused_operations += 1
+            run = self._refuse_operation(id, limit)
+        else:
+            run = Operation(self.options, self.context, id, payload, self).run()
+            self._started = True
+        task = asyncio.get_running_loop().create_task(run)
         self.operations[id] = task
-        self._started = True
+        if registry is not None:
+            registry.running += 1
         task.add_done_callback(partial(self._forget_operation, id))
 
+    async def _refuse_operation(self, id: OperationId, limit: int) -> None:
+        """The server runs ``max_operations`` already: this one gets an ``error``."""
+        message = f"Operation limit reached: this server runs at most {limit} operations at once"
+        await self.errors(id, [{"message": message}], ErrorStage.REQUEST)
+
     def _forget_operation(self, id: OperationId, done: asyncio.Task[None]) -> None:
+        if self.registry is not None:
+            self.registry.running -= 1
         # A new operation may have taken this id meanwhile: only remove our own.
         if self.operations.get(id) is done:
             del self.operations[id]

@@ -61,6 +61,11 @@ DEFAULT_MAX_PENDING_BYTES = 4 * 1024 * 1024
 results, or a few results of the largest message a client may send, while a thousand
 stalled clients cost at most 4 GiB, and only until ``slow_consumer_timeout`` ends them."""
 
+DEFAULT_MAX_CONNECTIONS = 10_000
+"""WebSockets one server (one process) keeps open at once: far more than one process
+serves well, so only a flood meets it, while it bounds what idle and slow connections
+may hold together."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class ServerOptions:
@@ -105,6 +110,8 @@ class ServerOptions:
     cleanup_timeout: float = 5.0
     max_pending_messages: int | None = 1000
     max_pending_bytes: int | None = DEFAULT_MAX_PENDING_BYTES
+    max_connections: int | None = DEFAULT_MAX_CONNECTIONS
+    max_operations: int | None = None
     share_key: Hook | None = None
     slow_consumer_timeout: float = 2.0
     overflow_policy: OverflowPolicy | str = OverflowPolicy.CLOSE
@@ -145,6 +152,12 @@ class ServerOptions:
             raise ValueError("cleanup_timeout must be >= 0")
         if self.max_pending_messages is not None and self.max_pending_messages < 1:
             raise ValueError("max_pending_messages must be >= 1 or None")
+        for name in ("max_connections", "max_operations"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ValueError(f"{name} must be an int >= 1 or None, got {value!r}")
         if not isinstance(self.csrf_prevention, bool):
             raise TypeError(f"csrf_prevention must be True or False, got {self.csrf_prevention!r}")
         if self.max_pending_bytes is not None and (

@@ -531,8 +531,8 @@ def _bound_hypercorn_message_buffer() -> None:
             self.value = None
             raise
 
-    buffer_class.extend = bounded_extend
-    buffer_class._gqlwire_bounded = True
+    buffer_class.extend = bounded_extend  # type: ignore[method-assign]
+    buffer_class._gqlwire_bounded = True  # type: ignore[attr-defined]
 
 
 def _quiet_cancelled_connections(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -655,7 +655,7 @@ class _DaphneWriteGate:
     @classmethod
     def wrap(cls, send: Send) -> Send:
         protocol = send.args[0] if isinstance(send, functools.partial) and send.args else None
-        transport = getattr(protocol, "transport", None)
+        transport: Any = getattr(protocol, "transport", None)
         register = getattr(transport, "registerProducer", None)
         if register is None:
             return send

@@ -7,7 +7,9 @@ Routes:
   characters, ``effect`` counts how often it ran (a query with a side effect, for the
   CSRF tests);
 - ``/origins``: the same schema with ``allowed_origins=["https://app.example"]``;
-- ``/unbounded``: ``max_pending_bytes=None`` (the outbox bounded in messages only).
+- ``/unbounded``: ``max_pending_bytes=None`` (the outbox bounded in messages only);
+- ``/capped``: ``max_connections=3``, ``max_operations=2``; ``forever`` is a
+  subscription that sends 1 and then runs until it is completed.
 
 Control endpoints: ``GET /_stats?route=/graphql`` returns the server's ``stats()``, the
 process id (the worker's on granian) and how often ``effect`` ran.
@@ -19,8 +21,10 @@ a test sees memory that only reference counting returns.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -39,8 +43,15 @@ schema = build_schema(
     """
     type Query { big(size: Int!): String!, effect: Int! }
     type Mutation { effect: Int! }
+    type Subscription { forever: Int! }
     """
 )
+
+
+async def subscribe_forever(_root: Any, _info: Any) -> AsyncIterator[int]:
+    yield 1
+    await asyncio.Event().wait()  # until the client completes it or leaves
+    yield 2  # pragma: no cover
 
 
 def resolve_big(_root: Any, _info: Any, size: int) -> str:
@@ -55,12 +66,17 @@ def resolve_effect(_root: Any, _info: Any) -> int:
 schema.query_type.fields["big"].resolve = resolve_big
 schema.query_type.fields["effect"].resolve = resolve_effect
 schema.mutation_type.fields["effect"].resolve = resolve_effect  # type: ignore[union-attr]
+forever = schema.subscription_type.fields["forever"]  # type: ignore[union-attr]
+forever.subscribe = subscribe_forever
+forever.resolve = lambda value, _info: value
 
 servers = {
     "/graphql": GraphQLServer(schema, keep_alive=None),
     "/origins": GraphQLServer(schema, keep_alive=None, allowed_origins=["https://app.example"]),
     # The outbox bounded in messages only, as before max_pending_bytes: the control.
     "/unbounded": GraphQLServer(schema, keep_alive=None, max_pending_bytes=None),
+    # Process-wide caps, small enough for a test to reach.
+    "/capped": GraphQLServer(schema, keep_alive=None, max_connections=3, max_operations=2),
 }
 
 
