@@ -522,7 +522,6 @@ def _serve_hypercorn(launch: _Launch) -> None:
             await stopped.wait()
             # Before hypercorn's graceful stop, which ends WebSockets with 1011 after 3 s.
             await _close_connections(app)
-            _end_hypercorn_connections_after(config.graceful_timeout)
 
         await serve(app, config, shutdown_trigger=shutdown_trigger, mode="asgi")  # type: ignore[arg-type]
 
@@ -554,31 +553,6 @@ def _bound_hypercorn_message_buffer() -> None:
 
     buffer_class.extend = bounded_extend  # type: ignore[method-assign]
     buffer_class._gqlwire_bounded = True  # type: ignore[attr-defined]
-
-
-def _end_hypercorn_connections_after(delay: float) -> None:
-    """Cancel hypercorn's connection tasks still running ``delay`` seconds from now.
-
-    From Python 3.12 on, ``asyncio.Server.wait_closed()`` waits for every open connection,
-    and hypercorn (0.18) awaits it before its graceful timeout starts: a WebSocket the
-    application did not close (an app whose connections gqlwire cannot reach) held the
-    shutdown forever. On 3.11 hypercorn cancels such connections itself once
-    ``graceful_timeout`` has passed (their clients get 1011); this does the same on every
-    Python. A connection task is recognised by hypercorn's ``start_server`` callback.
-    """
-    loop = asyncio.get_running_loop()
-
-    def cancel_connections() -> None:
-        for task in asyncio.all_tasks(loop):
-            code = getattr(task.get_coro(), "cr_code", None)
-            if (
-                code is not None
-                and code.co_name == "_server_callback"
-                and "hypercorn" in code.co_filename
-            ):
-                task.cancel()
-
-    loop.call_later(delay, cancel_connections)
 
 
 def _quiet_cancelled_connections(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
