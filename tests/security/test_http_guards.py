@@ -199,5 +199,7 @@ async def test_a_post_a_form_could_send_does_not_run(
         response = await client.post(
             proc.http_url(), content=b'{"query": "mutation { effect }"}', headers=headers
         )
-    assert response.status_code == 415
+    # daphne (Twisted) parses a multipart body itself and answers 400 to one that is not.
+    refusal = 400 if proc.server == "daphne" and "multipart" in str(content_type) else 415
+    assert response.status_code == refusal
     assert await effects(proc) == before
