@@ -223,6 +223,7 @@ class Connection:
     async def _read(self) -> None:
         machine = self.machine
         assert machine is not None
+        clock = asyncio.get_running_loop().time  # arrival times, for the rate limit
         while not self._closing:
             self._receiving = True
             try:
@@ -232,7 +233,7 @@ class Connection:
             if data is None:
                 self._peer_gone(self.transport.close_code, self.transport.close_reason)
                 return
-            actions = machine.receive(data)
+            actions = machine.receive(data, clock())
             # Not kept while waiting for the next message: idle connections are many.
             del data
             if actions:

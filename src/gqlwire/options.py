@@ -35,7 +35,11 @@ from .limits import (
 )
 from .outbox import OverflowPolicy
 from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, ProtocolSettings
-from .protocol.machine import DEFAULT_MAX_MESSAGE_SIZE
+from .protocol.machine import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_MESSAGES_PER_SECOND,
+    DEFAULT_MESSAGE_BURST,
+)
 from .schema_libraries import default_context, strawberry_pipeline, uses_strawberry_pipeline
 
 _FUNCTION_OPTIONS = (
@@ -91,6 +95,8 @@ class ServerOptions:
     pong_timeout: float | None = None
     max_subscriptions_per_connection: int | None = 100
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
+    max_messages_per_second: float | None = DEFAULT_MAX_MESSAGES_PER_SECOND
+    message_burst: int = DEFAULT_MESSAGE_BURST
     allowed_origins: Sequence[str] | None = None
     csrf_prevention: bool = True
     debug: bool = False
@@ -217,6 +223,8 @@ class ServerOptions:
                 pong_timeout=self.pong_timeout,
                 max_operations=self.max_subscriptions_per_connection,
                 max_message_size=self.max_message_size,
+                max_messages_per_second=self.max_messages_per_second,
+                message_burst=self.message_burst,
             ),
         )
         set_(

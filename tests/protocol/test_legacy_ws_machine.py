@@ -172,26 +172,35 @@ def test_the_init_timeout_does_nothing_once_an_init_came() -> None:
     assert machine.timer_fired(Timer.INIT) == []
 
 
-def test_a_second_init_authenticates_again() -> None:
-    machine = running("1")
-    payload = {"token": "fresh"}
-    assert machine.receive(frame({"type": "connection_init", "payload": payload})) == [
-        CancelTimer(Timer.INIT),
-        Authenticate(payload),
-    ]
-    assert machine.connection_params == payload
-    assert not machine.closed
-    assert machine.is_active("1")
-    assert texts(machine.connect_result(True)) == [ACK, KA]
-    assert machine.is_active("1")
+REFUSED_INIT = {
+    "type": "connection_error",
+    "payload": {"message": "Too many initialisation requests"},
+}
 
 
-def test_a_second_init_that_is_refused_closes() -> None:
+def test_a_second_init_after_the_ack_is_refused_and_closes_with_4429() -> None:
+    # The reference runs onConnect again; its params would be the connection's before
+    # on_connect checked them, so gqlwire refuses, as graphql-transport-ws does.
     machine = running("1")
-    machine.receive(INIT)
-    actions = machine.connect_result(False)
-    assert [close.code for close in closes(actions)] == [1011]
+    first = machine.connection_params
+    actions = machine.receive(frame({"type": "connection_init", "payload": {"token": "admin"}}))
+    assert sent(actions) == [REFUSED_INIT]
+    assert closes(actions) == [Close(4429, "Too many initialisation requests")]
+    assert machine.connection_params == first
     assert machine.active_operations == 0
+    # A start right behind it never runs.
+    assert machine.receive(start("2")) == []
+
+
+def test_a_second_init_while_on_connect_runs_is_refused_and_queued_starts_never_run() -> None:
+    machine = new_machine()
+    machine.receive(frame({"type": "connection_init", "payload": {"token": "user"}}))
+    assert machine.receive(start("1")) == []  # queued until the ack
+    actions = machine.receive(frame({"type": "connection_init", "payload": {"token": "admin"}}))
+    assert [close.code for close in closes(actions)] == [4429]
+    assert machine.connection_params == {"token": "user"}
+    assert machine.connect_result(True) == []  # the ack comes too late: nothing starts
+    assert not machine.is_active("1")
 
 
 def test_connection_terminate_closes_with_1000() -> None:

@@ -14,7 +14,14 @@ returns. After every step it checks what must always hold:
 * every Send is a JSON object of the server's side of the protocol: it passes
   ``validate_message`` on graphql-transport-ws, it is a legacy server type on graphql-ws
   (never a ``ping``/``pong`` there, never a ``ka`` on graphql-transport-ws), and
-  results (``next``/``data``) only ever go to active operations.
+  results (``next``/``data``) only ever go to active operations;
+* ``on_connect`` is asked at most once per connection (a second init is refused on both
+  protocols), so no operation runs with params it did not accept;
+* no frame sent carries an id longer than ``MAX_OPERATION_ID_LENGTH`` or a pong payload
+  over ``MAX_PING_PAYLOAD_BYTES``, and a frame that arrives with no token left in the
+  rate limit's bucket closes with 1008.
+
+Frames arrive at the model's clock, which a rule moves on.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from gqlwire.protocol import (
     TransportWSMachine,
     validate_message,
 )
+from gqlwire.protocol.messages import MAX_OPERATION_ID_LENGTH, MAX_PING_PAYLOAD_BYTES
 
 FAST = settings(max_examples=200, stateful_step_count=50, deadline=None)
 
@@ -58,8 +66,9 @@ FAST = settings(max_examples=200, stateful_step_count=50, deadline=None)
 # graphql-transport-ws ids are strings; the legacy protocol takes numbers as well.
 TRANSPORT_IDS: list[OperationId] = ["1", "2", "3", "toString"]
 LEGACY_IDS: list[OperationId] = [*TRANSPORT_IDS, 7]
-transport_ids = st.sampled_from(TRANSPORT_IDS)
-ids = st.sampled_from(LEGACY_IDS)
+LONG_ID = "i" * (MAX_OPERATION_ID_LENGTH + 1)
+transport_ids = st.sampled_from([*TRANSPORT_IDS, *TRANSPORT_IDS, LONG_ID])
+ids = st.sampled_from([*LEGACY_IDS, *LEGACY_IDS, LONG_ID])
 any_ids = st.one_of(ids, st.sampled_from(["", None, 0, True, 1.5, [1], {}]))
 
 json_scalars = st.one_of(
@@ -135,6 +144,10 @@ transport_messages = st.one_of(
     transport_operations,
     transport_operations,
     st.builds(lambda p: _message("ping", payload=p), maybe_payloads),
+    st.builds(
+        lambda n: _message("ping", payload={"p": "a" * n}),
+        st.sampled_from([MAX_PING_PAYLOAD_BYTES - 8, MAX_PING_PAYLOAD_BYTES - 7]),
+    ),
     st.builds(lambda p: _message("pong", payload=p), maybe_payloads),
     st.builds(lambda p: _message("connection_init", payload=p), maybe_payloads),
 )
@@ -183,6 +196,8 @@ machine_settings = st.builds(
     pong_timeout=st.sampled_from([None, 0.5]),
     max_operations=st.sampled_from([None, 1, 2, 3]),
     max_message_size=st.sampled_from([None, 200, 1024 * 1024]),
+    max_messages_per_second=st.sampled_from([None, 100.0, 5.0]),
+    message_burst=st.sampled_from([200, 3, 1]),
 )
 
 connect_results = st.sampled_from([True, None, {}, {"ack": 1}, [1], "yes", False])
@@ -232,6 +247,9 @@ class ProtocolModel(RuleBasedStateMachine):
         self.pending_authentications = 0
         self.authentications = 0
         self.acks = 0
+        self.now = 0.0
+        self.tokens = 0.0  # the rate limit's bucket, as the model counts it
+        self.last_arrival: float | None = None
 
     # -- carrying out actions ------------------------------------------------------------
 
@@ -245,6 +263,8 @@ class ProtocolModel(RuleBasedStateMachine):
                 self.running.clear()
                 assert isinstance(action.code, int)
                 assert len(action.reason.encode()) <= 123
+                if action.code == 1008:
+                    assert self.tokens < 1, "closed for the rate with a token left"
             elif isinstance(action, Send):
                 self.check_sent(action.text)
             elif isinstance(action, StartOperation):
@@ -270,6 +290,10 @@ class ProtocolModel(RuleBasedStateMachine):
         kind = message["type"]
         if kind == "connection_ack":
             self.acks += 1
+        id = message.get("id")
+        assert not isinstance(id, str) or len(id) <= MAX_OPERATION_ID_LENGTH
+        if kind == "pong" and "payload" in message:
+            assert len(orjson.dumps(message["payload"])) <= MAX_PING_PAYLOAD_BYTES
         self.check_protocol_message(message)
 
     def check_protocol_message(self, message: dict[str, Any]) -> None:
@@ -307,8 +331,34 @@ class ProtocolModel(RuleBasedStateMachine):
         raise AssertionError("each protocol's model builds its own start message")
 
     def feed(self, data: str | bytes) -> None:
-        self.apply(self.machine.receive(data))
+        was_open = not self.ended
+        admitted = self.count_token()
+        actions = self.machine.receive(data, self.now)
+        self.apply(actions)
+        if was_open and not admitted:
+            assert actions == [Close(1008, "Too many messages")], actions
         self.end_of_step()
+
+    def count_token(self) -> bool:
+        """The model's own token bucket, to check each 1008 against: whether a frame
+        arriving now is within the rate."""
+        rate, burst = self.settings.max_messages_per_second, self.settings.message_burst
+        if rate is None or self.ended:
+            self.tokens = float(burst)
+            return True
+        if self.last_arrival is None:
+            self.tokens = float(burst)
+        else:
+            self.tokens = min(float(burst), self.tokens + (self.now - self.last_arrival) * rate)
+        self.last_arrival = self.now
+        if self.tokens < 1:
+            return False  # the machine must close with 1008
+        self.tokens -= 1
+        return True
+
+    @rule(seconds=st.sampled_from([0.001, 0.01, 0.2, 1.0]))
+    def time_passes(self, seconds: float) -> None:
+        self.now += seconds
 
     def feed_message(self, message: dict[str, Any]) -> None:
         if message.get("type") in ("start", "subscribe") and _hashable_id(message.get("id")):
@@ -411,6 +461,10 @@ class ProtocolModel(RuleBasedStateMachine):
     @invariant()
     def at_most_one_close(self) -> None:
         assert self.close_count <= 1
+
+    @invariant()
+    def on_connect_is_asked_at_most_once(self) -> None:
+        assert self.authentications <= 1
 
     @invariant()
     def active_operations_are_the_runtimes(self) -> None:

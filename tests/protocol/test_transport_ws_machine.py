@@ -91,6 +91,8 @@ def test_default_settings() -> None:
     assert settings.pong_timeout is None
     assert settings.max_operations == 100
     assert settings.max_message_size == 1024 * 1024
+    assert settings.max_messages_per_second == 100
+    assert settings.message_burst == 200
 
 
 @pytest.mark.parametrize(
@@ -102,6 +104,10 @@ def test_default_settings() -> None:
         {"pong_timeout": -0.5},
         {"max_operations": 0},
         {"max_message_size": 0},
+        {"max_messages_per_second": 0},
+        {"max_messages_per_second": -1},
+        {"message_burst": 0},
+        {"message_burst": 1.5},
     ],
 )
 def test_nonsense_settings_are_refused(options: dict[str, Any]) -> None:
@@ -536,6 +542,7 @@ def test_close_codes_and_fixed_reasons_are_the_reference_ones() -> None:
     assert {code.name: int(code) for code in CloseCode} == {
         "NORMAL_CLOSURE": 1000,
         "GOING_AWAY": 1001,
+        "POLICY_VIOLATION": 1008,
         "MESSAGE_TOO_BIG": 1009,
         "INTERNAL_ERROR": 1011,
         "TRY_AGAIN_LATER": 1013,

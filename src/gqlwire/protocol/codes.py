@@ -25,17 +25,25 @@ class CloseCode(IntEnum):
 
     NORMAL_CLOSURE = 1000
     GOING_AWAY = 1001
+    POLICY_VIOLATION = 1008
+    """More messages than ``max_messages_per_second`` allows (RFC 6455's code for a
+    message that breaks the endpoint's policy; 4429 is taken by repeated inits)."""
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
     TRY_AGAIN_LATER = 1013
     INTERNAL_SERVER_ERROR = 4500
     BAD_REQUEST = 4400
+    """Also an operation id longer than ``MAX_OPERATION_ID_LENGTH`` characters and a
+    ``ping`` payload over ``MAX_PING_PAYLOAD_BYTES``: gqlwire's message schema is the
+    reference's plus these two bounds, and breaking it gets the reference's answer."""
     UNAUTHORIZED = 4401
     FORBIDDEN = 4403
     SUBPROTOCOL_NOT_ACCEPTABLE = 4406
     CONNECTION_INITIALISATION_TIMEOUT = 4408
     SUBSCRIBER_ALREADY_EXISTS = 4409
     TOO_MANY_INITIALISATION_REQUESTS = 4429
+    """A second ``connection_init``, on both subprotocols (the legacy one sends a
+    ``connection_error`` first)."""
 
 
 # The reason texts that are fixed by the protocol (4409 and 4500 are built per case).
@@ -49,6 +57,7 @@ REASONS: Final[dict[int, str]] = {
     CloseCode.MESSAGE_TOO_BIG: "Message too big",
     CloseCode.GOING_AWAY: "Going away",
     CloseCode.NORMAL_CLOSURE: "Normal Closure",
+    CloseCode.POLICY_VIOLATION: "Too many messages",
 }
 
 

@@ -12,7 +12,13 @@ Deliberate differences, for safety:
   waits for an init, and the init timeout (which the reference lacks) closes the
   socket with 4408 if none comes;
 * operations are removed when they end, not only on ``stop`` (the reference leaks
-  them), and their number is capped.
+  them), and their number is capped;
+* a second ``connection_init`` is refused (``connection_error``, then close 4429, as
+  ``graphql-transport-ws`` does) where the reference runs ``onConnect`` again: the new
+  params would be the connection's before ``on_connect`` had checked them, and every
+  operation's ``context`` or ``share_key`` reading identity from them would trust them;
+* an id longer than ``MAX_OPERATION_ID_LENGTH`` characters is refused like a missing
+  one (an ``error`` without the id, the socket stays open), never echoed.
 """
 
 from __future__ import annotations
@@ -32,17 +38,29 @@ from .actions import (
 )
 from .codes import GRAPHQL_WS, CloseCode
 from .machine import SUBSCRIPTION_LIMIT_MESSAGE, ErrorStage, ProtocolMachine
-from .messages import InvalidMessage, JSONObject, LegacyMessageType, decode, encode
+from .messages import (
+    MAX_OPERATION_ID_LENGTH,
+    InvalidMessage,
+    JSONObject,
+    LegacyMessageType,
+    decode,
+    encode,
+    id_too_long,
+)
 
 _KEEP_ALIVE = encode({"type": LegacyMessageType.CONNECTION_KEEP_ALIVE})
 PROHIBITED_CONNECTION = "Prohibited connection!"
 INVALID_MESSAGE_TYPE = "Invalid message type!"
+TOO_MANY_INITIALISATION_REQUESTS = "Too many initialisation requests"
+ID_TOO_LONG = f"Operation ids are at most {MAX_OPERATION_ID_LENGTH} characters long"
 
 
 def _valid_id(value: Any) -> bool:
     if isinstance(value, bool):
         return False
-    return (isinstance(value, str) and value != "") or isinstance(value, int)
+    return (isinstance(value, str) and value != "" and not id_too_long(value)) or isinstance(
+        value, int
+    )
 
 
 class LegacyWSMachine(ProtocolMachine):
@@ -57,11 +75,12 @@ class LegacyWSMachine(ProtocolMachine):
         # Starts received before the init was acknowledged, in arrival order.
         self._queued: dict[OperationId, JSONObject] = {}
 
-    def receive(self, data: str | bytes) -> list[Action]:
+    def receive(self, data: str | bytes, now: float | None = None) -> list[Action]:
         if self.closed:
             return []
-        if self._too_big(data):
-            return self._close(CloseCode.MESSAGE_TOO_BIG)
+        refused = self._screen(data, now)
+        if refused is not None:
+            return refused
         try:
             message = decode(data)
         except InvalidMessage as error:
@@ -73,6 +92,11 @@ class LegacyWSMachine(ProtocolMachine):
         kind = message.get("type")
         id = message.get("id")
         if kind == LegacyMessageType.CONNECTION_INIT:
+            if self.init_received:
+                return [
+                    Send(self._connection_error_text(TOO_MANY_INITIALISATION_REQUESTS)),
+                    *self._close(CloseCode.TOO_MANY_INITIALISATION_REQUESTS),
+                ]
             self.init_received = True
             payload = message.get("payload")
             if isinstance(payload, dict):
@@ -90,7 +114,8 @@ class LegacyWSMachine(ProtocolMachine):
 
     def _on_start(self, id: Any, payload: Any) -> list[Action]:
         if not _valid_id(id):
-            return [Send(self._error_text(None, {"message": "A start message needs an id"}))]
+            message = ID_TOO_LONG if id_too_long(id) else "A start message needs an id"
+            return [Send(self._error_text(None, {"message": message}))]
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
             return [Send(self._error_text(id, {"message": "A start message needs a query"}))]
         if not isinstance(payload.get("variables"), dict | None) or not isinstance(

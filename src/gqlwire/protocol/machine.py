@@ -18,6 +18,14 @@ from .codes import REASONS, CloseCode, limit_close_reason
 from .messages import JSONObject, encode, encode_value
 
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+DEFAULT_MAX_MESSAGES_PER_SECOND = 100.0
+"""Sustained rate of incoming messages per connection. Real clients send a few messages
+per operation and a ping every few seconds; a hundred a second is far above that, and
+far below the tens of thousands a looping client sends."""
+DEFAULT_MESSAGE_BURST = 200
+"""Messages a connection may send at once before the rate applies: a page that opens
+its subscriptions together (``max_subscriptions_per_connection`` subscribes, then as
+many completes) fits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +41,11 @@ class ProtocolSettings:
     """Operations (queries, mutations, subscriptions) that may run at once."""
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
     """Largest accepted frame in bytes; larger ones close the socket with 1009."""
+    max_messages_per_second: float | None = DEFAULT_MAX_MESSAGES_PER_SECOND
+    """Incoming messages per second, sustained (a token bucket); more close the socket
+    with 1008. Applied only when the runtime gives each frame's arrival time."""
+    message_burst: int = DEFAULT_MESSAGE_BURST
+    """Messages that may arrive at once, on top of the rate (the bucket's size)."""
 
     def __post_init__(self) -> None:
         for name in ("connection_init_wait_timeout", "keep_alive", "pong_timeout"):
@@ -45,6 +58,12 @@ class ProtocolSettings:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or None, got {value!r}")
+        rate = self.max_messages_per_second
+        if rate is not None and (isinstance(rate, bool) or not rate > 0):
+            raise ValueError(f"max_messages_per_second must be > 0 or None, got {rate!r}")
+        burst = self.message_burst
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+            raise ValueError(f"message_burst must be an int >= 1, got {burst!r}")
 
 
 class ErrorStage(Enum):
@@ -81,6 +100,8 @@ class ProtocolMachine(ABC):
     __slots__ = (
         "_active",
         "_awaiting_pong",
+        "_last_arrival",
+        "_tokens",
         "acknowledged",
         "closed",
         "connection_params",
@@ -98,6 +119,9 @@ class ProtocolMachine(ABC):
         # the first shared result needed it: the id is encoded once, not per event.
         self._active: dict[OperationId, bytes | None] = {}
         self._awaiting_pong = False
+        # The rate limit's token bucket: full at the start, refilled by arrival times.
+        self._tokens = float(self.settings.message_burst)
+        self._last_arrival: float | None = None
 
     # -- inputs from the runtime ------------------------------------------------------
 
@@ -109,8 +133,9 @@ class ProtocolMachine(ABC):
         return [StartTimer(Timer.INIT, timeout)]
 
     @abstractmethod
-    def receive(self, data: str | bytes) -> list[Action]:
-        """One frame arrived."""
+    def receive(self, data: str | bytes, now: float | None = None) -> list[Action]:
+        """One frame arrived, at ``now`` (seconds on any monotonic clock; ``None``:
+        unknown, and the rate limit is not applied to it)."""
 
     def timer_fired(self, timer: Timer) -> list[Action]:
         if self.closed:
@@ -196,6 +221,33 @@ class ProtocolMachine(ABC):
         self._active.clear()
         text = REASONS.get(code, "") if reason is None else limit_close_reason(reason)
         return [Close(code, text)]
+
+    def _screen(self, data: str | bytes, now: float | None) -> list[Action] | None:
+        """The checks every frame passes before it is parsed, cheapest first: the rate,
+        then the size. The close to return, or ``None`` to go on."""
+        if now is not None and self._over_rate(now):
+            return self._close(CloseCode.POLICY_VIOLATION)
+        if self._too_big(data):
+            return self._close(CloseCode.MESSAGE_TOO_BIG)
+        return None
+
+    def _over_rate(self, now: float) -> bool:
+        """Take one token for a message arriving at ``now``; ``True`` if none is left."""
+        rate = self.settings.max_messages_per_second
+        if rate is None:
+            return False
+        burst = self.settings.message_burst
+        last = self._last_arrival
+        tokens = self._tokens
+        if last is not None and now > last:
+            tokens = min(float(burst), tokens + (now - last) * rate)
+        if last is None or now > last:
+            self._last_arrival = now
+        if tokens < 1.0:
+            self._tokens = tokens
+            return True
+        self._tokens = tokens - 1.0
+        return False
 
     def _too_big(self, data: str | bytes) -> bool:
         limit = self.settings.max_message_size

@@ -16,6 +16,16 @@ import orjson
 JSONObject = dict[str, Any]
 
 
+MAX_OPERATION_ID_LENGTH: Final = 128
+"""Longest operation id a server accepts, in characters. Reference clients send UUIDs
+(36) or small integers; every result carries its id, so an unbounded id multiplies what
+one request makes the server send (a 1 MiB id made 201 MiB of ``next`` frames)."""
+
+MAX_PING_PAYLOAD_BYTES: Final = 4096
+"""Largest ``ping`` payload a server echoes, in bytes of JSON: room for a timestamp or
+a tag, not for using the pong as a free amplifier of what a client sends."""
+
+
 class MessageType(StrEnum):
     """``type`` values of the ``graphql-transport-ws`` protocol."""
 
@@ -198,6 +208,23 @@ def validate_message(value: Any) -> JSONObject:
     else:
         raise InvalidMessage(f"Invalid message 'type' property \"{kind}\"")
     return value
+
+
+def id_too_long(value: Any) -> bool:
+    """Whether an operation id breaks :data:`MAX_OPERATION_ID_LENGTH` (only a string
+    can: JSON numbers are at most 64-bit integers once parsed)."""
+    return isinstance(value, str) and len(value) > MAX_OPERATION_ID_LENGTH
+
+
+def ping_payload_too_big(frame: str | bytes, payload: Any) -> bool:
+    """Whether a ``ping`` payload breaks :data:`MAX_PING_PAYLOAD_BYTES`. The frame holds
+    the payload, so a small frame is decided without serializing anything (an ASCII
+    ``str`` has as many bytes as characters, and CPython knows it without a scan)."""
+    if payload is None:
+        return False
+    if len(frame) <= MAX_PING_PAYLOAD_BYTES and (isinstance(frame, bytes) or frame.isascii()):
+        return False
+    return len(orjson.dumps(payload)) > MAX_PING_PAYLOAD_BYTES
 
 
 def parse_message(data: str | bytes) -> JSONObject:

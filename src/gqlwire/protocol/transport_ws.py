@@ -24,10 +24,21 @@ from .actions import (
 )
 from .codes import GRAPHQL_TRANSPORT_WS, CloseCode
 from .machine import SUBSCRIPTION_LIMIT_MESSAGE, ErrorStage, ProtocolMachine
-from .messages import InvalidMessage, JSONObject, MessageType, encode, parse_message
+from .messages import (
+    InvalidMessage,
+    JSONObject,
+    MessageType,
+    encode,
+    id_too_long,
+    parse_message,
+    ping_payload_too_big,
+)
 
 _PING = encode({"type": MessageType.PING})
 _PONG = encode({"type": MessageType.PONG})
+_CARRIES_AN_ID = frozenset({MessageType.SUBSCRIBE, MessageType.COMPLETE})
+"""The client's messages with an operation id (``next`` and ``error`` have one too, but
+only a server may send them)."""
 
 
 class TransportWSMachine(ProtocolMachine):
@@ -43,21 +54,27 @@ class TransportWSMachine(ProtocolMachine):
             actions.append(StartTimer(Timer.KEEP_ALIVE, self.settings.keep_alive))
         return actions
 
-    def receive(self, data: str | bytes) -> list[Action]:
+    def receive(self, data: str | bytes, now: float | None = None) -> list[Action]:
         if self.closed:
             return []
-        if self._too_big(data):
-            return self._close(CloseCode.MESSAGE_TOO_BIG)
+        refused = self._screen(data, now)
+        if refused is not None:
+            return refused
         try:
             message = parse_message(data)
         except InvalidMessage:
             return self._close(CloseCode.BAD_REQUEST)
-
         kind = message["type"]
+        # gqlwire's two bounds on top of the reference's schema (the id here, the ping
+        # payload below), answered as the reference answers a message it refuses.
+        if kind in _CARRIES_AN_ID and id_too_long(message["id"]):
+            return self._close(CloseCode.BAD_REQUEST)
         if kind == MessageType.CONNECTION_INIT:
             return self._on_init(message.get("payload"))
         if kind == MessageType.PING:
             payload = message.get("payload")
+            if ping_payload_too_big(data, payload):
+                return self._close(CloseCode.BAD_REQUEST)
             # A bare ping gets exactly {"type":"pong"}; a payload is echoed.
             if payload is None:
                 return [Send(_PONG)]
