@@ -32,13 +32,12 @@ def server(server_name: str, server_pool: Any) -> ServerProcess:
     return proc
 
 
-NEVER_PUSHES_BACK = {
-    "daphne": "daphne (Twisted) takes every websocket.send into its unbounded write buffer "
-    "(measured): the outbox never fills, so neither overflow policy can trigger"
-}
-"""Servers whose send never waits for a client that stopped reading. aiohttp, uvicorn
-(both WebSocket implementations), hypercorn and granian all hold a send once the
-socket's buffers are full, which is what fills an outbox."""
+NEVER_PUSHES_BACK: dict[str, str] = {}
+"""Servers whose send never waits for a client that stopped reading: none under
+``gqlwire serve``. aiohttp, uvicorn (both WebSocket implementations), hypercorn and
+granian hold a send once the socket's buffers are full, which is what fills an outbox;
+daphne (Twisted) would buffer without bound, and ``serve`` makes its sends wait for
+Twisted's write buffer to drain."""
 
 
 def skip_unless_pushes_back(server: ServerProcess) -> None:
