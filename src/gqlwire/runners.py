@@ -456,6 +456,7 @@ def _serve_uvicorn(launch: _Launch, ws: str) -> None:
         host=launch.host,
         port=launch.port,
         ws=ws,
+        http=_uvicorn_http_with_header_timeout(),
         log_level=launch.log_level,
         **options,
     )
@@ -477,6 +478,34 @@ def _serve_uvicorn(launch: _Launch, ws: str) -> None:
     _STOP.on_stop(request_exit)
     launch.listening(sock)
     server.run(sockets=[sock])
+
+
+HEADER_TIMEOUT = 10.0
+"""Seconds a new connection may take to send its first request's head (a WebSocket
+upgrade included): on uvicorn, which has no such setting (a client sending half a
+request line and then nothing held a socket forever: slowloris), and on granian, whose
+own default is 30 s from the first byte."""
+
+
+def _uvicorn_http_with_header_timeout() -> type[asyncio.Protocol]:
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    class HeaderTimeoutProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            asyncio.get_running_loop().call_later(HEADER_TIMEOUT, self._gqlwire_header_timeout)
+
+        def _gqlwire_header_timeout(self) -> None:
+            transport = self.transport
+            if (
+                self.cycle is None  # no request's head has been read yet
+                and transport is not None
+                and not transport.is_closing()
+                and transport.get_protocol() is self  # not upgraded to a WebSocket
+            ):
+                transport.close()
+
+    return HeaderTimeoutProtocol
 
 
 class _InvalidUTF8Filter(logging.Filter):
@@ -732,6 +761,7 @@ def _load_in_granian_worker(log_level: str, target: str) -> ASGIApp:
 def _serve_granian(launch: _Launch) -> None:
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     # granian binds in its main process and has no hook for a pre-bound socket.
@@ -748,6 +778,8 @@ def _serve_granian(launch: _Launch) -> None:
         websockets=True,
         # Bounds the worker's graceful stop (granian's default is to wait indefinitely).
         workers_kill_timeout=_GRANIAN_KILL_TIMEOUT,
+        # A request's head must arrive within HEADER_TIMEOUT once it began (granian: 30 s).
+        http1_settings=HTTP1Settings(header_read_timeout=int(HEADER_TIMEOUT * 1000)),
     )
 
     def started() -> None:
