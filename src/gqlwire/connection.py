@@ -65,6 +65,7 @@ class ConnectionRegistry:
         self.running = 0  # operations running on every connection (max_operations)
         self.refused_connections = 0
         self.refused_operations = 0
+        self._closes: set[asyncio.Task[None]] = set()  # close_all()'s, while they run
 
     def operations(self) -> int:
         return sum(len(connection.operations) for connection in self.connections)
@@ -73,10 +74,31 @@ class ConnectionRegistry:
         return self.dropped_closed + sum(c.outbox.dropped for c in self.connections)
 
     async def close_all(self, code: int = CloseCode.GOING_AWAY, reason: str = "Going away") -> None:
-        await asyncio.gather(
-            *(connection.close(code, reason) for connection in list(self.connections)),
-            return_exceptions=True,
-        )
+        """Close every open connection and wait for the closes to finish.
+
+        Cancelling the caller (a timeout around this call) cancels the closes still
+        running and returns at once, without waiting for them to end: a server's send
+        that swallows the cancellation would otherwise hold the caller past its timeout,
+        or forever.
+        """
+        loop = asyncio.get_running_loop()
+        closes = [loop.create_task(c.close(code, reason)) for c in list(self.connections)]
+        if not closes:
+            return
+        for task in closes:
+            self._closes.add(task)  # a strong reference until it ends
+            task.add_done_callback(self._close_done)
+        try:
+            await asyncio.wait(closes)
+        except asyncio.CancelledError:
+            for task in closes:
+                task.cancel()
+            raise
+
+    def _close_done(self, task: asyncio.Task[None]) -> None:
+        self._closes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.debug("closing a connection raised %r", task.exception())
 
 
 class Connection:

@@ -34,7 +34,10 @@ stopped with SIGINT or SIGTERM:
   shutdown, which would send 1012 "Service Restart"). A plain ASGI app without
   ``close_all()`` gets uvicorn's 1012.
 - hypercorn: 1001 "Going away" (``close_all()`` runs in the shutdown trigger, before
-  hypercorn's graceful timeout; without it hypercorn closes with 1011 after 3 s).
+  hypercorn's graceful timeout). Without it, 1011 after the graceful timeout (3 s), on
+  every Python: hypercorn cancels what is still open on 3.11, the runner does from 3.12
+  on (where hypercorn would wait for the clients forever), and aborts the TCP
+  connections still open 2 s later.
 - daphne: 1000 with no reason (daphne's WebSocket library sends neither 1001 nor close
   reasons); without ``close_all()`` the TCP connection is dropped (the client sees 1006).
 - granian: no hook (the application runs in a worker process whose signal handling is
@@ -98,6 +101,9 @@ _BACKLOG = 2048
 # How long a stop waits for `close_all()` before the server tears the sockets down anyway
 # (each close waits for the client's close frame a few seconds at most).
 _CLOSE_ALL_TIMEOUT = 5.0
+# How long a stop on hypercorn waits, once it cancelled the applications, for the TCP
+# connections to close before it aborts them.
+_HYPERCORN_ABORT_DELAY = 2.0
 # How long aiohttp waits for request handlers after `on_shutdown` (its default is 60 s).
 _AIOHTTP_SHUTDOWN_TIMEOUT = 10.0
 
@@ -551,6 +557,7 @@ def _serve_hypercorn(launch: _Launch) -> None:
             await stopped.wait()
             # Before hypercorn's graceful stop, which ends WebSockets with 1011 after 3 s.
             await _close_connections(app)
+            _end_hypercorn_connections_after(config.graceful_timeout)
 
         await serve(app, config, shutdown_trigger=shutdown_trigger, mode="asgi")  # type: ignore[arg-type]
 
@@ -582,6 +589,55 @@ def _bound_hypercorn_message_buffer() -> None:
 
     buffer_class.extend = bounded_extend  # type: ignore[method-assign]
     buffer_class._gqlwire_bounded = True  # type: ignore[attr-defined]
+
+
+def _end_hypercorn_connections_after(delay: float) -> None:
+    """End what hypercorn still serves ``delay`` seconds from now, as it does itself on
+    Python 3.11, so that a stop never waits for a client.
+
+    From Python 3.12 on, ``asyncio.Server.wait_closed()`` waits for every open
+    connection, and hypercorn (0.18) awaits it before its graceful timeout starts and
+    before it sends ``lifespan.shutdown``: a WebSocket that ``close_all()`` cannot reach
+    (an application of the user's own) held the stop forever. On 3.11 hypercorn cancels
+    such connections once ``graceful_timeout`` has passed (their clients get 1011).
+
+    This cancels the application's task of each request or socket still running (a
+    gqlwire connection then closes with 1011 and hypercorn closes the TCP connection),
+    and, a moment later, aborts the TCP connections still open (a client that reads
+    nothing holds a close in the socket's buffer). The connection tasks themselves are
+    not cancelled: hypercorn gathers them after ``wait_closed()`` and would raise the
+    cancellation. Tasks are recognised by hypercorn's coroutines: ``_handle`` (the
+    application) and ``_server_callback`` (the connection).
+    """
+    loop = asyncio.get_running_loop()
+
+    def cancel_applications() -> None:
+        for task in _hypercorn_tasks(loop, "_handle"):
+            task.cancel()
+        loop.call_later(_HYPERCORN_ABORT_DELAY, abort_connections)
+
+    def abort_connections() -> None:
+        for task in _hypercorn_tasks(loop, "_server_callback"):
+            frame = getattr(task.get_coro(), "cr_frame", None)
+            writer = frame.f_locals.get("writer") if frame is not None else None
+            if isinstance(writer, asyncio.StreamWriter):
+                writer.transport.abort()
+
+    loop.call_later(delay, cancel_applications)
+
+
+def _hypercorn_tasks(loop: asyncio.AbstractEventLoop, name: str) -> list[asyncio.Task[Any]]:
+    """The running tasks of ``loop`` whose coroutine is hypercorn's function ``name``."""
+    found = []
+    for task in asyncio.all_tasks(loop):
+        code = getattr(task.get_coro(), "cr_code", None)
+        if (
+            code is not None
+            and code.co_name == name
+            and f"{os.sep}hypercorn{os.sep}" in code.co_filename
+        ):
+            found.append(task)
+    return found
 
 
 def _quiet_cancelled_connections(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -109,6 +109,7 @@ class FakeWebSocket:
         disconnect_after_close: bool = True,
         close_waits_for_receive: bool = False,
         autobahn_close_codes: bool = False,
+        close_swallows_cancellation: bool = False,
         send_connect: bool = True,
     ) -> None:
         self.app = app
@@ -127,6 +128,10 @@ class FakeWebSocket:
         # 1009, 1011...) raises and leaves the socket open.
         self.autobahn_close_codes = autobahn_close_codes
         self.refused_closes: list[Message] = []
+        # A close frame the socket never takes (the client reads nothing), and a server
+        # that swallows the first cancellation of that send: ``websocket.close`` then
+        # returns only once it was cancelled a second time.
+        self.close_swallows_cancellation = close_swallows_cancellation
         self._no_receive_pending = asyncio.Event()
         self._no_receive_pending.set()
         self.send_error: BaseException | None = None
@@ -354,6 +359,10 @@ class FakeWebSocket:
             self._check_close(message)
             if self.close_waits_for_receive:
                 await self._no_receive_pending.wait()
+            if self.close_swallows_cancellation:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.Event().wait()
+                await asyncio.Event().wait()
             if self.disconnect_after_close and not self.disconnect_delivered:
                 self.push_disconnect(int(message.get("code", 1000)) if self.accepted else 1006)
         elif kind == "websocket.http.response.start":

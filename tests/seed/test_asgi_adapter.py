@@ -12,11 +12,15 @@ docs/design.md ("What servers do after a disconnect"); the seed failures' own sc
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
+from gqlwire import GraphQLServer
+from gqlwire import connection as connection_module
+from tests.apps.legacy_app import SCHEMA
 from tests.apps.seed_app import ALLOWED_ORIGIN
 from tests.harness.servers import ServerProcess
 from tests.harness.wsclient import handshake_status
@@ -298,6 +302,29 @@ async def test_lifespan_shutdown_closes_open_connections_with_1001() -> None:
         await ws.handshake()
         await run_lifespan(app)
         assert (await ws.expect_close())[0] == 1001
+    ws.assert_rules()
+
+
+async def test_close_all_in_a_timeout_returns_in_time_when_the_server_holds_the_close(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The server never takes the close frame and swallows the timeout's cancellation of
+    # that send: close_all() must still end with its caller's timeout, not when the
+    # connection's own bound on the close (5 s, 1 s here) lets the send go.
+    monkeypatch.setattr(connection_module, "_CLOSE_SEND_WAIT", 1.0)
+    server = GraphQLServer(SCHEMA, keep_alive=None)
+    async with FakeWebSocket(
+        server.asgi(), close_swallows_cancellation=True, disconnect_after_close=False
+    ) as ws:
+        await ws.handshake()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await server.close_all()
+        assert loop.time() - started < 0.6
+        assert await ws.expect_close() == (1001, "Going away")
+        await ws.finished()  # the connection ends once its own bound gave the close up
     ws.assert_rules()
 
 

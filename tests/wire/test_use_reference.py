@@ -84,8 +84,10 @@ SHUTDOWN_CLOSE: dict[str, set[tuple[int, str]]] = {
     # lifespan shutdown (Kludex/uvicorn#1816), so the app never gets to close them.
     "uvicorn": {(1012, "")},
     "uvicorn-wsproto": {(1012, "")},
-    # hypercorn waits for its graceful timeout, then cancels the connections still open (the
-    # app's connection ends with 1011) and only then sends lifespan.shutdown.
+    # This app has no close_all(), so nothing closes its sockets before hypercorn's stop; the
+    # connections still open after the graceful timeout (3 s) are cancelled (the app's
+    # connection ends with 1011): by hypercorn on 3.11, by the runner from 3.12 on, where
+    # hypercorn would wait for them forever. lifespan.shutdown comes only after that.
     "hypercorn": {(1011, "")},
     # daphne has no lifespan protocol and drops the TCP connections without a close frame.
     "daphne": {(1006, "")},
