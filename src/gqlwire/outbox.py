@@ -143,20 +143,15 @@ class Outbox:
         A slow transport (granian hands every frame to another thread) is not a stalled
         client: the publisher is held to its pace instead of cutting it off.
         """
-        while self._full() and not self._closed:
-            written = self.written
-            try:
-                async with asyncio.timeout(grace):
-                    await self._room_event().wait()
-            except TimeoutError:
-                if self.written == written:
-                    return False
-        return True
+        return await self._wait_while_progressing(self._full, grace)
 
     async def wait_for_budget(self, grace: float) -> bool:
         """Wait until the queued bytes are under the budget again, as long as the
         writer makes progress; ``False`` once it wrote nothing for ``grace`` seconds."""
-        while self.over_budget() and not self._closed:
+        return await self._wait_while_progressing(self.over_budget, grace)
+
+    async def _wait_while_progressing(self, blocked: Callable[[], bool], grace: float) -> bool:
+        while blocked() and not self._closed:
             written = self.written
             try:
                 async with asyncio.timeout(grace):
