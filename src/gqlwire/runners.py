@@ -437,13 +437,22 @@ def _serve_aiohttp(launch: _Launch) -> None:
             application, handle_signals=False, shutdown_timeout=_AIOHTTP_SHUTDOWN_TIMEOUT
         )
         await runner.setup()
+        listener: asyncio.Server | None = None
         try:
-            await web.SockSite(runner, sock, backlog=_BACKLOG).start()
+            # What web.SockSite does, with a protocol factory that bounds the first
+            # request's head (aiohttp has no setting for it).
+            listener = await asyncio.get_running_loop().create_server(
+                _aiohttp_protocol_with_header_timeout(runner), sock=sock, backlog=_BACKLOG
+            )
             launch.listening(sock)
             await stopped.wait()
         finally:
-            # Stops listening, runs the Application's on_shutdown (gqlwire closes its
-            # WebSockets with 1001 there), waits for the handlers, then on_cleanup.
+            if listener is not None:
+                listener.close()  # stops listening, as a site's stop() does
+            else:
+                sock.close()
+            # Runs the Application's on_shutdown (gqlwire closes its WebSockets with
+            # 1001 there), waits for the handlers, then on_cleanup.
             await runner.cleanup()
 
     asyncio.run(main())
@@ -488,9 +497,32 @@ def _serve_uvicorn(launch: _Launch, ws: str) -> None:
 
 HEADER_TIMEOUT = 10.0
 """Seconds a new connection may take to send its first request's head (a WebSocket
-upgrade included): on uvicorn, which has no such setting (a client sending half a
-request line and then nothing held a socket forever: slowloris), and on granian, whose
-own default is 30 s from the first byte."""
+upgrade included): on aiohttp and uvicorn, which have no such setting (a client sending
+half a request line and then nothing held a socket forever: slowloris), and on granian,
+whose own default is 30 s from the first byte."""
+
+
+def _aiohttp_protocol_with_header_timeout(
+    runner: web.AppRunner,
+) -> Callable[[], web.RequestHandler]:
+    """aiohttp's protocol factory (the runner's web.Server), with a timer per new
+    connection that drops it if no request's head has been parsed HEADER_TIMEOUT later
+    (aiohttp counts a request once its head is parsed: a WebSocket upgrade or a request
+    whose body is still arriving is not cut). Nothing runs per request."""
+    server = runner.server
+    assert server is not None
+    loop = asyncio.get_running_loop()
+
+    def drop_if_no_request(handler: web.RequestHandler) -> None:
+        if handler._request_count == 0 and handler.transport is not None:
+            handler.force_close()  # what aiohttp's own idle timeout calls
+
+    def protocol() -> web.RequestHandler:
+        handler = server()
+        loop.call_later(HEADER_TIMEOUT, drop_if_no_request, handler)
+        return handler
+
+    return protocol
 
 
 def _uvicorn_http_with_header_timeout() -> type[asyncio.Protocol]:

@@ -1,10 +1,10 @@
 """A client that sends half a request and then nothing does not hold a socket forever.
 
-``serve`` gives uvicorn (both WebSocket implementations) a 10 s limit for the first
-request's head, which uvicorn has no setting for, and sets granian's to 10 s (it starts
-at the first byte: a connection that sends nothing at all is kept); hypercorn has its
-own (5 s). aiohttp and daphne offer no setting: the README says so, and this test does
-not run there.
+``serve`` gives aiohttp and uvicorn (both WebSocket implementations) a 10 s limit for
+the first request's head, which they have no setting for, and sets granian's to 10 s (it
+starts at the first byte: a connection that sends nothing at all is kept); hypercorn has
+its own (5 s). daphne offers no setting: the README says so, and this test does not run
+there.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from tests.harness.servers import ServerPool, ServerProcess, assert_clean_log
 
 TARGET = "tests.apps.security_app:plain"
-NO_BOUND = {"aiohttp", "daphne"}
+NO_BOUND = {"daphne"}
 
 
 @pytest.fixture(scope="module")
