@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.docs.readme import Command
-from tests.harness.servers import ServerProcess
+from tests.harness.servers import ServerProcess, server_environment
 
 PRINTED_HOST = "127.0.0.1"
 DEFAULT_PORT = "8000"  # gqlwire serve's
@@ -57,8 +57,9 @@ def localized(command: str, servers: Mapping[str, ServerProcess]) -> str:
 
 
 def shell_environment() -> dict[str, str]:
-    """Our environment, with this interpreter's scripts (``gqlwire``) first on PATH."""
-    environment = dict(os.environ)
+    """A server's environment (the repository importable, unbuffered output), with this
+    interpreter's scripts (``gqlwire``) first on PATH, as in an activated virtualenv."""
+    environment = server_environment()
     scripts = str(Path(sys.executable).parent)
     environment["PATH"] = os.pathsep.join([scripts, environment.get("PATH", "")])
     return environment

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.docs.commands import shell_environment
 from tests.docs.readme import Command, console, example, write_module
 from tests.harness.servers import ServerPool, ServerProcess, free_port, server_environment
 
@@ -45,12 +46,6 @@ def commands(name: str) -> list[Command]:
     found = console(name)
     assert any(README_PORT in command.command for command in found), name
     return found
-
-
-def shell_environment() -> dict[str, str]:
-    env = server_environment()
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return env
 
 
 def run(command: Command, port: int, cwd: Path, *, serving: bool = False) -> tuple[int, list[str]]:
