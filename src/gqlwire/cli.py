@@ -32,6 +32,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from . import runners
+from .protocol import CloseCode
 from .runners import ASGIApp, Receive, RunnerError, Scope, Send
 
 if TYPE_CHECKING:
@@ -280,7 +281,7 @@ class MountedApp:
         if kind in ("http", "websocket") and scope.get("path") != self.path:
             if kind == "websocket":
                 await receive()  # websocket.connect
-                await send({"type": "websocket.close", "code": 1000})
+                await send({"type": "websocket.close", "code": int(CloseCode.NORMAL_CLOSURE)})
             else:
                 body = b"Not Found"
                 headers = [(b"content-type", b"text/plain"), (b"content-length", b"9")]

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
-from .protocol import OperationId
+from .protocol import CloseCode, OperationId
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -190,7 +190,7 @@ class ConnectionContext(Context):
         """The operations running on this connection, by id (read-only)."""
         return MappingProxyType(self._connection.operations)
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
+    async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Close the connection from application code (token expiry, bans...)."""
         await self._connection.close(code, reason)
 

@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 from ..connection import Connection, ConnectionRegistry
 from ..context import Headers
 from ..http import HTTPRequest, error_response, handle_http_request
-from ..protocol import parse_protocol_header
+from ..protocol import CloseCode, parse_protocol_header
 from .base import Frame
 
 if TYPE_CHECKING:
@@ -81,11 +81,11 @@ class AiohttpWebSocketTransport:
             await response.prepare(self.request)
         except web.HTTPException as error:
             self.handshake_error = error
-            self._end(1006)
+            self._end(CloseCode.ABNORMAL_CLOSURE)
             return
         except Exception as error:
             logger.debug("websocket handshake failed: %r", error)
-            self._end(1006)
+            self._end(CloseCode.ABNORMAL_CLOSURE)
             return
         self.response = response
         socket = self.request.transport
@@ -99,7 +99,7 @@ class AiohttpWebSocketTransport:
                 message = await response.receive()
             except Exception as error:
                 logger.debug("receive() raised %r: treated as a disconnect", error)
-                self._end(1006)
+                self._end(CloseCode.ABNORMAL_CLOSURE)
                 return None
             if message.type is WSMsgType.TEXT:
                 return str(message.data)
@@ -113,7 +113,8 @@ class AiohttpWebSocketTransport:
                     code_of_error := getattr(message.data, "code", None), int
                 ):
                     code = code_of_error
-                self._end(int(code) if isinstance(code, int) else 1006, str(message.extra or ""))
+                code = int(code) if isinstance(code, int) else CloseCode.ABNORMAL_CLOSURE
+                self._end(code, str(message.extra or ""))
                 return None
             # PING and PONG are answered by aiohttp itself (autoping).
         return None
@@ -148,7 +149,7 @@ class AiohttpWebSocketTransport:
             # ClientConnectionResetError "Cannot write to closing transport", and any
             # other failure: the socket is gone either way.
             logger.debug("send raised %r: treated as closed", error)
-            self._end(1006)
+            self._end(CloseCode.ABNORMAL_CLOSURE)
             return False
         return True
 

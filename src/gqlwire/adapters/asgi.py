@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..connection import Connection, ConnectionRegistry
 from ..context import Headers
 from ..http import HTTPRequest, error_response, handle_http_request
-from ..protocol import parse_protocol_header
+from ..protocol import CloseCode, parse_protocol_header
 from .base import Frame
 
 if TYPE_CHECKING:
@@ -28,6 +28,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 logger = logging.getLogger("gqlwire")
+
+# The close code every server lets an application send, for when one refuses ours. A
+# plain int: daphne's WebSocket library refuses an IntEnum close code.
+_FALLBACK_CLOSE = int(CloseCode.NORMAL_CLOSURE)
 
 
 class ASGIWebSocketTransport:
@@ -60,7 +64,8 @@ class ASGIWebSocketTransport:
     async def refuse(self) -> None:
         """Close before accepting: every server answers the handshake with HTTP 403."""
         self._close_sent = True
-        await self._call_send({"type": "websocket.close", "code": 1000})
+        code = int(CloseCode.NORMAL_CLOSURE)  # the code is not seen: no HTTP response has one
+        await self._call_send({"type": "websocket.close", "code": code})
 
     async def receive(self) -> str | bytes | None:
         while True:
@@ -97,15 +102,17 @@ class ASGIWebSocketTransport:
             await self._send(message)
             return
         except Exception as error:
-            if int(code) == 1000:
+            if int(code) == _FALLBACK_CLOSE:
                 logger.debug("send(websocket.close) raised %r: treated as closed", error)
-                self._end(1006, "")
+                self._end(CloseCode.ABNORMAL_CLOSURE, "")
                 return
             # daphne (autobahn) lets an application send only 1000 or 3000-4999, so
             # 1001, 1009 and 1011 raise and the socket would stay open: fall back to a
             # code every server sends rather than leave it open.
             logger.debug("close code %d refused (%r): closing with 1000", code, error)
-        await self._call_send({"type": "websocket.close", "code": 1000, "reason": str(reason)})
+        await self._call_send(
+            {"type": "websocket.close", "code": _FALLBACK_CLOSE, "reason": str(reason)}
+        )
 
     async def _next_message(self) -> Message | None:
         if self._ended:
@@ -116,11 +123,13 @@ class ASGIWebSocketTransport:
             # Any failure to receive means the connection is over ("ASGI flow error"
             # from granian, for one); it is not our error to report.
             logger.debug("receive() raised %r: treated as a disconnect", error)
-            self._end(1006, "")
+            self._end(CloseCode.ABNORMAL_CLOSURE, "")
             return None
         if message.get("type") == "websocket.disconnect":
+            # ASGI makes "code" optional; a server that leaves it out saw no code.
             code = message.get("code")
-            self._end(int(code) if isinstance(code, int) else 1005, message.get("reason") or "")
+            code = int(code) if isinstance(code, int) else CloseCode.NO_STATUS_RECEIVED
+            self._end(code, message.get("reason") or "")
             return None
         return message
 
@@ -133,7 +142,7 @@ class ASGIWebSocketTransport:
             logger.debug("send(%s) raised %r: treated as closed", message["type"], error)
             self._close_sent = True
             if not self._ended:
-                self._end(1006, "")
+                self._end(CloseCode.ABNORMAL_CLOSURE, "")
             return False
         return True
 

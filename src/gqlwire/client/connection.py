@@ -4,7 +4,7 @@ aiohttp reports the end of a socket in several shapes (the peer's ``CLOSE`` fram
 ``CLOSING`` when our own ``close()`` interrupts a receive; ``CLOSED`` when the stream
 ended; ``ERROR`` for a reader error, after which it closed the socket itself). They all
 become one :class:`Closed` here. Only a close frame from the peer carries a real code:
-a stream that just ended is 1006, whatever aiohttp guessed.
+a stream that just ended is ``ABNORMAL_CLOSURE`` (1006), whatever aiohttp guessed.
 """
 
 from __future__ import annotations
@@ -16,23 +16,15 @@ from typing import Final
 import aiohttp
 from aiohttp import WSMsgType
 
+from ..protocol.codes import CloseCode
 from .protocol import ClientCodec
 
-__all__ = ["ABNORMAL_CLOSURE", "CLOSE_TIMEOUT", "Closed", "Connection", "fit_close_reason"]
+__all__ = ["CLOSE_TIMEOUT", "Closed", "Connection"]
 
 logger = logging.getLogger("gqlwire.client")
 
-ABNORMAL_CLOSURE: Final = 1006
 CLOSE_TIMEOUT: Final = 3.0
 """Seconds our close waits for the server's close frame (aiohttp's default is 10)."""
-
-_MAX_CLOSE_REASON_BYTES: Final = 123  # RFC 6455: 125 bytes of control frame, 2 for the code
-
-
-def fit_close_reason(reason: str, fallback: str) -> str:
-    """`reason` if it fits in a close frame, else `fallback` (the reference client's
-    ``limitCloseReason``, measured in UTF-8 bytes as the wire limit is)."""
-    return reason if len(reason.encode("utf-8")) <= _MAX_CLOSE_REASON_BYTES else fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +91,11 @@ class Connection:
             if message.type is WSMsgType.BINARY:
                 return bytes(message.data)
             if message.type is WSMsgType.CLOSE:
-                code = message.data if isinstance(message.data, int) else ABNORMAL_CLOSURE
+                code = message.data if isinstance(message.data, int) else CloseCode.ABNORMAL_CLOSURE
                 return Closed(code, str(message.extra or ""))
             if message.type is WSMsgType.ERROR:
-                code = getattr(message.data, "code", ABNORMAL_CLOSURE)
-                return Closed(code if isinstance(code, int) else ABNORMAL_CLOSURE)
+                code = getattr(message.data, "code", CloseCode.ABNORMAL_CLOSURE)
+                return Closed(code if isinstance(code, int) else CloseCode.ABNORMAL_CLOSURE)
             if message.type in (WSMsgType.CLOSING, WSMsgType.CLOSED):
-                return Closed(ABNORMAL_CLOSURE)
+                return Closed(CloseCode.ABNORMAL_CLOSURE)
             # PING and PONG frames are answered and swallowed by aiohttp (autoping).

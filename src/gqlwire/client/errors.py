@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any, TypeVar
 
+from ..protocol.codes import REASONS, CloseCode
+
 __all__ = [
     "BadResponse",
     "ClientClosed",
@@ -49,6 +51,9 @@ class ConnectionClosed(ClientError):
     retried, or a retried one after ``retry_attempts`` reconnections failed."""
 
     def __init__(self, code: int, reason: str = "") -> None:
+        # A plain int, whether the code came from the wire or from CloseCode: what the
+        # exception shows (args, repr) does not depend on where the code was named.
+        code = int(code)
         super().__init__(code, reason)
         self.code = code
         self.reason = reason
@@ -62,7 +67,9 @@ class ConnectionAckTimeout(ConnectionClosed):
     ``connection_ack_timeout``; the client closed with 4504."""
 
     def __init__(
-        self, code: int = 4504, reason: str = "Connection acknowledgement timeout"
+        self,
+        code: int = CloseCode.CONNECTION_ACKNOWLEDGEMENT_TIMEOUT,
+        reason: str = REASONS[CloseCode.CONNECTION_ACKNOWLEDGEMENT_TIMEOUT],
     ) -> None:
         super().__init__(code, reason)
 
@@ -74,7 +81,12 @@ class BadResponse(ConnectionClosed):
     that does not fit in a close frame); ``detail`` is the whole description.
     """
 
-    def __init__(self, code: int = 4004, reason: str = "Bad response", detail: str = "") -> None:
+    def __init__(
+        self,
+        code: int = CloseCode.BAD_RESPONSE,
+        reason: str = REASONS[CloseCode.BAD_RESPONSE],
+        detail: str = "",
+    ) -> None:
         super().__init__(code, reason)
         self.detail = detail or reason
 

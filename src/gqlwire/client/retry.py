@@ -4,10 +4,9 @@ The rules are the reference client's (npm graphql-ws ``shouldRetryConnectOrThrow
 decided from how a connection ended (an :class:`Outcome`) so they can be tested with
 plain calls:
 
-1. Fatal close codes are never retried: 4500, 4005, 4400, 4004, 4401, 4406, 4409, 4429,
-   and 1000-1999 except 1000, 1001, 1005, 1006, 1012, 1013 and 1014. 4403 (refused by
-   ``on_connect``), 4408 (init timeout), 4504 (ack timeout) and 4499 (keep-alive timeout)
-   are retried: they may pass next time.
+1. Fatal close codes are never retried: :data:`FATAL_CLOSE_CODES`, and RFC 6455's
+   codes (1000-1999) except :data:`RETRIED_STANDARD_CODES`. Every other code is retried;
+   the sets say, code by code, why the ones that look like failures are.
 2. Nothing is retried once nothing needs the connection (a lazy client with no
    operation left).
 3. A 1000 close of an acknowledged connection while operations are active (the server
@@ -31,19 +30,60 @@ import random
 from dataclasses import dataclass
 from typing import Final
 
+from ..protocol.codes import STANDARD_CLOSE_CODES, CloseCode
 from .errors import ClientError, ConnectionClosed
 
-__all__ = ["Decision", "Outcome", "decide", "exponential_backoff", "is_fatal_close_code"]
+__all__ = [
+    "FATAL_CLOSE_CODES",
+    "RETRIED_STANDARD_CODES",
+    "Decision",
+    "Outcome",
+    "decide",
+    "exponential_backoff",
+    "is_fatal_close_code",
+]
 
-_RETRIED_INTERNAL_CODES: Final = frozenset({1000, 1001, 1005, 1006, 1012, 1013, 1014})
-_FATAL_CODES: Final = frozenset({4500, 4005, 4400, 4004, 4401, 4406, 4409, 4429})
+FATAL_CLOSE_CODES: Final = frozenset(
+    {
+        CloseCode.INTERNAL_SERVER_ERROR,
+        CloseCode.INTERNAL_CLIENT_ERROR,
+        CloseCode.BAD_REQUEST,
+        CloseCode.BAD_RESPONSE,
+        CloseCode.UNAUTHORIZED,
+        # FORBIDDEN (4403) is retried: on_connect may accept the same client later
+        # (a token refreshed by connection_params, a ban lifted).
+        CloseCode.SUBPROTOCOL_NOT_ACCEPTABLE,
+        # CONNECTION_INITIALISATION_TIMEOUT (4408) is retried: a busy server, or a slow
+        # connection_params, may be in time on the next attempt.
+        # CONNECTION_ACKNOWLEDGEMENT_TIMEOUT (4504) is retried for the same reason.
+        # TERMINATED (4499) is retried: a frozen socket, not a refusal.
+        CloseCode.SUBSCRIBER_ALREADY_EXISTS,
+        CloseCode.TOO_MANY_INITIALISATION_REQUESTS,
+    }
+)
+"""graphql-ws's codes that mean the same connection would fail the same way again."""
+
+RETRIED_STANDARD_CODES: Final = frozenset(
+    {
+        CloseCode.NORMAL_CLOSURE,  # see decide(): at once after an ack, else an attempt
+        CloseCode.GOING_AWAY,  # the server is stopping; another may take its place
+        CloseCode.NO_STATUS_RECEIVED,  # a close without a code: no reason to give up
+        CloseCode.ABNORMAL_CLOSURE,  # the connection dropped: the network, a restart
+        CloseCode.SERVICE_RESTART,  # the server said it is coming back
+        CloseCode.TRY_AGAIN_LATER,  # the server said so (too many connections, slow consumer)
+        CloseCode.BAD_GATEWAY,  # a proxy lost its upstream, which may come back
+    }
+)
+"""The RFC 6455 codes that are retried; every other code in that range is fatal (a
+protocol error, invalid data, a policy violation, a message too big, a server error:
+the same connection would end the same way)."""
 
 
 def is_fatal_close_code(code: int) -> bool:
     """True for the close codes the reference client never retries."""
-    if code in _FATAL_CODES:
+    if code in FATAL_CLOSE_CODES:
         return True
-    return 1000 <= code <= 1999 and code not in _RETRIED_INTERNAL_CODES
+    return code in STANDARD_CLOSE_CODES and code not in RETRIED_STANDARD_CODES
 
 
 def exponential_backoff(retries: int) -> float:
@@ -72,7 +112,8 @@ class Outcome:
     def exception(self) -> ClientError:
         if self.error is not None:
             return self.error
-        return ConnectionClosed(self.code if self.code is not None else 1006, self.reason)
+        code = self.code if self.code is not None else CloseCode.ABNORMAL_CLOSURE
+        return ConnectionClosed(code, self.reason)
 
 
 class Decision(enum.Enum):
@@ -89,7 +130,7 @@ def decide(outcome: Outcome, *, wanted: bool, retries: int, retry_attempts: int)
         return Decision.FAIL
     if not wanted:
         return Decision.STOP
-    if outcome.code == 1000 and outcome.acknowledged:
+    if outcome.code == CloseCode.NORMAL_CLOSURE and outcome.acknowledged:
         return Decision.RECONNECT
     if outcome.code is None and not outcome.retryable:
         return Decision.FAIL

@@ -28,8 +28,9 @@ from typing import Any
 
 import aiohttp
 
+from ..protocol.codes import REASONS, CloseCode, limit_close_reason
 from ..protocol.messages import InvalidMessage
-from .connection import CLOSE_TIMEOUT, Closed, Connection, fit_close_reason
+from .connection import CLOSE_TIMEOUT, Closed, Connection
 from .errors import (
     BadResponse,
     ClientClosed,
@@ -58,13 +59,7 @@ __all__ = ["ConnectionSupervisor"]
 
 logger = logging.getLogger("gqlwire.client")
 
-NORMAL_CLOSURE = 1000
-NORMAL_CLOSURE_REASON = "Normal Closure"
-BAD_RESPONSE = 4004
-INTERNAL_CLIENT_ERROR = 4005
-KEEP_ALIVE_TIMEOUT = 4499  # the reference's "Terminated": a frozen socket, retried
-KEEP_ALIVE_TIMEOUT_REASON = "Keep-alive timeout"
-PROTOCOL_ERROR = 1002
+NORMAL_CLOSURE_REASON = REASONS[CloseCode.NORMAL_CLOSURE]
 
 
 class _InvalidResponse(Exception):
@@ -309,9 +304,9 @@ class ConnectionSupervisor:
         reader: asyncio.Task[Outcome] | None = None
         try:
             if ws.protocol != codec.name:
-                await connection.close(PROTOCOL_ERROR, "")
+                await connection.close(CloseCode.PROTOCOL_ERROR, "")
                 return Outcome(
-                    PROTOCOL_ERROR,
+                    CloseCode.PROTOCOL_ERROR,
                     error=ConnectionFailed(
                         f"the server at {options.url} did not accept the {codec.name!r} subprotocol"
                     ),
@@ -320,11 +315,12 @@ class ConnectionSupervisor:
             try:
                 params = await self._connection_params()
             except Exception as error:
-                reason = fit_close_reason(str(error), "Internal client error")
-                await connection.close(INTERNAL_CLIENT_ERROR, reason)
-                failure = ConnectionClosed(INTERNAL_CLIENT_ERROR, reason)
+                code = CloseCode.INTERNAL_CLIENT_ERROR
+                reason = limit_close_reason(str(error), REASONS[code])
+                await connection.close(code, reason)
+                failure = ConnectionClosed(code, reason)
                 failure.__cause__ = error
-                return Outcome(INTERNAL_CLIENT_ERROR, reason, error=failure, fatal=True)
+                return Outcome(code, reason, error=failure, fatal=True)
             reader = asyncio.get_running_loop().create_task(
                 self._read(connection), name="gqlwire-client-reader"
             )
@@ -355,7 +351,7 @@ class ConnectionSupervisor:
         after the close frame instead of waiting for the server's).
         """
         try:
-            await connection.close(NORMAL_CLOSURE, NORMAL_CLOSURE_REASON)
+            await connection.close(CloseCode.NORMAL_CLOSURE, NORMAL_CLOSURE_REASON)
         finally:
             try:
                 if reader is not None:
@@ -364,7 +360,7 @@ class ConnectionSupervisor:
                     if not reader.cancelled():
                         reader.exception()  # read: it was turned into an Outcome already
             finally:
-                await connection.close(NORMAL_CLOSURE, NORMAL_CLOSURE_REASON)
+                await connection.close(CloseCode.NORMAL_CLOSURE, NORMAL_CLOSURE_REASON)
 
     async def _supervise(self, connection: Connection, reader: asyncio.Task[Outcome]) -> Outcome:
         """Wait for the acknowledgement, send keep-alive pings, and close lazily: the
@@ -396,7 +392,7 @@ class ConnectionSupervisor:
                     return await self._close_for(
                         connection,
                         reader,
-                        ConnectionClosed(NORMAL_CLOSURE, NORMAL_CLOSURE_REASON),
+                        ConnectionClosed(CloseCode.NORMAL_CLOSURE, NORMAL_CLOSURE_REASON),
                         acknowledged=True,
                     )
                 deadlines.append(close_at)
@@ -412,7 +408,7 @@ class ConnectionSupervisor:
                         return await self._close_for(
                             connection,
                             reader,
-                            ConnectionClosed(KEEP_ALIVE_TIMEOUT, KEEP_ALIVE_TIMEOUT_REASON),
+                            ConnectionClosed(CloseCode.TERMINATED, REASONS[CloseCode.TERMINATED]),
                             acknowledged=connection.acknowledged,
                         )
                     deadlines.append(ping_sent_at + ping_every)
@@ -455,13 +451,14 @@ class ConnectionSupervisor:
                 outcome = await self._handle(connection, event)
             except (InvalidMessage, _InvalidResponse) as problem:
                 detail = str(problem)
-                reason = fit_close_reason(detail, "Bad response")
-                await connection.close(BAD_RESPONSE, reason)
+                code = CloseCode.BAD_RESPONSE
+                reason = limit_close_reason(detail, REASONS[code])
+                await connection.close(code, reason)
                 return Outcome(
-                    BAD_RESPONSE,
+                    code,
                     reason,
                     acknowledged=connection.acknowledged,
-                    error=BadResponse(BAD_RESPONSE, reason, detail),
+                    error=BadResponse(code, reason, detail),
                 )
             if outcome is not None:
                 return outcome
@@ -480,9 +477,9 @@ class ConnectionSupervisor:
             if not connection.acknowledged:  # a repeated ack is ignored, as the reference does
                 await self._acknowledged(connection, event)
         elif isinstance(event, InitRefused):
-            await connection.close(NORMAL_CLOSURE, NORMAL_CLOSURE_REASON)
+            await connection.close(CloseCode.NORMAL_CLOSURE, NORMAL_CLOSURE_REASON)
             return Outcome(
-                NORMAL_CLOSURE,
+                CloseCode.NORMAL_CLOSURE,
                 NORMAL_CLOSURE_REASON,
                 acknowledged=connection.acknowledged,
                 error=ConnectionRejected(event.payload),
