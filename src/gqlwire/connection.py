@@ -8,7 +8,12 @@ the way out cancels every operation, waits for their cleanup, then calls
 ``on_disconnect`` (only if acknowledged) and ``on_close``, in that order.
 
 What to send and when to close is decided by the protocol machine; this module only
-carries out its actions.
+carries out its actions. The few closes that come from outside the protocol (a full
+server, no common subprotocol, a slow consumer, shutdown, a failure of this runtime)
+are named once, below, as ``Close`` actions like the machine's.
+
+Where a connection is in its life is one value, :class:`ConnectionState`, changed only
+by ``Connection._enter``, which refuses a transition the lifecycle does not allow.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
+from enum import Enum
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from .adapters.base import Transport
 from .context import ConnectionContext, Headers, call_hook
@@ -49,6 +55,85 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("gqlwire")
 
+
+# -- the closes this runtime decides ------------------------------------------------------
+# The protocol machine decides every other close. These come from outside the protocol:
+# before a machine exists, from the server, or about the runtime itself.
+
+TOO_MANY_CONNECTIONS: Final = Close(CloseCode.TRY_AGAIN_LATER, "Too many connections")
+"""``max_connections`` reached: accepted, then closed with a code every graphql-ws client
+retries later (a refused handshake is a 403 on most ASGI servers, or a 1006)."""
+
+NO_COMMON_SUBPROTOCOL: Final = Close(
+    CloseCode.SUBPROTOCOL_NOT_ACCEPTABLE, REASONS[CloseCode.SUBPROTOCOL_NOT_ACCEPTABLE]
+)
+"""As graphql-ws does: accepted without a subprotocol, then closed."""
+
+SLOW_CONSUMER: Final = Close(CloseCode.TRY_AGAIN_LATER, "Slow consumer")
+"""The outbox overflowed under the close policy (through the machine, which then sends
+nothing more): the client reconnects and resubscribes."""
+
+SHUTDOWN: Final = Close(CloseCode.GOING_AWAY, REASONS[CloseCode.GOING_AWAY])
+"""``close_all()``'s default, on server shutdown."""
+
+RUNTIME_FAILURE: Final = Close(CloseCode.INTERNAL_ERROR, "")
+"""The connection ended by an error in this runtime, not by a close: the socket is still
+closed rather than left to the server's defaults."""
+
+PEER_GONE_CODE: Final = CloseCode.ABNORMAL_CLOSURE
+"""What the hooks are told when the peer went away without a close code we know of."""
+
+
+# -- the lifecycle --------------------------------------------------------------------------
+
+
+class ConnectionState(Enum):
+    """Where a connection is in its life; what each state allows:
+
+    ``OPEN``
+        From the start (the handshake included) until the first close. Frames are read
+        and sent, operations, timers and hooks start. Next: ``CLOSING`` or ``GONE``.
+    ``CLOSING``
+        We decided to close. The frames queued before the close are flushed, then the
+        close frame goes out; nothing else is sent, no frame is read any more, no
+        operation or timer starts. The serving task waits here for the close frame to be
+        out before it returns. Next: ``CLOSED``. The peer leaving meanwhile changes
+        nothing: the close carries on (and fails quietly).
+    ``GONE``
+        The peer went away first (a disconnect, a failed send). Nothing is sent or read.
+        Terminal.
+    ``CLOSED``
+        Our close frame is out, or was given up on. Nothing is sent or read. Terminal.
+
+    In every state but ``OPEN`` the connection is ending: ``Connection._finish`` cancels
+    the operations and runs the last hooks, whichever way it ended.
+    """
+
+    OPEN = "open"
+    CLOSING = "closing"
+    GONE = "gone"
+    CLOSED = "closed"
+
+    def to(self, new: ConnectionState) -> ConnectionState:
+        """``new``, if the lifecycle goes from this state to it; else raise
+        :class:`ConnectionStateError` (a bug in the runtime, never the peer's doing)."""
+        if new not in _TRANSITIONS[self]:
+            raise ConnectionStateError(f"a connection cannot go from {self.name} to {new.name}")
+        return new
+
+
+_TRANSITIONS: Final[dict[ConnectionState, frozenset[ConnectionState]]] = {
+    ConnectionState.OPEN: frozenset({ConnectionState.CLOSING, ConnectionState.GONE}),
+    ConnectionState.CLOSING: frozenset({ConnectionState.CLOSED}),
+    ConnectionState.GONE: frozenset(),
+    ConnectionState.CLOSED: frozenset(),
+}
+
+
+class ConnectionStateError(RuntimeError):
+    """A lifecycle transition that :class:`ConnectionState` does not allow."""
+
+
 # A close waits this long for the frames queued before it (to a client that stopped
 # reading) before it is sent anyway, and as long again for the server to take the close
 # frame itself.
@@ -73,7 +158,7 @@ class ConnectionRegistry:
     def dropped_messages(self) -> int:
         return self.dropped_closed + sum(c.outbox.dropped for c in self.connections)
 
-    async def close_all(self, code: int = CloseCode.GOING_AWAY, reason: str = "Going away") -> None:
+    async def close_all(self, code: int = SHUTDOWN.code, reason: str = SHUTDOWN.reason) -> None:
         """Close every open connection and wait for the closes to finish.
 
         Cancelling the caller (a timeout around this call) cancels the closes still
@@ -108,13 +193,10 @@ class Connection:
         "__weakref__",
         "_close_code",
         "_close_reason",
-        "_closing",
-        "_ended",
-        "_reader",
         "_reader_stopped",
-        "_reader_stopping",
-        "_receiving",
+        "_receiver",
         "_started",
+        "_state",
         "_tasks",
         "_timers",
         "_wake",
@@ -157,17 +239,18 @@ class Connection:
             max_bytes=options.max_pending_bytes,
             grace=options.slow_consumer_timeout,
         )
-        self._closing = False  # our close was sent, or the peer is gone
-        self._ended = False  # ... and, for our close, the close frame is out
-        # Set when the connection ends, for the serving task waiting for our close frame
-        # to go out; a bare future made on demand, not an Event, since idle connections
-        # are many.
+        self._state = ConnectionState.OPEN  # changed only by _enter()
+        # Not lifecycle, only how a task learns of it: set by every change of state, for
+        # the serving task waiting in CLOSING for our close frame to go out; a bare
+        # future made on demand, not an Event, since idle connections are many.
         self._wake: asyncio.Future[None] | None = None
-        self._reader: asyncio.Task[Any] | None = None  # the serving task, while it reads
-        self._receiving = False  # ... and is suspended in transport.receive()
-        self._reader_stopping = False
+        # The serving task while it is suspended in transport.receive(): the one place a
+        # close from another task may cancel it (_interrupt_reader).
+        self._receiver: asyncio.Task[Any] | None = None
+        # Made when that receive is cancelled, so the reader knows the cancellation is
+        # ours (and absorbs it); done once the reader has let go of the transport.
         self._reader_stopped: asyncio.Future[None] | None = None
-        self._close_code: int = CloseCode.NORMAL_CLOSURE
+        self._close_code: int = CloseCode.NORMAL_CLOSURE  # for the hooks, once it ended
         self._close_reason = ""
         self._started = False  # an operation was started by the message just read
 
@@ -187,18 +270,12 @@ class Connection:
         try:
             await self.transport.accept(self.protocol)
             if over_limit:
-                # Accepted, then closed with a code every graphql-ws client retries
-                # later (a refused handshake is a 403 on most ASGI servers, or a 1006).
                 assert registry is not None
                 registry.refused_connections += 1
-                await self._close_transport(CloseCode.TRY_AGAIN_LATER, "Too many connections")
+                await self._close_transport(TOO_MANY_CONNECTIONS)
                 return
             if self.protocol is None:
-                # As graphql-ws does: accept without a subprotocol, then close 4406.
-                await self._close_transport(
-                    CloseCode.SUBPROTOCOL_NOT_ACCEPTABLE,
-                    REASONS[CloseCode.SUBPROTOCOL_NOT_ACCEPTABLE],
-                )
+                await self._close_transport(NO_COMMON_SUBPROTOCOL)
                 return
             self.machine = machine_for(self.protocol, self.options.settings)
             await self._apply(self.machine.opened())
@@ -212,46 +289,50 @@ class Connection:
         # _stop_reader, with a cancellation that this method absorbs.
         task = asyncio.current_task()
         assert task is not None
-        self._reader = task
         try:
-            await self._read()
+            await self._read(task)
         except asyncio.CancelledError:
-            if not self._reader_stopping or task.uncancel() > 0:
+            if self._reader_stopped is None or task.uncancel() > 0:
                 raise  # cancelled from outside as well: the server is shutting us down
         finally:
-            self._reader = None
             stopped = self._reader_stopped
             if stopped is not None and not stopped.done():
                 stopped.set_result(None)
         # A close sent from another task may still be on its way: returning now would
         # let the server drop the socket before our close frame is out.
         loop = asyncio.get_running_loop()
-        while self._closing and not self._ended:
+        while self._state is ConnectionState.CLOSING:
             self._wake = loop.create_future()
             try:
                 await self._wake
             finally:
                 self._wake = None
 
-    def _poke(self) -> None:
+    # -- the lifecycle's one place of change -------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        """Where this connection is in its life (read-only: see :meth:`_enter`)."""
+        return self._state
+
+    def _enter(self, state: ConnectionState) -> None:
+        """Move to ``state`` (raises :class:`ConnectionStateError` if the lifecycle does
+        not go there from here) and wake the serving task if it waits for the end."""
+        self._state = self._state.to(state)
         wake = self._wake
         if wake is not None and not wake.done():
             wake.set_result(None)
 
-    def _set_ended(self) -> None:
-        self._ended = True
-        self._poke()
-
-    async def _read(self) -> None:
+    async def _read(self, task: asyncio.Task[Any]) -> None:
         machine = self.machine
         assert machine is not None
         clock = asyncio.get_running_loop().time  # arrival times, for the rate limit
-        while not self._closing:
-            self._receiving = True
+        while self._state is ConnectionState.OPEN:
+            self._receiver = task
             try:
                 data = await self.transport.receive()
             finally:
-                self._receiving = False
+                self._receiver = None
             if data is None:
                 self._peer_gone(self.transport.close_code, self.transport.close_reason)
                 return
@@ -284,10 +365,8 @@ class Connection:
         if self.machine is not None:
             self.machine.connection_lost()
         await self.outbox.stop()
-        if not self._closing:
-            # Ended by something other than a close (an error in this runtime): the
-            # socket must still be closed, never left to the server's defaults.
-            await self._close_transport(CloseCode.INTERNAL_ERROR, "")
+        if self._state is ConnectionState.OPEN:
+            await self._close_transport(RUNTIME_FAILURE)
         helpers = list(self._tasks or ())
         for task in helpers:
             task.cancel()
@@ -332,7 +411,7 @@ class Connection:
         which wait for room in the outbox (back-pressure) instead of skipping the line."""
         for action in actions:
             if isinstance(action, Send):
-                if self._closing:
+                if self._state is not ConnectionState.OPEN:
                     continue
                 if result:
                     await self.outbox.put_result(action.text)
@@ -345,7 +424,7 @@ class Connection:
                 if task is not None:
                     task.cancel()
             elif isinstance(action, Close):
-                await self._close_transport(action.code, action.reason)
+                await self._close_transport(action)
             elif isinstance(action, Authenticate):
                 self._spawn(self._authenticate())
             elif isinstance(action, StartTimer):
@@ -355,11 +434,12 @@ class Connection:
                 if handle is not None:
                     handle.cancel()
 
-    async def _close_transport(self, code: int, reason: str) -> None:
+    async def _close_transport(self, close: Close) -> None:
         """Send our close frame: at most once, and never after the peer is gone."""
-        if self._closing:
+        if self._state is not ConnectionState.OPEN:
             return
-        self._closing = True
+        self._enter(ConnectionState.CLOSING)
+        code, reason = close.code, close.reason
         self._close_code, self._close_reason = code, reason
         try:
             # What was queued before the close goes first (an `error`, then 4400...),
@@ -380,7 +460,7 @@ class Connection:
                 # the application return, and the server then drops the socket.
                 logger.debug("close frame not taken within %.0f s: given up", _CLOSE_SEND_WAIT)
         finally:
-            self._set_ended()
+            self._enter(ConnectionState.CLOSED)
 
     async def _stop_reader(self) -> None:
         """Stop a receive in progress before closing: granian holds back our close
@@ -389,39 +469,45 @@ class Connection:
         Only a task suspended in ``receive()`` is cancelled: anywhere else the
         cancellation could land in code that does not expect it.
         """
-        if self._interrupt_reader():
-            stopped = self._reader_stopped = asyncio.get_running_loop().create_future()
+        stopped = self._interrupt_reader()
+        if stopped is not None:
             await stopped
 
-    def _interrupt_reader(self) -> bool:
-        """Cancel the serving task's receive, if it is waiting in one (and is not us)."""
-        reader = self._reader
-        if reader is None or not self._receiving or reader is asyncio.current_task():
-            return False
-        if not self._reader_stopping:  # cancelled once: a second would not be absorbed
-            self._reader_stopping = True
-            reader.cancel()
-        return True
+    def _interrupt_reader(self) -> asyncio.Future[None] | None:
+        """Cancel the serving task's receive, if it is waiting in one (and is not us);
+        the future that is done once the reader let go, or ``None`` if none was waiting.
+
+        Called only once ``OPEN`` is left (by our close or by the peer going), so at most
+        once; the check stays because a second cancellation would not be absorbed."""
+        receiver = self._receiver
+        if receiver is None or receiver is asyncio.current_task():
+            return None
+        stopped = self._reader_stopped
+        if stopped is None:
+            stopped = self._reader_stopped = asyncio.get_running_loop().create_future()
+            receiver.cancel()
+        return stopped
 
     def _peer_gone(self, code: int | None, reason: str) -> None:
-        if self._closing:
-            return
-        self._closing = True
-        self._close_code, self._close_reason = (1006 if code is None else code), reason
+        if self._state is not ConnectionState.OPEN:
+            return  # our close is under way (it will fail quietly), or already done
+        self._enter(ConnectionState.GONE)
+        self._close_code = PEER_GONE_CODE if code is None else code
+        self._close_reason = reason
         if self.machine is not None:
             self.machine.connection_lost()
         # Found by a failed send: the receive may never return (some servers report a
         # dropped client only to a send), so it is stopped rather than waited for.
         self._interrupt_reader()
-        self._set_ended()
 
     def _writer_failed(self) -> None:
-        self._peer_gone(1006, "")
+        self._peer_gone(PEER_GONE_CODE, "")
 
     def _slow_consumer(self) -> None:
         """The outbox overflowed under the close policy: the client is not keeping up."""
-        if self.machine is not None and not self._closing:
-            self._spawn(self._apply(self.machine.close(CloseCode.TRY_AGAIN_LATER, "Slow consumer")))
+        if self.machine is not None and self._state is ConnectionState.OPEN:
+            close = self.machine.close(SLOW_CONSUMER.code, SLOW_CONSUMER.reason)
+            self._spawn(self._apply(close))
 
     def _spawn(self, coroutine: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine)
@@ -447,7 +533,7 @@ class Connection:
 
     def _timer_fired(self, timer: Timer) -> None:
         self._timers.pop(timer, None)
-        if self.machine is None or self._closing:
+        if self.machine is None or self._state is not ConnectionState.OPEN:
             return
         actions = self.machine.timer_fired(timer)
         if actions:
@@ -514,7 +600,7 @@ class Connection:
 
     def is_active(self, id: OperationId) -> bool:
         machine = self._owner(id)
-        return machine is not None and not self._closing and machine.is_active(id)
+        return machine is not None and self._state is ConnectionState.OPEN and machine.is_active(id)
 
     async def next(self, id: OperationId, payload: dict[str, Any]) -> None:
         if machine := self._owner(id):
@@ -533,7 +619,7 @@ class Connection:
     def deliver(self, id: OperationId, tail: bytes, owner: object) -> bool:
         if (
             self.operations.get(id) is not owner
-            or self._closing
+            or self._state is not ConnectionState.OPEN
             or self.machine is None
             or self.outbox.overflowed  # given up on: the close is on its way
         ):
@@ -559,13 +645,16 @@ class Connection:
         if self.machine is not None:
             await self._apply(self.machine.close(code, reason))
         else:
-            await self._close_transport(code, reason)
+            await self._close_transport(Close(code, reason))
 
     def machine_state(self, name: str) -> bool:
         return bool(self.machine is not None and getattr(self.machine, name))
 
     def __repr__(self) -> str:
-        return f"<Connection protocol={self.protocol!r} operations={len(self.operations)}>"
+        return (
+            f"<Connection {self._state.name} protocol={self.protocol!r} "
+            f"operations={len(self.operations)}>"
+        )
 
 
-__all__ = ["Connection", "ConnectionRegistry"]
+__all__ = ["Connection", "ConnectionRegistry", "ConnectionState", "ConnectionStateError"]

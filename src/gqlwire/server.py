@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .connection import ConnectionRegistry
+from .connection import SHUTDOWN, ConnectionRegistry
 from .options import ServerOptions
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class GraphQLServer:
             **self.options.sharing.stats(),
         }
 
-    async def close_all(self, code: int = 1001, reason: str = "Going away") -> None:
+    async def close_all(self, code: int = SHUTDOWN.code, reason: str = SHUTDOWN.reason) -> None:
         """Close every open connection (for a graceful shutdown)."""
         await self._registry.close_all(code, reason)
 
