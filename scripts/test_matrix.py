@@ -11,7 +11,8 @@ not what an old environment happens to hold), then runs its share of the suite:
 - ``main``: the whole suite, on the default ``python3`` with the ``dev`` extra, which
   resolves the newest graphql-core (3.3) and Strawberry.
 - ``graphql-core-3.2``: ``dev`` plus ``graphene``, whose pin holds graphql-core at 3.2:
-  the protocol, wire, HTTP, response-stream and schema-library tests (Graphene included).
+  the protocol, server (both subprotocols over real servers), HTTP, response-stream and
+  schema-library tests (Graphene included).
 - ``python-3.12`` and ``python-3.13``: the core suite on each further Python we claim.
 - ``wheel``: the README's quick start exactly as printed, in a clean copy of the
   repository (its ``pip install .`` builds the wheel and installs it, with no extras and
@@ -43,8 +44,7 @@ VENVS = REPO / ".venvs"
 
 CORE_TESTS = (
     "tests/protocol",
-    "tests/wire",
-    "tests/legacy",
+    "tests/server",
     "tests/test_http.py",
     "tests/test_response_stream.py",
     "tests/test_schema_libraries.py",

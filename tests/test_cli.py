@@ -15,6 +15,7 @@ import pytest
 
 from gqlwire import cli, runners
 from gqlwire.runners import RunnerError
+from tests.harness.protocols import LEGACY_WS, TRANSPORT_WS
 from tests.harness.servers import (
     ServerPool,
     ServerProcess,
@@ -28,8 +29,6 @@ SCHEMA = "tests.apps.cli_schema:schema"
 SERVER = "tests.apps.cli_schema:server"
 PLAIN_APP = "tests.apps.cli_schema:plain_app"
 PLAIN_AIOHTTP_APP = "tests.apps.cli_schema:plain_aiohttp_app"
-TRANSPORT_WS = "graphql-transport-ws"
-LEGACY_WS = "graphql-ws"
 
 GOING_AWAY = (1001, "Going away")
 STOP_CLOSE: dict[str, set[tuple[int, str]]] = {

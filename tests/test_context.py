@@ -15,12 +15,11 @@ import pytest
 
 from gqlwire import Headers, HTTPResponseDraft
 from gqlwire.context import parse_cookies
+from tests.harness.protocols import PROTOCOLS, SUBSCRIBE
 from tests.harness.servers import ServerPool, ServerProcess, assert_clean_log
 from tests.harness.wsclient import ws_client
 
 APP = "tests.apps.context_app:app"
-TRANSPORT_WS = "graphql-transport-ws"
-LEGACY_WS = "graphql-ws"
 COOKIE = 'session=abc; malformed; =nameless; theme="dark"; session=shadowed'
 COOKIES = {"session": "abc", "theme": "dark"}
 
@@ -63,14 +62,14 @@ def test_http_context(proc: ServerProcess, server_name: str) -> None:
     assert response.headers["content-type"].startswith("application/json")
 
 
-@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_websocket_context(proc: ServerProcess, server_name: str, protocol: str) -> None:
     headers = {"X-Probe": "handshake", "Cookie": COOKIE}
     async with ws_client(proc.ws_url(), [protocol], extra_headers=headers) as client:
         await client.send({"type": "connection_init", "payload": {"token": "t"}})
         assert await client.receive() == {"type": "connection_ack"}
-        kind = "subscribe" if protocol == TRANSPORT_WS else "start"
-        await client.send({"id": "1", "type": kind, "payload": {"query": "{ seen }"}})
+        start = {"id": "1", "type": SUBSCRIBE[protocol], "payload": {"query": "{ seen }"}}
+        await client.send(start)
         result = await client.receive()
     assert json.loads(result["payload"]["data"]["seen"]) == {
         "transport": "websocket",

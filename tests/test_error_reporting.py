@@ -20,13 +20,12 @@ from typing import Any
 
 import pytest
 
+from tests.harness.control import new_token
+from tests.harness.protocols import LEGACY_WS, PROTOCOLS, TRANSPORT_WS
 from tests.harness.servers import ServerPool, ServerProcess, assert_clean_log
 from tests.harness.wsclient import WSClient, http_get, http_post_json, ws_client
-from tests.legacy import new_token
 
 APP = "tests.apps.errors_app:app"
-TRANSPORT_WS = "graphql-transport-ws"
-LEGACY_WS = "graphql-ws"
 MASKED = "Unexpected error."
 
 BOOM = "query($t: String!) { hello boom(tag: $t) }"
@@ -36,7 +35,7 @@ TICK = "subscription($t: String!) { tick(topic: $t) }"
 ROUTES = pytest.mark.parametrize(
     ("path", "masked"), [("/graphql", False), ("/masked", True)], ids=["plain", "masked"]
 )
-PROTOCOLS = pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+ON_BOTH_PROTOCOLS = pytest.mark.parametrize("protocol", PROTOCOLS)
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +181,7 @@ async def error_payload(client: WSClient, id: str, text: str) -> None:
 
 
 @ROUTES
-@PROTOCOLS
+@ON_BOTH_PROTOCOLS
 async def test_websocket_resolver_error(
     proc: ServerProcess, log: ExpectedLog, path: str, masked: bool, protocol: str
 ) -> None:
@@ -233,7 +232,7 @@ def failed_tick(masked: bool, topic: str) -> dict[str, Any]:
 
 
 @ROUTES
-@PROTOCOLS
+@ON_BOTH_PROTOCOLS
 async def test_subscription_resolver_and_source_errors(
     proc: ServerProcess, log: ExpectedLog, path: str, masked: bool, protocol: str
 ) -> None:

@@ -36,12 +36,11 @@ from tests.apps.third_party_schemas import (
     graphene,
     strawberry_schema,
 )
+from tests.harness.protocols import LEGACY_WS, PROTOCOLS, RESULT, SUBSCRIBE, TRANSPORT_WS
 from tests.harness.servers import ServerPool, ServerProcess, assert_clean_log
 from tests.harness.wsclient import WSClient, ws_client
 
 APP = "tests.apps.third_party_schemas:app"
-TRANSPORT_WS = "graphql-transport-ws"
-LEGACY_WS = "graphql-ws"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 LIBRARIES = [
@@ -155,9 +154,7 @@ async def results_on(
     async with ws_client(proc.ws_url(f"/{path}"), subprotocols=[protocol]) as c:
         assert c.subprotocol == protocol
         await init(c, params)
-        legacy = protocol == LEGACY_WS
-        start = "start" if legacy else "subscribe"
-        await c.send({"id": "1", "type": start, "payload": {"query": query}})
+        await c.send({"id": "1", "type": SUBSCRIBE[protocol], "payload": {"query": query}})
         results: list[Any] = []
         while True:
             message = await c.receive()
@@ -168,7 +165,7 @@ async def results_on(
                 return results
             if message["type"] == "error":
                 return [*results, {"error": message["payload"]}]
-            assert message["type"] == ("data" if legacy else "next"), message
+            assert message["type"] == RESULT[protocol], message
             results.append(message["payload"])
 
 
@@ -353,7 +350,7 @@ def test_response_set_by_a_resolver_reaches_http(proc: ServerProcess, library: s
 
 
 @by_library
-@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_default_context_over_websocket(
     proc: ServerProcess, library: str, server_name: str, protocol: str
 ) -> None:
@@ -378,7 +375,7 @@ async def test_a_websocket_has_no_response_to_set(proc: ServerProcess, library: 
 async def test_own_context_function_wins(proc: ServerProcess, library: str) -> None:
     response = post(proc, f"{library}/own-context", {"query": "{ context }"})
     assert json.loads(response.json()["data"]["context"]) == {"own": "http"}
-    for protocol in (TRANSPORT_WS, LEGACY_WS):
+    for protocol in PROTOCOLS:
         results = await results_on(proc, f"{library}/own-context", protocol, "{ context }")
         assert json.loads(results[0]["data"]["context"]) == {"own": "websocket"}
 
@@ -429,7 +426,7 @@ def test_extension_results_over_http(proc: ServerProcess, mode: str) -> None:
 
 
 @by_mode
-@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_extension_results_over_websocket(
     proc: ServerProcess, mode: str, protocol: str
 ) -> None:
@@ -452,7 +449,7 @@ def test_depth_limit_over_http(proc: ServerProcess, mode: str, expected_log: lis
 
 
 @by_mode
-@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_depth_limit_over_websocket(
     proc: ServerProcess, mode: str, protocol: str, expected_log: list[str]
 ) -> None:
@@ -484,7 +481,7 @@ def test_hooks_run_in_both_modes_over_http(
 
 
 @by_mode
-@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_hooks_run_in_both_modes_over_websocket(
     proc: ServerProcess, mode: str, protocol: str, expected_log: list[str]
 ) -> None:

@@ -13,10 +13,11 @@ from collections.abc import Iterator
 import pytest
 
 from gqlwire.runners import RunnerError, check_server
-from tests.harness.servers import ServerPool, ServerProcess
-from tests.legacy import LogWatch, new_token
+from tests.harness.control import new_token
+from tests.harness.protocols import PROTOCOLS
+from tests.harness.servers import LogWatch, ServerPool, ServerProcess
 
-from .support import APP_SERVERS, CLIENT_APP, PROTOCOLS
+from .support import APP_SERVERS, CLIENT_APP
 
 
 def _server_param(name: str) -> object:

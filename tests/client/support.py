@@ -21,34 +21,12 @@ import httpx
 from aiohttp import WSMsgType, web
 
 from gqlwire.client import Client
+from tests.harness.protocols import PROTOCOLS, TRANSPORT_WS
 from tests.harness.servers import ServerProcess
-from tests.legacy import event_names, fetch_events, new_token, wait_for_events
-
-__all__ = [
-    "APP_SERVERS",
-    "CLIENT_APP",
-    "PROTOCOLS",
-    "WAIT",
-    "ScriptedServer",
-    "client_close_codes",
-    "client_for",
-    "close_connections",
-    "event_names",
-    "fast_retry",
-    "fetch_events",
-    "new_token",
-    "publish",
-    "publish_until_delivered",
-    "scripted_server",
-    "wait_for_events",
-    "wait_until",
-    "wait_until_idle",
-]
 
 CLIENT_APP = "tests.apps.client_app:app"
 APP_SERVERS = ("aiohttp", "uvicorn")
 """gqlwire on aiohttp (its own adapter) and on an ASGI server."""
-PROTOCOLS = ("graphql-transport-ws", "graphql-ws")
 
 WAIT = 10.0
 """Upper bound of every wait for something that must happen."""
@@ -119,7 +97,7 @@ def client_close_codes(protocol: str) -> set[int]:
     cancelling an operation. On the legacy protocol the server answers `stop` with
     `complete`; when that send meets the client's close frame, the gqlwire server
     records the failed send (1006) instead of the 1000 it then reads."""
-    return {1000} if protocol == "graphql-transport-ws" else {1000, 1006}
+    return {1000} if protocol == TRANSPORT_WS else {1000, 1006}
 
 
 def client_for(
@@ -217,7 +195,7 @@ class ScriptedServer:
 
 @contextlib.asynccontextmanager
 async def scripted_server(
-    protocols: tuple[str, ...] = ("graphql-transport-ws", "graphql-ws"),
+    protocols: tuple[str, ...] = PROTOCOLS,
 ) -> AsyncIterator[ScriptedServer]:
     server = ScriptedServer(protocols)
     app = web.Application()

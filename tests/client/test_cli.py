@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from tests.harness.servers import ServerProcess, free_port, server_environment
-from tests.legacy import LogWatch
+from tests.harness.control import fetch_events, wait_for_events
+from tests.harness.protocols import PROTOCOLS
+from tests.harness.servers import LogWatch, ServerProcess, free_port, server_environment
 
-from .support import WAIT, fetch_events, publish_until_delivered, wait_for_events
+from .support import WAIT, publish_until_delivered
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -55,7 +56,7 @@ async def test_query_prints_one_json_line(app_server: ServerProcess, token: str)
     assert (status, lines, stderr) == (0, [{"data": {"hello": "Hello, world!"}}], "")
 
 
-@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_subscribe_prints_every_result(
     app_server: ServerProcess, token: str, protocol: str
 ) -> None:

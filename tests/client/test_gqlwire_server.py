@@ -22,23 +22,18 @@ from gqlwire.client import (
     GraphQLErrors,
 )
 from tests.apps.fixture_schema import GREETINGS
-from tests.harness.servers import ServerProcess
-from tests.legacy import LogWatch
+from tests.harness.control import event_names, fetch_events, wait_for_events
+from tests.harness.protocols import TRANSPORT_WS
+from tests.harness.servers import LogWatch, ServerProcess
 
 from .support import (
     WAIT,
     client_close_codes,
     client_for,
     close_connections,
-    event_names,
-    fetch_events,
     publish_until_delivered,
-    wait_for_events,
     wait_until_idle,
 )
-
-TRANSPORT_WS = "graphql-transport-ws"
-LEGACY_WS = "graphql-ws"
 
 
 def events_named(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:

@@ -24,18 +24,10 @@ import httpx
 import pytest
 
 from gqlwire.client import Client, ClientClosed
+from tests.harness.control import event_names, fetch_events, wait_for_events
 from tests.harness.servers import ServerProcess
 
-from .support import (
-    WAIT,
-    client_close_codes,
-    client_for,
-    event_names,
-    fetch_events,
-    publish_until_delivered,
-    wait_for_events,
-    wait_until_idle,
-)
+from .support import WAIT, client_close_codes, client_for, publish_until_delivered, wait_until_idle
 
 QUERY = "subscription { channel }"
 

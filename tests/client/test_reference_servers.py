@@ -28,6 +28,7 @@ from gqlwire.client import (
     ConnectionRejected,
     GraphQLErrors,
 )
+from tests.harness.protocols import LEGACY_WS, PROTOCOLS, TRANSPORT_WS
 from tests.harness.servers import REPO_ROOT
 
 from .support import WAIT, fast_retry
@@ -125,13 +126,13 @@ def legacy_server() -> Iterator[NodeServer]:
     yield from _serve("legacy_server.mjs")
 
 
-@pytest.fixture(params=["graphql-transport-ws", "graphql-ws"])
+@pytest.fixture(params=PROTOCOLS)
 def node_server(
     request: pytest.FixtureRequest, reference_server: NodeServer, legacy_server: NodeServer
 ) -> tuple[NodeServer, str]:
-    if request.param == "graphql-ws":
-        return legacy_server, "graphql-ws"
-    return reference_server, "graphql-transport-ws"
+    if request.param == LEGACY_WS:
+        return legacy_server, LEGACY_WS
+    return reference_server, TRANSPORT_WS
 
 
 async def collect(results: Any) -> list[dict[str, Any]]:
@@ -188,7 +189,7 @@ async def test_an_iterator_error_raises_graphql_errors(
 async def test_validation_errors(node_server: tuple[NodeServer, str]) -> None:
     _, protocol = node_server
     async with client_of(node_server) as client:
-        if protocol == "graphql-transport-ws":
+        if protocol == TRANSPORT_WS:
             with pytest.raises(GraphQLErrors) as raised:
                 await client.execute("{ nope }")
             errors = raised.value.errors
@@ -208,7 +209,7 @@ async def test_connection_params_reach_on_connect(reference_server: NodeServer) 
 
 async def test_legacy_connection_params_reach_on_connect(legacy_server: NodeServer) -> None:
     async with Client(
-        legacy_server.url(), protocol="graphql-ws", connection_params={"name": "bob"}
+        legacy_server.url(), protocol=LEGACY_WS, connection_params={"name": "bob"}
     ) as client:
         await client.execute("{ hello }")
     connects = await legacy_server.wait_for("connect")
@@ -218,7 +219,7 @@ async def test_legacy_connection_params_reach_on_connect(legacy_server: NodeServ
 async def test_a_refused_connection(node_server: tuple[NodeServer, str]) -> None:
     _, protocol = node_server
     async with client_of(node_server, connection_params={"reject": True}, retry_attempts=0) as c:
-        if protocol == "graphql-transport-ws":
+        if protocol == TRANSPORT_WS:
             with pytest.raises(ConnectionClosed) as closed:
                 await c.execute("{ hello }")
             assert (closed.value.code, closed.value.reason) == (4403, "Forbidden")

@@ -25,15 +25,10 @@ from gqlwire.client import (
     ConnectionRejected,
     GraphQLErrors,
 )
+from tests.harness.protocols import LEGACY_WS, PROTOCOLS, RESULT, STOP, SUBSCRIBE, TRANSPORT_WS
 from tests.harness.servers import free_port
 
 from .support import WAIT, fast_retry, scripted_server
-
-TRANSPORT_WS = "graphql-transport-ws"
-LEGACY_WS = "graphql-ws"
-SUBSCRIBE = {TRANSPORT_WS: "subscribe", LEGACY_WS: "start"}
-COMPLETE_BY_CLIENT = {TRANSPORT_WS: "complete", LEGACY_WS: "stop"}
-RESULT = {TRANSPORT_WS: "next", LEGACY_WS: "data"}
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -57,14 +52,14 @@ async def first_result(client: Client, query: str = "subscription { s }") -> dic
 # -- what the client sends -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_the_frames_the_client_sends(protocol: str) -> None:
     async def script(ws: web.WebSocketResponse) -> None:
         await server.acknowledge(ws)
         for _ in range(2):
             start = await server.expect(ws, SUBSCRIBE[protocol])
             await server.send(ws, {"id": start["id"], "type": RESULT[protocol], "payload": {}})
-            await server.expect(ws, COMPLETE_BY_CLIENT[protocol])
+            await server.expect(ws, STOP[protocol])
         await server.drain(ws)
 
     async with scripted_server() as server:
@@ -85,9 +80,9 @@ async def test_the_frames_the_client_sends(protocol: str) -> None:
         assert server.received[0] == [
             {"type": "connection_init", "payload": {"token": "t"}},
             {"id": "1", "type": SUBSCRIBE[protocol], "payload": payload},
-            {"id": "1", "type": COMPLETE_BY_CLIENT[protocol]},
+            {"id": "1", "type": STOP[protocol]},
             {"id": "2", "type": SUBSCRIBE[protocol], "payload": payload},
-            {"id": "2", "type": COMPLETE_BY_CLIENT[protocol]},
+            {"id": "2", "type": STOP[protocol]},
         ]
         assert server.close_codes == [1000]
 
@@ -221,7 +216,7 @@ async def test_an_invalid_message_closes_4004_and_is_not_retried(
     assert server.connections == 1
 
 
-@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_a_first_message_other_than_the_ack_closes_4004(protocol: str) -> None:
     async def script(ws: web.WebSocketResponse) -> None:
         await server.expect(ws, "connection_init")
@@ -298,7 +293,7 @@ async def test_retried_closes_before_the_ack_stop_after_retry_attempts(code: int
     assert waits.calls == [0, 1, 2]
 
 
-@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("code", [1001, 1006, 1012, 4408])
 async def test_a_retried_close_after_the_ack_resubscribes(protocol: str, code: int) -> None:
     waits = RecordedWaits()
@@ -328,7 +323,7 @@ async def test_a_retried_close_after_the_ack_resubscribes(protocol: str, code: i
     assert server.received[0][1] == server.received[1][1]  # the same subscribe, same id
 
 
-@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_a_server_1000_while_operations_are_active_reconnects_at_once(
     protocol: str,
 ) -> None:

@@ -24,16 +24,11 @@ from pathlib import Path
 import pytest
 
 from gqlwire.client import Client
+from tests.harness.control import new_token, wait_for_events
+from tests.harness.protocols import PROTOCOLS
 from tests.harness.servers import ServerProcess, free_port, served_target, server_environment
 
-from .support import (
-    APP_SERVERS,
-    CLIENT_APP,
-    WAIT,
-    new_token,
-    publish_until_delivered,
-    wait_for_events,
-)
+from .support import APP_SERVERS, CLIENT_APP, WAIT, publish_until_delivered
 
 _LISTENING = "gqlwire: serving "
 
@@ -79,7 +74,7 @@ def restartable(request: pytest.FixtureRequest) -> Iterator[list[ServerProcess]]
             proc.stop()
 
 
-@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize(
     "stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"]
 )

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+from tests.harness.protocols import RESULT, SUBSCRIBE, TRANSPORT_WS
 from tests.harness.servers import ServerProcess
 from tests.harness.wsclient import WSClient, http_get, http_post_json, ws_client
 
@@ -19,8 +20,6 @@ HELLO = "{ hello }"
 HELLO_RESULT = {"data": {"hello": "Hello, world!"}}
 COUNTDOWN = "subscription { countdown(start: 0) }"
 COUNTDOWN_EVENTS = [{"data": {"countdown": 0}}]
-TRANSPORT_WS = "graphql-transport-ws"
-LEGACY_WS = "graphql-ws"
 # The countdown waits a second after its last event before it completes.
 _SUBSCRIPTION_WAIT = 5.0
 
@@ -83,9 +82,8 @@ async def subscribe(
         acknowledgement = await _next(c, protocol)
         if acknowledgement is None or acknowledgement["type"] != "connection_ack":
             raise Refused(acknowledgement, await c.wait_closed())
-        start = "subscribe" if protocol == TRANSPORT_WS else "start"
-        data = "next" if protocol == TRANSPORT_WS else "data"
-        await c.send({"id": "1", "type": start, "payload": {"query": query}})
+        data = RESULT[protocol]
+        await c.send({"id": "1", "type": SUBSCRIBE[protocol], "payload": {"query": query}})
         payloads: list[dict[str, Any]] = []
         while (message := await _next(c, protocol, _SUBSCRIPTION_WAIT)) is not None:
             if message["type"] == "complete":

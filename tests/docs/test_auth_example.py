@@ -16,12 +16,11 @@ import httpx
 import pytest
 
 from tests.docs.readme import write_module
+from tests.harness.closes import assert_close
+from tests.harness.protocols import LEGACY_WS, TRANSPORT_WS
 from tests.harness.servers import ServerProcess, assert_clean_log, start_server
 from tests.harness.wsclient import WSClient, ws_client
-from tests.legacy import assert_close
 
-TRANSPORT_WS = "graphql-transport-ws"
-LEGACY_WS = "graphql-ws"
 TOKEN = "s3cret"  # the example's one token, for the user "ada"
 COUNTDOWN = "subscription { countdown(start: 3) }"
 FORBIDDEN = {"errors": [{"message": "Forbidden"}]}

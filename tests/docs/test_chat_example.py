@@ -19,8 +19,9 @@ import pytest
 
 from tests.docs.commands import localized, require_curl, run_step, serve_command, shell_environment
 from tests.docs.readme import console
-from tests.fanout.support import numsub, redis_url_or_skip, wait_until
+from tests.harness.redis_server import numsub, redis_url_or_skip
 from tests.harness.servers import REPO_ROOT, ServerProcess, assert_clean_log, start_server
+from tests.harness.waiting import wait_until
 
 # examples/redis_chat.py publishes a room's messages on this Redis channel.
 CHANNEL_PREFIX = "chat:"

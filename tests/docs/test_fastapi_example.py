@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.docs.endpoint import LEGACY_WS, TRANSPORT_WS, Refused, get, post, subscribe
+from tests.docs.endpoint import Refused, get, post, subscribe
+from tests.harness.protocols import LEGACY_WS, PROTOCOLS, TRANSPORT_WS
 from tests.harness.servers import ServerProcess, assert_clean_log, start_server
 
 TARGET = "examples.fastapi_app:app"
@@ -82,7 +83,7 @@ async def test_the_fastapi_route_beside_it(proc: ServerProcess) -> None:
 # --------------------------------------------------------------------------- WebSocket
 
 
-@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_websocket_with_the_token_subscribes(proc: ServerProcess, protocol: str) -> None:
     params = {"token": TOKEN}
     subscription, query = await asyncio.gather(

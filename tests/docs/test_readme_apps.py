@@ -19,13 +19,12 @@ from tests.docs.endpoint import (
     COUNTDOWN_EVENTS,
     HELLO,
     HELLO_RESULT,
-    LEGACY_WS,
-    TRANSPORT_WS,
     get,
     post,
     subscribe,
 )
 from tests.docs.readme import write_module
+from tests.harness.protocols import PROTOCOLS, TRANSPORT_WS
 from tests.harness.servers import ServerProcess, assert_clean_log, start_server
 from tests.harness.wsclient import handshake_status, http_post_json
 
@@ -83,7 +82,7 @@ async def test_get_at_exactly_the_path(examples: dict[str, ServerProcess]) -> No
         assert await get(proc, HELLO) == (200, HELLO_RESULT), proc.log()
 
 
-@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_subscription_at_exactly_the_path(
     examples: dict[str, ServerProcess], protocol: str
 ) -> None:

@@ -20,15 +20,13 @@ from typing import Any
 import pytest
 
 from gqlwire.fanout import Broker, MemoryBroker, RedisBroker
-
-from .support import (
+from tests.harness.redis_server import (
     RedisProcess,
-    leaked_tasks,
     numsub,
     redis_server_binary_or_skip,
     redis_url_or_skip,
-    wait_until,
 )
+from tests.harness.waiting import leaked_tasks, wait_until
 
 
 @pytest.fixture(scope="session")

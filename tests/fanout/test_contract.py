@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from gqlwire.fanout import BrokerClosed, MemoryBroker
+from tests.harness.waiting import next_within
 
 from .conftest import BrokerCase
-from .support import next_within
 
 
 async def test_every_subscriber_gets_every_payload_in_publish_order(case: BrokerCase) -> None:

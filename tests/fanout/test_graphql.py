@@ -15,11 +15,12 @@ import pytest
 from graphql import ExecutionResult, parse, subscribe
 
 from gqlwire.client import Client
+from tests.harness.redis_server import numsub, redis_url_or_skip
 from tests.harness.servers import ServerProcess, assert_clean_log, start_server
+from tests.harness.waiting import wait_until
 
 from .chat_app import schema_for
 from .conftest import BrokerCase
-from .support import numsub, redis_url_or_skip, wait_until
 
 
 async def graphql_subscribe(case: BrokerCase, room: str) -> AsyncIterator[ExecutionResult]:

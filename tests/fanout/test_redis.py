@@ -13,8 +13,9 @@ import pytest
 import redis.asyncio
 
 from gqlwire.fanout import BrokerUnavailable, RedisBroker
-
-from .support import free_port, next_within, numsub, wait_until
+from tests.harness.redis_server import numsub
+from tests.harness.servers import free_port
+from tests.harness.waiting import next_within, wait_until
 
 
 async def test_one_redis_subscription_per_topic_whatever_the_local_count(

@@ -15,8 +15,8 @@ import pytest
 import redis.asyncio
 
 from gqlwire.fanout import BrokerGap, BrokerUnavailable, RedisBroker
-
-from .support import RedisProcess, leaked_tasks, next_within, numsub, wait_until
+from tests.harness.redis_server import RedisProcess, numsub
+from tests.harness.waiting import leaked_tasks, next_within, wait_until
 
 
 class GapRecorder:

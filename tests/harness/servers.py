@@ -177,6 +177,31 @@ def assert_clean_log(
         )
 
 
+class LogWatch:
+    """Checks the part of a shared server's log written during one test."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+        self.offset = server.log_offset()
+        self._allowed: list[re.Pattern[str]] = []
+
+    def allow(self, pattern: str) -> None:
+        """Error lines and tracebacks matching ``pattern`` are expected by this test."""
+        self._allowed.append(re.compile(pattern))
+
+    def problems(self) -> list[str]:
+        errors = self.server.error_lines(self.offset) + self.server.tracebacks(self.offset)
+        return [text for text in errors if not any(p.search(text) for p in self._allowed)]
+
+    def assert_clean(self) -> None:
+        problems = self.problems()
+        assert not problems, (
+            f"{self.server!r} logged during the test:\n"
+            + "\n".join(problems)
+            + f"\n--- log ---\n{self.server.log(self.offset)}"
+        )
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

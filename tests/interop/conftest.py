@@ -1,4 +1,4 @@
-"""Fixtures of the interop tests (helpers: :mod:`tests.interop`).
+"""Fixtures of the interop tests (helpers: :mod:`tests.interop.support`).
 
 - ``interop``: the interop app on ``server_name`` (one process per server name for the
   session); after each test, the part of the server log the test caused must hold no
@@ -16,7 +16,7 @@ import pytest
 
 from tests.harness.servers import ServerPool, ServerProcess
 
-from . import INTEROP_APP, InteropServer
+from .support import INTEROP_APP, InteropServer
 
 
 @pytest.fixture(scope="module")

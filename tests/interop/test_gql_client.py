@@ -31,11 +31,10 @@ from gql.transport.websockets import WebsocketsTransport
 from gql.transport.websockets_protocol import WebsocketsProtocolTransportBase
 
 from tests.apps.interop_app import FAIL_MESSAGE, KEEP_ALIVE, TICK, boom_message, flaky_message
+from tests.harness.closes import expected_close
+from tests.harness.protocols import LEGACY_WS, PROTOCOLS, TRANSPORT_WS
 
-from . import WAIT, InteropServer, expected_close
-
-GRAPHQL_TRANSPORT_WS = "graphql-transport-ws"
-GRAPHQL_WS = "graphql-ws"
+from .support import WAIT, InteropServer
 
 
 class HeaderCaseWebsocketsTransport(WebsocketsTransport):
@@ -88,7 +87,7 @@ def transport_class(request: pytest.FixtureRequest) -> type[WebsocketsProtocolTr
     return TRANSPORTS[request.param]
 
 
-@pytest.fixture(params=[GRAPHQL_TRANSPORT_WS, GRAPHQL_WS])
+@pytest.fixture(params=PROTOCOLS)
 def protocol(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -148,7 +147,7 @@ async def test_query(
 ) -> None:
     async with session_for(interop, transport_class, protocol, token) as (session, transport):
         assert transport.subprotocol == protocol
-        if protocol == GRAPHQL_TRANSPORT_WS:  # gql keeps the ack payload of this one only
+        if protocol == TRANSPORT_WS:  # gql keeps the ack payload of this one only
             assert transport.payloads["connection_ack"] == {"welcome": token}
         assert await session.execute(HELLO) == {"hello": "Hello, gql!"}
 
@@ -267,7 +266,7 @@ async def test_refused_connection(
     token: str,
 ) -> None:
     params = {"token": token, "reject": True}
-    if protocol == GRAPHQL_WS:
+    if protocol == LEGACY_WS:
         # `connection_error {"message": "Prohibited connection!"}`, then the close.
         with pytest.raises(TransportServerError, match="Prohibited connection!"):
             async with gql_session(interop, transport_class, [protocol], params):
@@ -313,9 +312,10 @@ async def test_keepalive_pings_are_answered(
     # graphql-transport-ws: gqlwire sends `ping`, gql answers `pong` (the server would close
     # an unanswered one). Not combined with gql's keep_alive_timeout: with it, gql's own
     # close waits out its whole close_timeout (10 s) against any server that pings.
-    async with session_for(
-        interop, transport_class, GRAPHQL_TRANSPORT_WS, token, path="/keepalive"
-    ) as (session, transport):
+    async with session_for(interop, transport_class, TRANSPORT_WS, token, path="/keepalive") as (
+        session,
+        transport,
+    ):
         for _ in range(5):
             await asyncio.wait_for(transport.ping_received.wait(), WAIT)
             transport.ping_received.clear()
@@ -333,7 +333,7 @@ async def test_ka_keeps_the_connection_alive(
     async with session_for(
         interop,
         transport_class,
-        GRAPHQL_WS,
+        LEGACY_WS,
         token,
         path="/keepalive",
         keep_alive_timeout=keep_alive_timeout,
@@ -357,11 +357,11 @@ async def test_default_offer_gets_graphql_transport_ws(
 ) -> None:
     # gql offers ["graphql-ws", "graphql-transport-ws"]; the newer protocol wins.
     async with gql_session(interop, transport_class, None, {"token": token}) as (session, t):
-        assert t.subprotocol == GRAPHQL_TRANSPORT_WS
+        assert t.subprotocol == TRANSPORT_WS
         assert await session.execute(HELLO) == {"hello": "Hello, gql!"}
         assert await collect(session, count(3)) == [{"count": n} for n in range(1, 4)]
     [(name, details), *_] = await interop.events_async(token)
-    assert (name, details["protocol"]) == ("on_connect", GRAPHQL_TRANSPORT_WS)
+    assert (name, details["protocol"]) == ("on_connect", TRANSPORT_WS)
 
 
 async def test_stock_websockets_transport_detects_the_subprotocol(
@@ -376,8 +376,8 @@ async def test_stock_websockets_transport_detects_the_subprotocol(
             )
         )
     transport = WebsocketsTransport(
-        url=interop.url(), subprotocols=[GRAPHQL_TRANSPORT_WS], init_payload={"token": token}
+        url=interop.url(), subprotocols=[TRANSPORT_WS], init_payload={"token": token}
     )
     async with Client(transport=transport) as session:
-        assert transport.subprotocol == GRAPHQL_TRANSPORT_WS
+        assert transport.subprotocol == TRANSPORT_WS
         assert await session.execute(HELLO) == {"hello": "Hello, gql!"}

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from tests.apps.interop_app import FAIL_MESSAGE, boom_message, flaky_message
+from tests.harness.closes import expected_close
+from tests.harness.node import GRAPHQL_WS_CLIENT, NodeRun
 
-from . import GRAPHQL_WS_CLIENT, InteropServer, NodeRun, expected_close
+from .support import InteropServer
 
 PROTOCOL = "graphql-transport-ws"
 HELLO = {"data": {"hello": "Hello, interop!"}}

@@ -13,8 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from tests.apps.interop_app import FAIL_MESSAGE, KEEP_ALIVE, boom_message, flaky_message
+from tests.harness.closes import expected_close
+from tests.harness.node import LEGACY_CLIENT, NodeRun
 
-from . import LEGACY_CLIENT, InteropServer, NodeRun, expected_close
+from .support import InteropServer
 
 PROTOCOL = "graphql-ws"
 HELLO = {"data": {"hello": "Hello, interop!"}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from gqlwire.outbox import Outbox, OverflowPolicy
-from tests.sharing.test_outbox import GatedTransport
+from tests.harness.transports import GatedTransport
 
 
 def outbox(

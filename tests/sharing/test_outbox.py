@@ -7,39 +7,7 @@ import asyncio
 import pytest
 
 from gqlwire.outbox import Outbox, OverflowPolicy
-
-
-class GatedTransport:
-    """Each send waits until the test opens the gate: a client that stopped reading."""
-
-    close_code: int | None = None
-    close_reason = ""
-
-    def __init__(self, buffer: int = 0) -> None:
-        self.sent: list[str] = []
-        self.gate = asyncio.Event()
-        self.buffer = buffer  # frames the server takes at once, without waiting
-
-    async def accept(self, subprotocol: str | None) -> None:
-        return None
-
-    async def receive(self) -> str | bytes | None:
-        return None
-
-    def send_nowait(self, text: str) -> bool:
-        if self.buffer <= 0:
-            return False
-        self.buffer -= 1
-        self.sent.append(text)
-        return True
-
-    async def send(self, text: str) -> bool:
-        await self.gate.wait()
-        self.sent.append(text)
-        return True
-
-    async def close(self, code: int, reason: str) -> None:
-        return None
+from tests.harness.transports import GatedTransport
 
 
 def outbox(

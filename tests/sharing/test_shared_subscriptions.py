@@ -16,13 +16,13 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests.harness.control import new_token
+from tests.harness.protocols import TRANSPORT_WS
 from tests.harness.rawws import raw_websocket
 from tests.harness.servers import ServerProcess, assert_clean_log
 from tests.harness.wsclient import WSClient, http_get, http_post_json, ws_client
-from tests.legacy import new_token
 
 TARGET = "tests.apps.sharing_app:app"
-TRANSPORT_WS = "graphql-transport-ws"
 QUERY = "subscription($t: String!) { tick(topic: $t) { seq payload } }"
 
 

@@ -1,8 +1,5 @@
-"""Regression tests for the seed failures (docs/design.md, "Why it exists"), ASGI adapter rules.
-
-This package's helpers drive a :class:`~gqlwire.GraphQLServer` app over the scripted
-server of :mod:`.fake_asgi`, in either subprotocol.
-"""
+"""Helpers of the adapter tests: a :class:`~gqlwire.GraphQLServer` app driven over the
+scripted ASGI server of :mod:`tests.harness.fake_asgi`, in either subprotocol."""
 
 from __future__ import annotations
 
@@ -12,14 +9,8 @@ from typing import Any
 from gqlwire import GraphQLServer
 from tests.apps.fixture_schema import pong
 from tests.apps.legacy_app import EVENTS, SCHEMA
-
-from .fake_asgi import ASGIApp, FakeWebSocket, HookRecorder
-
-TRANSPORT_WS = "graphql-transport-ws"
-LEGACY_WS = "graphql-ws"
-PROTOCOLS = (TRANSPORT_WS, LEGACY_WS)
-START = {TRANSPORT_WS: "subscribe", LEGACY_WS: "start"}
-RESULT = {TRANSPORT_WS: "next", LEGACY_WS: "data"}
+from tests.harness.fake_asgi import ASGIApp, FakeWebSocket, HookRecorder
+from tests.harness.protocols import LEGACY_WS, RESULT, SUBSCRIBE
 
 
 def make_app(recorder: HookRecorder | None = None, **options: Any) -> ASGIApp:
@@ -28,7 +19,7 @@ def make_app(recorder: HookRecorder | None = None, **options: Any) -> ASGIApp:
 
 
 def start(protocol: str, id: str, query: str) -> dict[str, Any]:
-    return {"id": id, "type": START[protocol], "payload": {"query": query}}
+    return {"id": id, "type": SUBSCRIBE[protocol], "payload": {"query": query}}
 
 
 async def expect_result(ws: FakeWebSocket, protocol: str, id: str) -> dict[str, Any]:

@@ -1,13 +1,13 @@
 """The ASGI adapter rules, checked against servers that misbehave on purpose.
 
 Each test runs a :class:`~gqlwire.GraphQLServer` app under the scripted server of
-:mod:`.fake_asgi`, which plays one real server's quirk (a duplicate connect, a missing
+:mod:`tests.harness.fake_asgi`, which plays one real server's quirk (a duplicate connect, a missing
 ``spec_version``, ports as strings, a receive that blocks after a disconnect...) and
 checks, whatever happens, the rules every app must keep: accept once, at most one
 close, nothing sent after the close or after a disconnect, no receive after a
 disconnect, return in bounded time with no task left behind. The rules are those of
-docs/design.md ("What servers do after a disconnect"); the seed failures' own scenarios
-(receives and sends that raise, repeated connects) are in ``test_seed_failures.py``.
+docs/design.md ("What servers do after a disconnect"); the scenarios of the failures it
+exists for (receives and sends that raise, repeated connects) are in ``test_regressions.py``.
 """
 
 from __future__ import annotations
@@ -20,21 +20,14 @@ import pytest
 
 from gqlwire import GraphQLServer
 from gqlwire import connection as connection_module
+from tests.apps.adapter_app import ALLOWED_ORIGIN
 from tests.apps.legacy_app import SCHEMA
-from tests.apps.seed_app import ALLOWED_ORIGIN
-from tests.harness.servers import ServerProcess
+from tests.harness.fake_asgi import FakeWebSocket, HookRecorder, run_lifespan, websocket_scope
+from tests.harness.protocols import LEGACY_WS, PROTOCOLS, TRANSPORT_WS
+from tests.harness.servers import LogWatch, ServerProcess
 from tests.harness.wsclient import handshake_status
-from tests.legacy import LogWatch
 
-from . import (
-    LEGACY_WS,
-    PROTOCOLS,
-    TRANSPORT_WS,
-    assert_final_hooks,
-    make_app,
-    run_query,
-)
-from .fake_asgi import FakeWebSocket, HookRecorder, run_lifespan, websocket_scope
+from .support import assert_final_hooks, make_app, run_query
 
 # -- 6. accept only an offered subprotocol ---------------------------------------------------
 
@@ -268,7 +261,7 @@ async def test_an_allowed_or_absent_origin_is_accepted(
 
 @pytest.fixture(scope="module")
 def server(server_pool: Any, server_name: str) -> ServerProcess:
-    proc: ServerProcess = server_pool.get("tests.apps.seed_app:app", server_name)
+    proc: ServerProcess = server_pool.get("tests.apps.adapter_app:app", server_name)
     return proc
 
 

@@ -1,4 +1,4 @@
-"""Helpers for the fan-out tests: a private redis-server process, bounded waits, probes.
+"""Redis for the tests: the shared one at ``REDIS_URL``, a private redis-server process, probes.
 
 A Redis that the tests only talk to comes from ``REDIS_URL`` (default
 ``redis://127.0.0.1:6379/0``). Tests that kill and restart Redis run their own
@@ -7,20 +7,20 @@ A Redis that the tests only talk to comes from ``REDIS_URL`` (default
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 import redis.asyncio
+
+from tests.harness.servers import free_port
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 START_HINT = "start one with: redis-server --port 6379 --save '' --daemonize yes"
@@ -54,13 +54,6 @@ def redis_server_binary_or_skip() -> str:
             pytest.fail(f"CI=true requires redis-server: {message}", pytrace=False)
         pytest.skip(message)
     return binary
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class RedisProcess:
@@ -144,22 +137,6 @@ class RedisProcess:
         return self._process
 
 
-async def wait_until(
-    condition: Callable[[], bool | Awaitable[bool]], what: str, within: float = 10.0
-) -> None:
-    """Poll ``condition`` (sync or async) until it holds; fail after ``within`` seconds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out after {within}s waiting until {what}")
-        await asyncio.sleep(0.01)
-
-
 async def numsub(url: str, channel: str) -> int:
     """How many connections the Redis server at ``url`` has subscribed to ``channel``."""
     client = redis.asyncio.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
@@ -168,17 +145,3 @@ async def numsub(url: str, channel: str) -> int:
         return int(rows[0][1])
     finally:
         await client.aclose()
-
-
-async def next_within(iterator: Any, within: float = 5.0) -> Any:
-    """The next item of an async iterator, failing the test instead of hanging."""
-    try:
-        async with asyncio.timeout(within):
-            return await anext(iterator)
-    except TimeoutError:
-        pytest.fail(f"nothing arrived within {within}s")
-
-
-def leaked_tasks(before: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
-    current = asyncio.current_task()
-    return {task for task in asyncio.all_tasks() - before if task is not current}

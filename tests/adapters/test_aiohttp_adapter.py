@@ -1,4 +1,5 @@
-"""Seed regressions of the aiohttp adapter, over a real aiohttp server.
+"""Regression tests of the aiohttp adapter (docs/design.md, "Why it exists"), over a real
+aiohttp server.
 
 The Strawberry aiohttp integration closed a connection a second time after aiohttp had
 already ended it: aiohttp reports a reader error (invalid UTF-8 in a text frame, a
@@ -7,7 +8,7 @@ the connection 1006 and yielding an ``ERROR`` message; a lost TCP connection yie
 ``CLOSED``/``ERROR`` with 1006 too. gqlwire's adapter treats every one of these as "the
 connection ended" and closes at most once.
 
-Each test runs on both subprotocols against ``gqlwire serve tests.apps.seed_app:aiohttp_app
+Each test runs on both subprotocols against ``gqlwire serve tests.apps.adapter_app:aiohttp_app
 --server aiohttp`` with a subscription running (``tracked``, which records its source's
 ``finally``), and checks: exactly one close frame reached the client (a raw client counts
 them, and writes the frames ``websockets`` refuses to send), the source's ``finally`` ran,
@@ -23,12 +24,13 @@ from typing import Any
 
 import pytest
 
+from tests.adapters.support import start
+from tests.harness.control import event_names, new_token, wait_for_events, wait_until_idle
+from tests.harness.protocols import LEGACY_WS, PROTOCOLS, RESULT
 from tests.harness.rawws import OP_CLOSE, OP_TEXT, RawWebSocket, close_frames, raw_websocket
-from tests.harness.servers import ServerPool, ServerProcess
-from tests.legacy import LogWatch, event_names, new_token, wait_for_events, wait_until_idle
-from tests.seed import LEGACY_WS, PROTOCOLS, RESULT, start
+from tests.harness.servers import LogWatch, ServerPool, ServerProcess
 
-SEED_APP = "tests.apps.seed_app:app"
+ADAPTER_APP = "tests.apps.adapter_app:app"
 RESERVED_OPCODE = 0x3
 
 # name: (path, opcode, payload, the close code aiohttp sends)
@@ -45,7 +47,7 @@ RECORDING_PATHS = {"/graphql"}  # where the hooks record under the connection's 
 def server(server_pool: ServerPool, selected_server_names: list[str]) -> ServerProcess:
     if "aiohttp" not in selected_server_names:
         pytest.skip("aiohttp is not among the servers tested")
-    return server_pool.get(SEED_APP, "aiohttp")
+    return server_pool.get(ADAPTER_APP, "aiohttp")
 
 
 @pytest.fixture

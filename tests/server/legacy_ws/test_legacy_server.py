@@ -24,21 +24,13 @@ import pytest
 
 from tests.apps.fixture_schema import GREETINGS
 from tests.apps.legacy_app import SECRET, SHORT_INIT_TIMEOUT
-from tests.harness.servers import ServerProcess
+from tests.harness.closes import assert_close
+from tests.harness.control import event_names, fetch_events, new_token, post_pong, wait_for_events
+from tests.harness.protocols import LEGACY_WS
+from tests.harness.servers import LogWatch, ServerProcess
 from tests.harness.wsclient import WSClient, ws_client
 
-from . import (
-    LogWatch,
-    assert_close,
-    event_names,
-    fetch_events,
-    new_token,
-    post_pong,
-    wait_for_events,
-)
-
 TARGET = "tests.apps.legacy_app:app"
-LEGACY_WS = "graphql-ws"
 QUIET = 0.2  # how long "nothing more arrives" is watched for
 
 

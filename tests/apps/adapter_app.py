@@ -1,4 +1,4 @@
-"""The app behind the seed-failure regression tests (see ``tests/seed``).
+"""The app behind the adapter tests (see ``tests/adapters``).
 
 WebSocket paths (both subprotocols on each):
 
@@ -6,7 +6,7 @@ WebSocket paths (both subprotocols on each):
     library defaults (init timeout 3 s, keep-alive 12 s) plus the recording hooks of
     :mod:`tests.apps.legacy_app`, so a dropped connection's cleanup can be observed.
 ``/timeout0``
-    ``connection_init_wait_timeout=0``: the Ariadne seed failure.
+    ``connection_init_wait_timeout=0``: the Ariadne failure of docs/design.md.
 ``/small``
     ``max_message_size=1024`` (below every server's own frame limit).
 ``/origin``
@@ -17,7 +17,7 @@ HTTP paths are those of :mod:`tests.apps.legacy_app`: ``GET /_events?token=``,
 
 ``app`` is the ASGI app, ``aiohttp_app`` the same routes for aiohttp.
 ``graphql_server`` is a plain :class:`~gqlwire.GraphQLServer`, for the command line
-(``gqlwire serve tests.apps.seed_app:graphql_server --init-timeout 0``).
+(``gqlwire serve tests.apps.adapter_app:graphql_server --init-timeout 0``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Regression tests for the seed failures of docs/design.md ("Why it exists").
+"""Regression tests for the failures of docs/design.md ("Why it exists").
 
 Each section holds the tests that would have caught one failure:
 
@@ -14,8 +14,8 @@ Each section holds the tests that would have caught one failure:
 4. Malformed frames: exactly one close with the right code, nothing after it, and no
    traceback in the server's log.
 
-The aiohttp and client seed failures are tested with the aiohttp adapter and the client.
-Real-server tests use :mod:`tests.apps.seed_app` on every server name.
+The aiohttp failure is tested in ``test_aiohttp_adapter.py``, the client one with the client.
+Real-server tests use :mod:`tests.apps.adapter_app` on every server name.
 """
 
 from __future__ import annotations
@@ -29,22 +29,20 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.apps.fixture_schema import pending_pongs, pong
-from tests.harness.servers import ServerProcess
-from tests.harness.wsclient import WSClient, ws_client
-from tests.legacy import (
-    LogWatch,
-    assert_close,
+from tests.harness.closes import assert_close
+from tests.harness.control import (
     event_names,
     new_token,
     post_pong,
     wait_for_events,
     wait_until_idle,
 )
+from tests.harness.fake_asgi import FakeWebSocket, HookRecorder, websocket_scope
+from tests.harness.protocols import PROTOCOLS, RESULT, TRANSPORT_WS
+from tests.harness.servers import LogWatch, ServerProcess
+from tests.harness.wsclient import WSClient, ws_client
 
-from . import (
-    PROTOCOLS,
-    RESULT,
-    TRANSPORT_WS,
+from .support import (
     assert_final_hooks,
     assert_source_closed,
     expect_result,
@@ -54,16 +52,15 @@ from . import (
     start_ping,
     start_tracked,
 )
-from .fake_asgi import FakeWebSocket, HookRecorder, websocket_scope
 
-SEED_APP = "tests.apps.seed_app:app"
-SEED_SERVER = "tests.apps.seed_app:graphql_server"
+ADAPTER_APP = "tests.apps.adapter_app:app"
+ADAPTER_SERVER = "tests.apps.adapter_app:graphql_server"
 INIT_TIMEOUT_REASON = "Connection initialisation timeout"
 
 
 @pytest.fixture(scope="module")
 def server(server_pool: Any, server_name: str) -> ServerProcess:
-    proc: ServerProcess = server_pool.get(SEED_APP, server_name)
+    proc: ServerProcess = server_pool.get(ADAPTER_APP, server_name)
     return proc
 
 
@@ -149,7 +146,7 @@ async def test_init_timeout_0_with_the_init_sent_at_once(
 async def test_init_timeout_0_from_the_command_line(
     server_pool: Any, server_name: str, protocol: str
 ) -> None:
-    proc: ServerProcess = server_pool.get(SEED_SERVER, server_name, ("--init-timeout", "0"))
+    proc: ServerProcess = server_pool.get(ADAPTER_SERVER, server_name, ("--init-timeout", "0"))
     watch = LogWatch(proc)
     async with ws_client(proc.ws_url(), [protocol]) as client:
         assert client.subprotocol == protocol

@@ -1,20 +1,21 @@
-"""The legacy ``graphql-ws`` subprotocol, black-box over real servers.
+"""The control endpoints of the instrumented test apps, read from the test process.
 
-Also home of the helpers that observe the instrumented test apps
-(:mod:`tests.apps.legacy_app`, :mod:`tests.apps.seed_app`) from the test process: what
-their hooks recorded, their connection counts, and a per-test check of the server log.
+:mod:`tests.apps.legacy_app` (and the apps built on its routes: ``adapter_app``,
+``client_app``) records what its hooks and sources saw under a *token* of the test's
+choosing, counts its connections and operations, and publishes pongs on demand, over
+plain HTTP on the server's port: ``GET /_events?token=``, ``GET /_stats?route=`` and
+``POST /_pong?key=``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from collections import Counter
 from typing import Any
 
 from tests.harness.servers import ServerProcess
-from tests.harness.wsclient import WSClient, http_get
+from tests.harness.wsclient import http_get
 
 _POLL_INTERVAL = 0.05
 
@@ -75,49 +76,3 @@ async def post_pong(server: ServerProcess, key: str) -> None:
     async with httpx.AsyncClient(timeout=5.0) as client:
         response = await client.post(server.http_url("/_pong", f"key={key}"))
     response.raise_for_status()
-
-
-def daphne_can_send(code: int) -> bool:
-    """daphne's autobahn refuses to send any close code but 1000 and 3000-4999."""
-    return code == 1000 or 3000 <= code <= 4999
-
-
-def assert_close(
-    client: WSClient, closed: tuple[int, str], code: int, reason: str | None, server_name: str
-) -> None:
-    """The close code, and the reason where the server transmits reasons.
-
-    daphne drops every reason, and cannot send 1001, 1009 or 1011 at all: there the
-    socket must still be closed, with 1000 in place of a code it refuses.
-    """
-    expected = code
-    if server_name == "daphne" and not daphne_can_send(code):
-        expected = 1000
-    assert closed[0] == expected, f"closed with {closed}, expected {expected}"
-    if reason is not None and server_name != "daphne":
-        assert closed[1] == reason, f"closed with {closed}, expected reason {reason!r}"
-
-
-class LogWatch:
-    """Checks the part of a shared server's log written during one test."""
-
-    def __init__(self, server: ServerProcess) -> None:
-        self.server = server
-        self.offset = server.log_offset()
-        self._allowed: list[re.Pattern[str]] = []
-
-    def allow(self, pattern: str) -> None:
-        """Error lines and tracebacks matching ``pattern`` are expected by this test."""
-        self._allowed.append(re.compile(pattern))
-
-    def problems(self) -> list[str]:
-        errors = self.server.error_lines(self.offset) + self.server.tracebacks(self.offset)
-        return [text for text in errors if not any(p.search(text) for p in self._allowed)]
-
-    def assert_clean(self) -> None:
-        problems = self.problems()
-        assert not problems, (
-            f"{self.server!r} logged during the test:\n"
-            + "\n".join(problems)
-            + f"\n--- log ---\n{self.server.log(self.offset)}"
-        )

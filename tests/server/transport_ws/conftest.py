@@ -25,11 +25,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.harness.protocols import TRANSPORT_WS
 from tests.harness.servers import ServerPool, ServerProcess, find_tracebacks
 from tests.harness.wsclient import WSClient, ws_client
 
 REFERENCE_APP = "tests.apps.reference_app:app"
-GRAPHQL_TRANSPORT_WS = "graphql-transport-ws"
 
 WAIT = float(os.environ.get("GQLWIRE_TEST_WAIT", "2.0"))
 """How long to wait for something that must happen."""
@@ -96,7 +96,7 @@ class RefServer:
         token: str | None = None,
         *,
         query: str = "",
-        subprotocols: tuple[str, ...] | None = (GRAPHQL_TRANSPORT_WS,),
+        subprotocols: tuple[str, ...] | None = (TRANSPORT_WS,),
     ) -> contextlib.AbstractAsyncContextManager[WSClient]:
         return ws_client(self.url(path, token, query), subprotocols=subprotocols)
 

@@ -1,0 +1,1 @@
+"""The legacy ``graphql-ws`` subprotocol, black-box over real servers."""
