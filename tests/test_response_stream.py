@@ -24,7 +24,7 @@ from graphql import (
     parse,
     subscribe,
 )
-from graphql.execution import create_source_event_stream
+from graphql import execution as graphql_execution
 
 from gqlwire.execution import ExecutionArgs, coercion_failed, default_subscribe
 from gqlwire.response_stream import (
@@ -37,7 +37,12 @@ from gqlwire.response_stream import (
 try:
     import strawberry
 except ImportError:  # pragma: no cover - the dev extras install it
-    strawberry = None
+    HAS_STRAWBERRY = False
+else:
+    HAS_STRAWBERRY = True
+
+create_source_event_stream: Any = graphql_execution.create_source_event_stream
+"""Called the graphql-core 3.2 way only; 3.3 takes a built executor instead."""
 
 only_on_3_3 = pytest.mark.skipif(not GRAPHQL_CORE_3_3, reason="graphql-core 3.3 only")
 
@@ -407,7 +412,7 @@ async def test_a_class_that_cannot_be_built_gives_what_graphql_core_gives() -> N
 
 # -- Strawberry's executor class -----------------------------------------------------------
 
-if strawberry is not None:
+if HAS_STRAWBERRY:
 
     @strawberry.type
     class Tick:
@@ -435,7 +440,7 @@ if strawberry is not None:
                 yield Tick(n=n)
 
 
-@pytest.mark.skipif(strawberry is None, reason="needs strawberry-graphql")
+@pytest.mark.skipif(not HAS_STRAWBERRY, reason="needs strawberry-graphql")
 async def test_strawberrys_executor_class_runs_on_the_fast_path() -> None:
     from gqlwire.execution import execution_context_class, unwrap_schema
 
@@ -466,9 +471,9 @@ async def test_strawberrys_executor_class_runs_on_the_fast_path() -> None:
 def with_defer(schema: GraphQLSchema) -> GraphQLSchema:
     from graphql import GraphQLDeferDirective
 
-    return GraphQLSchema(
-        **{**schema.to_kwargs(), "directives": (*schema.directives, GraphQLDeferDirective)}
-    )
+    kwargs = schema.to_kwargs()
+    kwargs["directives"] = (*schema.directives, GraphQLDeferDirective)
+    return GraphQLSchema(**kwargs)
 
 
 @only_on_3_3
@@ -493,12 +498,9 @@ async def test_error_propagation_can_be_disabled_per_operation() -> None:
     from graphql import specified_directives
     from graphql.type.directives import GraphQLDisableErrorPropagationDirective
 
-    schema = GraphQLSchema(
-        **{
-            **make_schema().to_kwargs(),
-            "directives": (*specified_directives, GraphQLDisableErrorPropagationDirective),
-        }
-    )
+    kwargs = make_schema().to_kwargs()
+    kwargs["directives"] = (*specified_directives, GraphQLDisableErrorPropagationDirective)
+    schema = GraphQLSchema(**kwargs)
     query = "subscription @experimental_disableErrorPropagation { items(start: 0) { n strict } }"
     stream = await fast_stream(args_for(query, schema=schema))
     results = await collect(stream)
@@ -544,6 +546,7 @@ async def test_an_aborted_subscription_raises_the_abort_reason() -> None:
     ):
         controller = AbortController()
         stream = await make(controller.signal)
+        assert not isinstance(stream, ExecutionResult), stream
         waiting = asyncio.ensure_future(anext(stream))
         await sources[-1].waited_on.wait()
         controller.abort(reason)

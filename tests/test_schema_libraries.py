@@ -26,6 +26,7 @@ from graphql import DirectiveLocation
 from gqlwire import ConnectionContext, GraphQLServer, Headers, HTTPContext, schema_libraries
 from gqlwire.schema_libraries import default_context, uses_strawberry_pipeline
 from tests.apps.third_party_schemas import (
+    GRAPHENE_INSTALLED,
     GRAPHENE_MISSING,
     NOT_ADMIN,
     REFUSED_BY_ON_SUBSCRIBE,
@@ -33,7 +34,6 @@ from tests.apps.third_party_schemas import (
     SECRET,
     ariadne_schema,
     extended_schema,
-    graphene,
     strawberry_schema,
 )
 from tests.harness.protocols import LEGACY_WS, PROTOCOLS, RESULT, SUBSCRIBE, TRANSPORT_WS
@@ -49,7 +49,7 @@ LIBRARIES = [
     "ariadne",
     pytest.param(
         "graphene",
-        marks=pytest.mark.skipif(graphene is None, reason=GRAPHENE_MISSING),
+        marks=pytest.mark.skipif(not GRAPHENE_INSTALLED, reason=GRAPHENE_MISSING),
     ),
 ]
 by_library = pytest.mark.parametrize("library", LIBRARIES)
@@ -495,8 +495,8 @@ async def test_hooks_run_in_both_modes_over_websocket(
     if mode == "extended":
         expect_pipeline_log(expected_log, path, TOO_DEEP_ERROR)
         results = await results_on(proc, path, protocol, TOO_DEEP)
-        refused = [{"message": f"on_error: {TOO_DEEP_ERROR}"}]
-        expected = [{"error": refused}] if protocol == TRANSPORT_WS else [{"errors": refused}]
+        too_deep = [{"message": f"on_error: {TOO_DEEP_ERROR}"}]
+        expected = [{"error": too_deep}] if protocol == TRANSPORT_WS else [{"errors": too_deep}]
         assert results == expected
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-from graphql import GraphQLResolveInfo, build_schema
+from graphql import build_schema
 
 from gqlwire import GraphQLServer
 from gqlwire.context import ConnectionContext
@@ -29,11 +29,13 @@ from tests.harness.routes import Routes, respond
 schema = build_schema("type Query { whoami: String }")
 
 
-def resolve_whoami(_root: Any, info: GraphQLResolveInfo) -> Any:
+def resolve_whoami(_root: Any, info: Any) -> Any:
     return info.context["connection_params"].get("token")
 
 
-schema.query_type.fields["whoami"].resolve = resolve_whoami
+query_type = schema.query_type
+assert query_type is not None
+query_type.fields["whoami"].resolve = resolve_whoami
 
 
 def on_connect(ctx: ConnectionContext) -> bool:

@@ -723,11 +723,13 @@ _token_of_scope = token_of
 _describe_scope = _describe
 
 
-def token_of(ctx: ConnectionContext) -> str | None:
+def token_of(ctx: ConnectionContext) -> str | None:  # type: ignore[no-redef]  # rebound
     return _token_of_scope(with_asgi_scope(ctx))
 
 
-def _describe(hook: str, ctx: ConnectionContext, args: tuple[Any, ...]) -> dict[str, Any]:
+def _describe(  # type: ignore[no-redef]  # rebound, see above
+    hook: str, ctx: ConnectionContext, args: tuple[Any, ...]
+) -> dict[str, Any]:
     return _describe_scope(hook, with_asgi_scope(ctx), args)
 
 

@@ -63,8 +63,10 @@ def resolve_effect(_root: Any, _info: Any) -> int:
     return effects["count"]
 
 
-schema.query_type.fields["big"].resolve = resolve_big
-schema.query_type.fields["effect"].resolve = resolve_effect
+query_type = schema.query_type
+assert query_type is not None
+query_type.fields["big"].resolve = resolve_big
+query_type.fields["effect"].resolve = resolve_effect
 schema.mutation_type.fields["effect"].resolve = resolve_effect  # type: ignore[union-attr]
 forever = schema.subscription_type.fields["forever"]  # type: ignore[union-attr]
 forever.subscribe = subscribe_forever

@@ -57,6 +57,7 @@ try:
     import graphene
 except ImportError:  # it requires graphql-core < 3.3
     graphene = None
+GRAPHENE_INSTALLED = graphene is not None
 
 RESOLVER_ERROR = "resolver exploded"
 GRAPHENE_MISSING = (
@@ -160,7 +161,8 @@ class StrawberryQuery:
     def deep(self) -> Deep:
         return Deep()
 
-    @strawberry.field(permission_classes=[IsAdmin])
+    # Strawberry types field(...) as Any when it is called to make a decorator.
+    @strawberry.field(permission_classes=[IsAdmin])  # type: ignore[untyped-decorator]
     def secret(self) -> str:
         return SECRET
 

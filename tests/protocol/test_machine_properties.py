@@ -26,7 +26,8 @@ Frames arrive at the model's clock, which a rule moves on.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
 
 import orjson
 from hypothesis import settings
@@ -69,14 +70,18 @@ LEGACY_IDS: list[OperationId] = [*TRANSPORT_IDS, 7]
 LONG_ID = "i" * (MAX_OPERATION_ID_LENGTH + 1)
 transport_ids = st.sampled_from([*TRANSPORT_IDS, *TRANSPORT_IDS, LONG_ID])
 ids = st.sampled_from([*LEGACY_IDS, *LEGACY_IDS, LONG_ID])
-any_ids = st.one_of(ids, st.sampled_from(["", None, 0, True, 1.5, [1], {}]))
+not_ids: list[Any] = ["", None, 0, True, 1.5, [1], {}]
+any_ids = st.one_of(ids, st.sampled_from(not_ids))
+
+SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
+"""Unpaired surrogates, which no UTF-8 text (so no frame) can hold."""
 
 json_scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**63), max_value=2**64 - 1),
     st.floats(allow_nan=False, allow_infinity=False),
-    st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
+    st.text(st.characters(blacklist_categories=SURROGATES), max_size=8),
 )
 json_values = st.recursive(
     json_scalars,
@@ -451,7 +456,8 @@ class ProtocolModel(RuleBasedStateMachine):
         if how == "close":
             self.apply(self.machine.close(code, reason))
         else:
-            assert self.machine.connection_lost() is None
+            lost: Callable[[], object] = self.machine.connection_lost  # typed to return None
+            assert lost() is None
             self.ended = True
             self.running.clear()
         self.end_of_step()

@@ -182,16 +182,14 @@ INVALID: list[tuple[Any, str]] = [
     ),
 ]
 
+_PAYLOADS: tuple[dict[str, Any], ...] = ({}, {"payload": {}}, {"payload": None})
+
 VALID: list[dict[str, Any]] = [
     # connection_init, connection_ack, ping and pong: no payload, {} and null
     *(
-        message
+        {"type": kind, **payload}
         for kind in ("connection_init", "connection_ack", "ping", "pong")
-        for message in (
-            {"type": kind},
-            {"type": kind, "payload": {}},
-            {"type": kind, "payload": None},
-        )
+        for payload in _PAYLOADS
     ),
     # subscribe; JavaScript's explicit `undefined` fields are missing keys in JSON
     {"id": "id", "type": "subscribe", "payload": {"query": ""}},

@@ -750,7 +750,8 @@ def test_nothing_is_returned_after_a_close(name: str) -> None:
 
 def test_nothing_is_returned_after_the_connection_is_lost() -> None:
     machine = running("1", settings=ProtocolSettings(connection_init_wait_timeout=1, keep_alive=1))
-    assert machine.connection_lost() is None
+    lost: Callable[[], object] = machine.connection_lost  # typed to return None
+    assert lost() is None
     assert machine.closed
     assert machine.active_operations == 0
     assert all(actions == [] for actions in _every_input(machine))
