@@ -1,10 +1,10 @@
 """The control endpoints of the instrumented test apps, read from the test process.
 
-:mod:`tests.apps.legacy_app` (and the apps built on its routes: ``adapter_app``,
-``client_app``) records what its hooks and sources saw under a *token* of the test's
-choosing, counts its connections and operations, and publishes pongs on demand, over
-plain HTTP on the server's port: ``GET /_events?token=``, ``GET /_stats?route=`` and
-``POST /_pong?key=``.
+:mod:`tests.apps.legacy_app` (and :mod:`tests.apps.adapter_app`, built on its routes)
+records what its hooks and sources saw under a *token* of the test's choosing, counts its
+connections and operations, and publishes pongs on demand, over plain HTTP on the
+server's port: ``GET /_events?token=``, ``GET /_stats?route=`` and ``POST /_pong?key=``.
+:mod:`tests.apps.client_app` records its events the same way.
 """
 
 from __future__ import annotations
