@@ -1,7 +1,8 @@
 """GraphQL over HTTP is guarded like the WebSocket, on every server.
 
 - The body is read to its end however the client's TCP writes split it, and refused
-  with 413 only when it is longer than ``max_message_size``.
+  with 413 only when it is longer than ``max_message_size``; a client that leaves
+  before its body ends costs no traceback in the server's log.
 - ``allowed_origins`` refuses a browser request from another origin with 403, as it
   refuses the handshake.
 - Cross-site request forgery: a request another site's page could make a visitor's
@@ -102,6 +103,33 @@ async def test_a_body_over_the_limit_gets_413(proc: ServerProcess, parts: int) -
     since = proc.log_offset()
     status, body = await raw_post(proc, padded(LIMIT + 1), parts)
     assert (status, body) == (413, {"errors": [{"message": "Request body too large"}]})
+    assert_clean_log(proc, since=since)
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+async def test_a_client_leaving_mid_body_is_not_a_server_error(
+    proc: ServerProcess, how: str
+) -> None:
+    since = proc.log_offset()
+    body = padded(64 * 1024)
+    for _ in range(3):
+        reader, writer = await asyncio.open_connection(proc.host, proc.port)
+        writer.write(
+            (
+                f"POST /graphql HTTP/1.1\r\nHost: {proc.host}:{proc.port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body[: len(body) // 2]
+        )
+        await writer.drain()
+        await asyncio.sleep(0.2)  # the server is reading the body when the client leaves
+        if how == "reset":
+            writer.transport.abort()
+        else:
+            writer.close()
+        await asyncio.sleep(0.2)
+    # Still serving, and nothing logged as an error.
+    assert await raw_post(proc, padded(1990), 1) == (200, {"data": {"big": "xx"}})
     assert_clean_log(proc, since=since)
 
 

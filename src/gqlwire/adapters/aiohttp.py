@@ -16,6 +16,7 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..connection import Connection, ConnectionRegistry
 from ..context import Headers
@@ -216,7 +217,12 @@ class AiohttpHandler:
         return transport.response or web.Response(status=400)
 
     async def http(self, request: web.Request) -> web.StreamResponse:
-        body = await read_body(request, self.options.max_message_size)
+        try:
+            body = await read_body(request, self.options.max_message_size)
+        except (ConnectionError, HttpProcessingError):
+            # The client left (or broke off) before its body ended: an everyday event,
+            # not a server error. The answer goes nowhere; aiohttp drops it quietly.
+            return _response(error_response(400, "Request body incomplete"))
         if body is None:
             return _response(error_response(413, "Request body too large"))
         outcome = await handle_http_request(
