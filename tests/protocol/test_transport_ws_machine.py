@@ -29,6 +29,7 @@ from gqlwire.protocol import (
     limit_close_reason,
     machine_for,
 )
+from gqlwire.protocol.codes import REASONS
 
 from .support import closes, frame, sent, texts
 from .test_messages import INVALID
@@ -538,23 +539,38 @@ def test_a_4409_reason_with_a_huge_id_is_limited_too() -> None:
     assert running(id).receive(subscribe(id)) == [Close(4409, "Internal server error")]
 
 
+# graphql-ws's own CloseCode enum (server and client side), number for number.
+REFERENCE_CLOSE_CODES = {
+    "INTERNAL_SERVER_ERROR": 4500,
+    "INTERNAL_CLIENT_ERROR": 4005,
+    "BAD_REQUEST": 4400,
+    "BAD_RESPONSE": 4004,
+    "UNAUTHORIZED": 4401,
+    "FORBIDDEN": 4403,
+    "SUBPROTOCOL_NOT_ACCEPTABLE": 4406,
+    "CONNECTION_INITIALISATION_TIMEOUT": 4408,
+    "CONNECTION_ACKNOWLEDGEMENT_TIMEOUT": 4504,
+    "SUBSCRIBER_ALREADY_EXISTS": 4409,
+    "TOO_MANY_INITIALISATION_REQUESTS": 4429,
+}
+
+# The reason texts the reference server puts beside its fixed codes.
+REFERENCE_REASONS = {
+    4400: "Invalid message received",
+    4401: "Unauthorized",
+    4403: "Forbidden",
+    4406: "Subprotocol not acceptable",
+    4408: "Connection initialisation timeout",
+    4429: "Too many initialisation requests",
+}
+
+
 def test_close_codes_and_fixed_reasons_are_the_reference_ones() -> None:
-    assert {code.name: int(code) for code in CloseCode} == {
-        "NORMAL_CLOSURE": 1000,
-        "GOING_AWAY": 1001,
-        "POLICY_VIOLATION": 1008,
-        "MESSAGE_TOO_BIG": 1009,
-        "INTERNAL_ERROR": 1011,
-        "TRY_AGAIN_LATER": 1013,
-        "INTERNAL_SERVER_ERROR": 4500,
-        "BAD_REQUEST": 4400,
-        "UNAUTHORIZED": 4401,
-        "FORBIDDEN": 4403,
-        "SUBPROTOCOL_NOT_ACCEPTABLE": 4406,
-        "CONNECTION_INITIALISATION_TIMEOUT": 4408,
-        "SUBSCRIBER_ALREADY_EXISTS": 4409,
-        "TOO_MANY_INITIALISATION_REQUESTS": 4429,
-    }
+    assert {name: int(CloseCode[name]) for name in REFERENCE_CLOSE_CODES} == REFERENCE_CLOSE_CODES
+    assert {code: REASONS[CloseCode(code)] for code in REFERENCE_REASONS} == REFERENCE_REASONS
+    # Every other code gqlwire names is RFC 6455's, or the reference client's 4499.
+    others = {int(code) for code in CloseCode} - set(REFERENCE_CLOSE_CODES.values())
+    assert all(1000 <= code < 2000 for code in others - {4499})
 
 
 # -- message size ---------------------------------------------------------------------------
