@@ -61,6 +61,7 @@ import socket
 import sys
 import threading
 import traceback
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from types import FrameType, ModuleType
@@ -712,10 +713,13 @@ def _serve_daphne(launch: _Launch) -> None:
     app = _load_app(launch.target)
 
     _send_messages_of_any_size()
+    _bound_daphne_read_ahead()
+    _drop_daphne_requests_without_a_head(reactor)
 
     # daphne calls the application with keyword arguments (scope=, receive=, send=).
     async def application(scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") == "websocket":
+            receive = _DaphneReadGate.wrap(send, receive)
             send = _DaphneWriteGate.wrap(send)
         await app(scope, receive, send)
 
@@ -772,6 +776,121 @@ def _send_messages_of_any_size() -> None:
 
     WebSocketProtocol.sendMessage = send_any_size
     WebSocketProtocol._gqlwire_any_size = True
+
+
+DAPHNE_READ_AHEAD = 1 << 20
+"""Bytes of WebSocket messages daphne may have read for an application that has not
+taken them yet; past it, the socket is read no more until the application catches up."""
+
+
+class _DaphneReadGate:
+    """Back-pressure for what daphne reads, which it does not have: Twisted reads whatever
+    a client sends and daphne queues every message for the application without bound,
+    also while gqlwire reads nothing (its own back-pressure) and after it closed the socket.
+
+    Each message daphne queues is counted here (its size, in arrival order); once more
+    than :data:`DAPHNE_READ_AHEAD` bytes wait, the socket's transport stops reading, and
+    it reads again once the application has taken half of them. What a client sends past
+    that waits in its own TCP buffers, as on every other server. The gate lives on the
+    protocol and refers to nothing: no reference cycle keeps a closed socket's queued
+    messages alive until a garbage collection.
+    """
+
+    __slots__ = ("paused", "queued", "sizes")
+
+    def __init__(self) -> None:
+        self.sizes: deque[int] = deque()
+        self.queued = 0
+        self.paused = False
+
+    def arrived(self, transport: Any, size: int) -> None:
+        self.sizes.append(size)
+        self.queued += size
+        if not self.paused and self.queued > DAPHNE_READ_AHEAD:
+            self.paused = True
+            transport.pauseProducing()
+
+    def taken(self, transport: Any) -> None:
+        if self.sizes:
+            self.queued -= self.sizes.popleft()
+        if self.paused and self.queued <= DAPHNE_READ_AHEAD // 2:
+            self.paused = False
+            if transport is not None and getattr(transport, "connected", False):
+                transport.resumeProducing()
+
+    @classmethod
+    def wrap(cls, send: Send, receive: Receive) -> Receive:
+        protocol = send.args[0] if isinstance(send, functools.partial) and send.args else None
+        if protocol is None:
+            return receive
+
+        async def counted_receive() -> Message:
+            message = await receive()
+            if message.get("type") == "websocket.receive":
+                gate = protocol.__dict__.get("_gqlwire_read_gate")
+                if gate is not None:
+                    gate.taken(protocol.transport)
+            return message
+
+        return counted_receive
+
+
+def _bound_daphne_read_ahead() -> None:
+    """Counts each message daphne queues for the application (see _DaphneReadGate)."""
+    from daphne.ws_protocol import WebSocketProtocol
+
+    if getattr(WebSocketProtocol, "_gqlwire_read_gate_installed", False):
+        return
+    on_message = WebSocketProtocol.onMessage
+
+    def counted_on_message(self: Any, payload: bytes, is_binary: bool) -> Any:
+        result = on_message(self, payload, is_binary)
+        transport = self.transport
+        if not self.muted and getattr(transport, "pauseProducing", None) is not None:
+            gate = self.__dict__.get("_gqlwire_read_gate")
+            if gate is None:
+                gate = self.__dict__["_gqlwire_read_gate"] = _DaphneReadGate()
+            gate.arrived(transport, len(payload))
+        return result
+
+    WebSocketProtocol.onMessage = counted_on_message
+    WebSocketProtocol._gqlwire_read_gate_installed = True
+
+
+def _drop_daphne_requests_without_a_head(reactor: Any) -> None:
+    """daphne (twisted.web) keeps a connection whose request's head never ends (its idle
+    timeout is 12 hours and restarts with every byte): each new connection gets a timer
+    that drops it if no request's head has been read HEADER_TIMEOUT later, as on aiohttp
+    and uvicorn. A WebSocket upgrade, a slow body and later keep-alive requests are not
+    affected; nothing runs per request but one attribute set once the head is read."""
+    from daphne.http_protocol import HTTPFactory
+    from twisted.web.http import HTTPChannel
+
+    if getattr(HTTPFactory, "_gqlwire_header_timeout", False):
+        return
+    all_headers_received = HTTPChannel.allHeadersReceived
+    build_protocol = HTTPFactory.buildProtocol
+
+    def head_read(self: Any) -> Any:
+        self._gqlwire_head_read = True
+        return all_headers_received(self)  # type: ignore[no-untyped-call]
+
+    def drop_if_no_head(protocol: Any) -> None:
+        channel = getattr(protocol, "_channel", protocol)  # twisted's HTTP/1-or-2 wrapper
+        if getattr(channel, "_gqlwire_head_read", False):
+            return
+        transport = getattr(channel, "transport", None)
+        if transport is not None and getattr(transport, "connected", False):
+            transport.loseConnection()
+
+    def build_with_timer(self: Any, addr: Any) -> Any:
+        protocol = build_protocol(self, addr)
+        reactor.callLater(HEADER_TIMEOUT, drop_if_no_head, protocol)
+        return protocol
+
+    HTTPChannel.allHeadersReceived = head_read  # type: ignore[method-assign]
+    HTTPFactory.buildProtocol = build_with_timer
+    HTTPFactory._gqlwire_header_timeout = True
 
 
 class _DaphneWriteGate:

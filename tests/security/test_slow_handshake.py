@@ -1,10 +1,9 @@
 """A client that sends half a request and then nothing does not hold a socket forever.
 
-``serve`` gives aiohttp and uvicorn (both WebSocket implementations) a 10 s limit for
-the first request's head, which they have no setting for, and sets granian's to 10 s (it
-starts at the first byte: a connection that sends nothing at all is kept); hypercorn has
-its own (5 s). daphne offers no setting: the README says so, and this test does not run
-there.
+``serve`` gives aiohttp, uvicorn (both WebSocket implementations) and daphne a 10 s
+limit for the first request's head, which they have no setting for, and sets granian's to
+10 s (it starts at the first byte: a connection that sends nothing at all is kept);
+hypercorn has its own (5 s).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import pytest
 from tests.harness.servers import ServerPool, ServerProcess, assert_clean_log
 
 TARGET = "tests.apps.security_app:plain"
-NO_BOUND = {"daphne"}
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +28,6 @@ def proc(server_name: str, server_pool: ServerPool) -> ServerProcess:
     ids=["nothing", "half-an-upgrade"],
 )
 async def test_an_unfinished_request_is_dropped(proc: ServerProcess, sent: bytes) -> None:
-    if proc.server in NO_BOUND:
-        pytest.skip(f"{proc.server} has no setting that bounds an unfinished request")
     if proc.server == "granian" and not sent:
         pytest.skip("granian's header timeout starts at the first byte")
     since = proc.log_offset()
