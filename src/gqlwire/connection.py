@@ -27,7 +27,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from .adapters.base import Transport
-from .context import ConnectionContext, Headers, call_hook
+from .context import ConnectionContext, Headers
+from .hooks import call_hook
 from .operation import Operation, ServerError
 from .outbox import Outbox, OverflowPolicy
 from .protocol import (

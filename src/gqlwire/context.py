@@ -12,9 +12,8 @@ headers are decoded, and cookies parsed, on first use.
 
 from __future__ import annotations
 
-import inspect
 import re
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
@@ -321,30 +320,3 @@ class HTTPResponseDraft:
 
 
 _NO_HEADERS: Final = Headers()
-
-
-Hook = Callable[..., Any]
-
-
-async def call_hook(hook: Hook | None, *args: Any) -> Any:
-    """Call a user hook that may be a plain function or a coroutine function."""
-    if hook is None:
-        return None
-    result = hook(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
-
-
-async def resolve(value: Any) -> Any:
-    """Await ``value`` if it is awaitable (graphql-core returns either)."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
-def is_awaitable(value: object) -> bool:
-    return inspect.isawaitable(value)
-
-
-MaybeAwaitable = Any | Awaitable[Any]

@@ -84,18 +84,18 @@ from urllib.parse import parse_qs
 import orjson
 from graphql import OperationType
 
-from .context import Headers, HTTPContext, HTTPResponseDraft, call_hook
+from .context import Headers, HTTPContext, HTTPResponseDraft
 from .execution import ExecutionArgs, operation_of
+from .hooks import call_hook
 from .operation import Operation, ServerError
 from .protocol import ErrorStage, OperationId
 from .protocol.codes import INTERNAL_SERVER_ERROR_REASON
+from .protocol.messages import JSONObject
 
 if TYPE_CHECKING:
     from .options import ServerOptions
 
 logger = logging.getLogger("gqlwire")
-
-JSONObject = dict[str, Any]
 
 GRAPHQL_RESPONSE_JSON: Final = "application/graphql-response+json"
 APPLICATION_JSON: Final = "application/json"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from graphql import ExecutionResult, GraphQLError, GraphQLSchema, OperationType
 
-from .context import Context, call_hook, resolve
+from .context import Context
 from .execution import (
     UNSET,
     ExecutionArgs,
@@ -26,13 +26,13 @@ from .execution import (
     source_error,
     unwrap_schema,
 )
-from .fanout.shared import group_key
+from .hooks import call_hook, resolve
 from .protocol import ErrorStage, OperationId
+from .protocol.messages import JSONObject
+from .sharing import group_key
 
 if TYPE_CHECKING:
     from .options import ServerOptions
-
-JSONObject = dict[str, Any]
 
 
 class ServerError(Exception):
@@ -259,12 +259,12 @@ class Operation:
 
     async def _run_shared(self, share: Hashable) -> None:
         key = group_key(share, self.payload)
-        outcome = await self.options.sharing.run(key, self, self._subscribe)
-        if outcome.result is not None:
+        ended = await self.options.sharing.run(key, self, self._subscribe)
+        if ended.result is not None:
             if self.report.is_active(self.id):
-                await self.report.next(self.id, outcome.result)
-        elif outcome.errors is not None:
-            await self._report_errors(outcome.errors, ErrorStage.STREAM)
+                await self.report.next(self.id, ended.result)
+        elif ended.errors is not None:
+            await self._report_errors(ended.errors, ErrorStage.STREAM)
         await self._complete(notify=True)
 
     # The Member interface of shared subscriptions (called by the group's publisher).

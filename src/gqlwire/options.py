@@ -10,7 +10,6 @@ from typing import Any
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, specified_rules
 from graphql.validation import ASTValidationRule
 
-from .context import Hook
 from .execution import (
     DEFAULT_DOCUMENT_CACHE_BYTES,
     DEFAULT_EXECUTION_TIME_SLICE,
@@ -24,7 +23,7 @@ from .execution import (
     unwrap_schema,
     validation_rules,
 )
-from .fanout.shared import SharedSubscriptions
+from .hooks import Hook
 from .limits import (
     DEFAULT_MAX_ALIASES,
     DEFAULT_MAX_DEPTH,
@@ -41,6 +40,7 @@ from .protocol.machine import (
     DEFAULT_MESSAGE_BURST,
 )
 from .schema_libraries import default_context, strawberry_pipeline, uses_strawberry_pipeline
+from .sharing import SharedSubscriptions
 
 _FUNCTION_OPTIONS = (
     "parse",
