@@ -518,7 +518,7 @@ def test_which_schemas_run_through_strawberrys_pipeline(
     schema: Any, option: bool | None, expected: bool
 ) -> None:
     server = GraphQLServer(schema, strawberry_pipeline=option)
-    assert server.options.runs_strawberry_pipeline is expected
+    assert server.runtime.runs_strawberry_pipeline is expected
 
 
 def test_custom_directives_and_process_errors_need_strawberrys_pipeline() -> None:

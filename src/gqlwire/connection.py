@@ -53,6 +53,7 @@ from .protocol.codes import INTERNAL_SERVER_ERROR_REASON, REASONS
 
 if TYPE_CHECKING:
     from .options import ServerOptions
+    from .runtime import ServerRuntime
 
 logger = logging.getLogger("gqlwire")
 
@@ -204,23 +205,24 @@ class Connection:
         "context",
         "machine",
         "operations",
-        "options",
         "outbox",
         "protocol",
         "registry",
+        "runtime",
         "transport",
     )
 
     def __init__(
         self,
-        options: ServerOptions,
+        runtime: ServerRuntime,
         transport: Transport,
         extra: dict[str, Any],
         registry: ConnectionRegistry | None = None,
         headers: Headers | None = None,
     ) -> None:
         """``headers``: the handshake's, for hooks (``ctx.headers``, ``ctx.cookies``)."""
-        self.options = options
+        self.runtime = runtime
+        options = runtime.options
         self.transport = transport
         self.registry = registry
         self.protocol: str | None = None
@@ -255,6 +257,10 @@ class Connection:
         self._close_reason = ""
         self._started = False  # an operation was started by the message just read
 
+    @property
+    def options(self) -> ServerOptions:
+        return self.runtime.options
+
     # -- the whole life -------------------------------------------------------------------
 
     async def serve(self, offered_subprotocols: Iterable[str]) -> None:
@@ -278,7 +284,7 @@ class Connection:
             if self.protocol is None:
                 await self._close_transport(NO_COMMON_SUBPROTOCOL)
                 return
-            self.machine = machine_for(self.protocol, self.options.settings)
+            self.machine = machine_for(self.protocol, self.runtime.settings)
             await self._apply(self.machine.opened())
             await self._read_until_end()
         finally:
@@ -559,7 +565,7 @@ class Connection:
             registry.refused_operations += 1
             run = self._refuse_operation(id, limit)
         else:
-            run = Operation(self.options, self.context, id, payload, self).run()
+            run = Operation(self.runtime, self.context, id, payload, self).run()
             self._started = True
         task = asyncio.get_running_loop().create_task(run)
         self.operations[id] = task

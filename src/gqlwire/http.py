@@ -93,7 +93,7 @@ from .protocol.codes import INTERNAL_SERVER_ERROR_REASON
 from .protocol.messages import JSONObject
 
 if TYPE_CHECKING:
-    from .options import ServerOptions
+    from .runtime import ServerRuntime
 
 logger = logging.getLogger("gqlwire")
 
@@ -126,8 +126,9 @@ class HTTPResponse:
     body: bytes
 
 
-async def handle_http_request(options: ServerOptions, request: HTTPRequest) -> HTTPResponse:
+async def handle_http_request(runtime: ServerRuntime, request: HTTPRequest) -> HTTPResponse:
     """Answer one GraphQL-over-HTTP request (see the module docstring for the rules)."""
+    options = runtime.options
     if request.method not in ALLOWED_METHODS:
         return error_response(
             405,
@@ -160,7 +161,7 @@ async def handle_http_request(options: ServerOptions, request: HTTPRequest) -> H
         return _with_draft(error_response(status, str(error)), context.response, options.debug)
 
     outcome = _Outcome()
-    await _HTTPOperation(options, context, payload, outcome).run()
+    await _HTTPOperation(runtime, context, payload, outcome).run()
     response = outcome.response(media_type, options.debug)
     if not outcome.raised:
         response = _with_draft(response, context.response, options.debug)
@@ -411,13 +412,13 @@ class _HTTPOperation(Operation):
 
     def __init__(
         self,
-        options: ServerOptions,
+        runtime: ServerRuntime,
         context: HTTPContext,
         payload: JSONObject,
         report: _Outcome,
     ) -> None:
         # No operation id over HTTP: hooks get None (see the module docstring).
-        super().__init__(options, context, cast(OperationId, None), payload, report)
+        super().__init__(runtime, context, cast(OperationId, None), payload, report)
         self.method = context.method
 
     async def _execute(self, args: ExecutionArgs) -> Any:

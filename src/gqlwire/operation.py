@@ -32,7 +32,7 @@ from .protocol.messages import JSONObject
 from .sharing import group_key
 
 if TYPE_CHECKING:
-    from .options import ServerOptions
+    from .runtime import ServerRuntime
 
 
 class ServerError(Exception):
@@ -81,17 +81,28 @@ class OperationReport(Protocol):
 class Operation:
     """One running operation; :meth:`run` is the body of its task."""
 
-    __slots__ = ("_completed", "_task", "args", "context", "id", "options", "payload", "report")
+    __slots__ = (
+        "_completed",
+        "_task",
+        "args",
+        "context",
+        "id",
+        "options",
+        "payload",
+        "report",
+        "runtime",
+    )
 
     def __init__(
         self,
-        options: ServerOptions,
+        runtime: ServerRuntime,
         context: Context,
         id: OperationId,
         payload: JSONObject,
         report: OperationReport,
     ) -> None:
-        self.options = options
+        self.runtime = runtime
+        self.options = runtime.options
         self.context = context
         self.id = id
         self.payload = payload
@@ -197,19 +208,19 @@ class Operation:
             document = (
                 options.parse(query)
                 if options.parse is not None
-                else options.documents.parse(query)
+                else self.runtime.documents.parse(query)
             )
         except GraphQLError as error:
             await self._report_errors([error], ErrorStage.SYNTAX)
             return None
         args = ExecutionArgs(
             # Replaced below when the schema is chosen per operation.
-            schema=cast(GraphQLSchema, options.graphql_schema),
+            schema=cast(GraphQLSchema, self.runtime.graphql_schema),
             document=document,
             variable_values=self.payload.get("variables"),
             operation_name=self.payload.get("operationName"),
         )
-        if options.graphql_schema is None:
+        if self.runtime.graphql_schema is None:
             dynamic = await call_hook(options.schema, self.context, self.id, self.payload, args)
             schema = unwrap_schema(dynamic)
             if schema is None:
@@ -217,14 +228,14 @@ class Operation:
                     f"The schema function returned {type(dynamic).__name__}, not a schema"
                 )
             args.schema = schema
-        args.execution_context_class = options.execution_context_class
+        args.execution_context_class = self.runtime.execution_context_class
         if options.validate is not None:
             errors = list(options.validate(args.schema, document))
-            errors = errors or options.documents.limit_errors(document)
+            errors = errors or self.runtime.documents.limit_errors(document)
         elif options.parse is None:
-            document, errors = options.documents.validate(args.schema, query)
+            document, errors = self.runtime.documents.validate(args.schema, query)
         else:
-            errors = options.documents.check(args.schema, document)
+            errors = self.runtime.documents.check(args.schema, document)
         if errors:
             await self._report_errors(errors, ErrorStage.VALIDATION)
             return None
@@ -233,14 +244,14 @@ class Operation:
     async def _subscribe(self) -> Any:
         """The source of a shared group started by this operation."""
         assert self.args is not None
-        return await resolve(self.options.subscribe_function(self.args))
+        return await resolve(self.runtime.subscribe_function(self.args))
 
     async def _execute(self, args: ExecutionArgs) -> Any:
         operation = operation_of(args)
         assert operation is not None
         if operation.operation is OperationType.SUBSCRIPTION:
-            return await resolve(self.options.subscribe_function(args))
-        return await resolve(self.options.execute_function(args))
+            return await resolve(self.runtime.subscribe_function(args))
+        return await resolve(self.runtime.execute_function(args))
 
     async def _share_value(self, args: ExecutionArgs) -> Hashable | None:
         """The sharing key of this operation, or ``None`` if it runs on its own.
@@ -259,7 +270,7 @@ class Operation:
 
     async def _run_shared(self, share: Hashable) -> None:
         key = group_key(share, self.payload)
-        ended = await self.options.sharing.run(key, self, self._subscribe)
+        ended = await self.runtime.sharing.run(key, self, self._subscribe)
         if ended.result is not None:
             if self.report.is_active(self.id):
                 await self.report.next(self.id, ended.result)

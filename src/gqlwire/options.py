@@ -1,27 +1,25 @@
-"""Server options: what the user configures, checked once, plus what follows from it."""
+"""Server options: what the user configures, as data, checked once.
+
+What follows from them (the document cache, the execute functions, the engine of shared
+subscriptions) is built by :class:`~gqlwire.runtime.ServerRuntime`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, specified_rules
-from graphql.validation import ASTValidationRule
+from graphql import DocumentNode, GraphQLError, GraphQLSchema
 
 from .execution import (
     DEFAULT_DOCUMENT_CACHE_BYTES,
     DEFAULT_EXECUTION_TIME_SLICE,
     DEFAULT_MAX_EXECUTION_TIME,
     DEFAULT_MAX_TOKENS,
-    DocumentCache,
     ExecuteFunction,
-    budgeted_execute,
-    default_subscribe,
-    execution_context_class,
     unwrap_schema,
-    validation_rules,
 )
 from .hooks import Hook
 from .limits import (
@@ -29,18 +27,15 @@ from .limits import (
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_FIELDS,
     DEFAULT_MAX_ROOT_FIELDS,
-    NoIntrospection,
-    OperationLimits,
 )
 from .outbox import OverflowPolicy
-from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, ProtocolSettings
+from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS
 from .protocol.machine import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_MAX_MESSAGES_PER_SECOND,
     DEFAULT_MESSAGE_BURST,
 )
-from .schema_libraries import default_context, strawberry_pipeline, uses_strawberry_pipeline
-from .sharing import SharedSubscriptions
+from .schema_libraries import default_context
 
 _FUNCTION_OPTIONS = (
     "parse",
@@ -123,16 +118,6 @@ class ServerOptions:
     overflow_policy: OverflowPolicy | str = OverflowPolicy.CLOSE
     strawberry_pipeline: bool | None = None
 
-    # Derived once from the above (not arguments).
-    graphql_schema: GraphQLSchema | None = field(init=False, default=None)
-    execution_context_class: type[Any] | None = field(init=False, default=None)
-    runs_strawberry_pipeline: bool = field(init=False, default=False)
-    documents: DocumentCache = field(init=False, repr=False)
-    settings: ProtocolSettings = field(init=False)
-    execute_function: ExecuteFunction = field(init=False, repr=False)
-    sharing: SharedSubscriptions = field(init=False, repr=False)
-    subscribe_function: ExecuteFunction = field(init=False, repr=False)
-
     def __post_init__(self) -> None:
         unknown = [p for p in self.protocols if p not in (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS)]
         if unknown or not self.protocols:
@@ -178,89 +163,10 @@ class ServerOptions:
             seconds = getattr(self, name)
             if seconds is not None and not seconds > 0:
                 raise ValueError(f"{name} must be > 0 or None, got {seconds!r}")
-        limits = OperationLimits(
-            max_depth=self.max_depth,
-            max_aliases=self.max_aliases,
-            max_root_fields=self.max_root_fields,
-            max_fields=self.max_fields,
-        )
-        # Suggestions name what a client could not see without introspection.
-        hide_suggestions = (
-            not self.introspection if self.hide_suggestions is None else self.hide_suggestions
-        )
-        set_ = object.__setattr__  # frozen: derived fields are set once, here
-        set_(self, "overflow_policy", OverflowPolicy(self.overflow_policy))
-        set_(self, "graphql_schema", graphql_schema)
-        set_(self, "execution_context_class", execution_context_class(self.schema))
-        # Strawberry's pipeline validates each operation itself (with the rules its
-        # extensions add): gqlwire then only parses, to learn the operation's type.
-        pipeline = (
-            strawberry_pipeline(self.schema)
-            if uses_strawberry_pipeline(self.schema, self.strawberry_pipeline)
-            else None
-        )
-        set_(self, "runs_strawberry_pipeline", pipeline is not None)
-        set_(
-            self,
-            "documents",
-            DocumentCache(
-                self.document_cache_size,
-                _with_introspection(
-                    () if pipeline else validation_rules(self.schema), self.introspection
-                ),
-                max_tokens=self.max_tokens,
-                max_bytes=self.document_cache_bytes,
-                limits=limits,
-                hide_suggestions=hide_suggestions,
-            ),
-        )
-        set_(
-            self,
-            "settings",
-            ProtocolSettings(
-                connection_init_wait_timeout=self.connection_init_wait_timeout,
-                keep_alive=self.keep_alive,
-                pong_timeout=self.pong_timeout,
-                max_operations=self.max_subscriptions_per_connection,
-                max_message_size=self.max_message_size,
-                max_messages_per_second=self.max_messages_per_second,
-                message_burst=self.message_burst,
-            ),
-        )
-        set_(
-            self,
-            "execute_function",
-            self.execute
-            or (
-                pipeline.execute
-                if pipeline
-                else budgeted_execute(
-                    self.max_execution_time,
-                    self.execution_time_slice,
-                    hide_suggestions=hide_suggestions,
-                )
-            ),
-        )
-        set_(
-            self,
-            "sharing",
-            SharedSubscriptions(
-                self.slow_consumer_timeout,
-                # A member may fall as far behind as its outbox is long (None: the
-                # outbox never refuses, so nobody ever falls behind).
-                backlog_limit=self.max_pending_messages or 1,
-                backlog_bytes=self.max_pending_bytes,
-                mask_errors=self.mask_errors,
-            ),
-        )
-        set_(
-            self,
-            "subscribe_function",
-            self.subscribe or (pipeline.subscribe if pipeline else default_subscribe),
-        )
+        OverflowPolicy(self.overflow_policy)  # a ValueError naming the value
 
     def replace(self, **changes: Any) -> ServerOptions:
-        """A copy with ``changes`` applied (and everything derived computed anew)."""
+        """A copy with ``changes`` applied (and checked anew)."""
         return dataclasses.replace(self, **changes)
 
     def origin_allowed(self, origin: str | None) -> bool:
@@ -274,12 +180,3 @@ class ServerOptions:
         if allowed is None or origin is None:
             return True
         return "*" in allowed or origin in allowed
-
-
-def _with_introspection(
-    rules: tuple[type[ASTValidationRule], ...] | None, introspection: bool
-) -> tuple[type[ASTValidationRule], ...] | None:
-    """The validation rules, refusing ``__schema`` and ``__type`` unless ``introspection``."""
-    if introspection:
-        return rules
-    return (*(specified_rules if rules is None else rules), NoIntrospection)

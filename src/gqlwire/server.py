@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .connection import SHUTDOWN, ConnectionRegistry
 from .options import ServerOptions
+from .runtime import ServerRuntime
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -30,15 +31,20 @@ class GraphQLServer:
     """
 
     def __init__(self, schema: Any, **options: Any) -> None:
-        self.options = ServerOptions(schema=schema, **options)
-        self._registry = ConnectionRegistry()
+        self._build(ServerOptions(schema=schema, **options))
 
     @classmethod
     def _from_options(cls, options: ServerOptions) -> GraphQLServer:
         server = cls.__new__(cls)
-        server.options = options
-        server._registry = ConnectionRegistry()
+        server._build(options)
         return server
+
+    def _build(self, options: ServerOptions) -> None:
+        self.options = options
+        """The configuration, as given (checked)."""
+        self.runtime = ServerRuntime(options)
+        """What the apps of this server run with, built from :attr:`options`."""
+        self._registry = ConnectionRegistry()
 
     def replace(self, **changes: Any) -> GraphQLServer:
         """A new server with the same options except ``changes``."""
@@ -49,7 +55,7 @@ class GraphQLServer:
         is mounted at."""
         from .adapters.asgi import ASGIApp
 
-        return ASGIApp(self.options, self._registry)
+        return ASGIApp(self.runtime, self._registry)
 
     def routes(self, path: str = "/graphql") -> list[BaseRoute]:
         """Starlette routes serving WebSocket and HTTP at exactly ``path``.
@@ -76,14 +82,14 @@ class GraphQLServer:
         serving WebSocket and HTTP on its route."""
         from .adapters.aiohttp import AiohttpHandler
 
-        return AiohttpHandler(self.options, self._registry).handle
+        return AiohttpHandler(self.runtime, self._registry).handle
 
     def aiohttp_app(self, path: str = "/graphql") -> web.Application:
         """A ready aiohttp ``Application`` with the handler at ``path``; on shutdown it
         closes every WebSocket with 1001 ``Going away``."""
         from .adapters.aiohttp import AiohttpHandler, application
 
-        return application(AiohttpHandler(self.options, self._registry), path)
+        return application(AiohttpHandler(self.runtime, self._registry), path)
 
     def stats(self) -> dict[str, int]:
         """Open connections and running operations, across every app of this server."""
@@ -93,7 +99,7 @@ class GraphQLServer:
             "operations": registry.operations(),
             "dropped_messages": registry.dropped_messages(),
             "slow_consumers_closed": registry.slow_consumers_closed,
-            **self.options.sharing.stats(),
+            **self.runtime.sharing.stats(),
         }
 
     async def close_all(self, code: int = SHUTDOWN.code, reason: str = SHUTDOWN.reason) -> None:
