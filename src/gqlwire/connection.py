@@ -50,6 +50,7 @@ from .protocol import (
     machine_for,
 )
 from .protocol.codes import INTERNAL_SERVER_ERROR_REASON, REASONS
+from .protocol.messages import JSONObject
 
 if TYPE_CHECKING:
     from .options import ServerOptions
@@ -564,10 +565,12 @@ class Connection:
         if registry is not None and limit is not None and registry.running >= limit:
             registry.refused_operations += 1
             run = self._refuse_operation(id, limit)
+            task = asyncio.get_running_loop().create_task(run)
         else:
-            run = Operation(self.runtime, self.context, id, payload, self).run()
+            channel = _OperationChannel(self, id)
+            operation = Operation(self.runtime, self.context, id, payload, channel, member=channel)
+            task = channel.task = asyncio.get_running_loop().create_task(operation.run())
             self._started = True
-        task = asyncio.get_running_loop().create_task(run)
         self.operations[id] = task
         if registry is not None:
             registry.running += 1
@@ -594,7 +597,7 @@ class Connection:
             return limit_close_reason(str(error))
         return INTERNAL_SERVER_ERROR_REASON
 
-    # -- OperationReport: what operations tell their connection ------------------------
+    # -- what operations report (through their _OperationChannel) -----------------------
 
     # Each report first checks that the calling task still owns the id: a cancelled
     # operation whose code turned the cancellation into another exception must not
@@ -634,12 +637,6 @@ class Connection:
         frame = self.machine.encoded_next(id, tail)
         return frame is None or self.outbox.offer_result(frame)
 
-    async def wait_for_room(self, grace: float) -> bool:
-        return await self.outbox.wait_for_room(grace)
-
-    def overflow(self) -> None:
-        self.outbox.overflow()
-
     async def failed(self, id: OperationId, error: Exception) -> None:
         reason = self._reason_for(error, f"operation {id!r}")
         if machine := self._owner(id):
@@ -654,14 +651,63 @@ class Connection:
         else:
             await self._close_transport(Close(code, reason))
 
-    def machine_state(self, name: str) -> bool:
-        return bool(self.machine is not None and getattr(self.machine, name))
+    # -- what the context reads (see gqlwire.context.WebSocketConnection) ---------------
+
+    @property
+    def connection_init_received(self) -> bool:
+        return self.machine is not None and self.machine.init_received
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.machine is not None and self.machine.acknowledged
+
+    @property
+    def connection_params(self) -> dict[str, Any] | None:
+        return self.machine.connection_params if self.machine is not None else None
 
     def __repr__(self) -> str:
         return (
             f"<Connection {self._state.name} protocol={self.protocol!r} "
             f"operations={len(self.operations)}>"
         )
+
+
+class _OperationChannel:
+    """One operation of a connection: where its results go (a
+    :class:`~gqlwire.operation.ResultSink`) and how a shared subscription offers it
+    events (a :class:`~gqlwire.sharing.Member`, whose flow control is the outbox's)."""
+
+    __slots__ = ("_connection", "id", "task")
+
+    def __init__(self, connection: Connection, id: OperationId) -> None:
+        self._connection = connection
+        self.id = id
+        self.task: asyncio.Task[None] | None = None
+        """The operation's task: only it may offer shared events under this id."""
+
+    def is_active(self) -> bool:
+        return self._connection.is_active(self.id)
+
+    async def next(self, payload: JSONObject) -> None:
+        await self._connection.next(self.id, payload)
+
+    async def errors(self, errors: list[JSONObject], stage: ErrorStage) -> None:
+        await self._connection.errors(self.id, errors, stage)
+
+    async def complete(self) -> None:
+        await self._connection.complete(self.id)
+
+    async def failed(self, error: Exception) -> None:
+        await self._connection.failed(self.id, error)
+
+    def deliver(self, tail: bytes) -> bool:
+        return self._connection.deliver(self.id, tail, self.task)
+
+    async def wait_for_room(self, grace: float) -> bool:
+        return await self._connection.outbox.wait_for_room(grace)
+
+    def overflow(self) -> None:
+        self._connection.outbox.overflow()
 
 
 __all__ = ["Connection", "ConnectionRegistry", "ConnectionState", "ConnectionStateError"]

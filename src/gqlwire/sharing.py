@@ -33,7 +33,7 @@ import orjson
 from graphql import ExecutionResult, GraphQLError
 
 from .execution import as_graphql_error, format_result, source_error
-from .protocol import OperationId, result_tail
+from .protocol import result_tail
 from .protocol.messages import JSONObject
 
 logger = logging.getLogger("gqlwire")
@@ -42,9 +42,9 @@ GroupKey = tuple[Hashable, str, str | None, str]
 
 
 class Member(Protocol):
-    """One subscribed operation of one connection."""
-
-    id: OperationId
+    """One subscribed operation, as the group's publisher sees it: the flow control
+    between one shared source and one client's outbox (the operation's results go
+    through its own transport, see :class:`~gqlwire.operation.ResultSink`)."""
 
     def deliver(self, tail: bytes) -> bool:
         """Offer this event (serialized, as :func:`~gqlwire.protocol.result_tail`) to
