@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .adapters.base import Transport
 from .context import ConnectionContext, Headers
+from .errors import ServerError
 from .hooks import call_hook
-from .operation import Operation, ServerError
+from .operation import Operation
 from .outbox import Outbox, OverflowPolicy
 from .protocol import (
     Action,

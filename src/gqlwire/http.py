@@ -85,8 +85,9 @@ import orjson
 from graphql import OperationType
 
 from .context import Headers, HTTPContext, HTTPResponseDraft
+from .errors import ServerError
 from .hooks import call_hook
-from .operation import Admission, Operation, ServerError
+from .operation import Admission, Operation
 from .protocol import ErrorStage
 from .protocol.codes import INTERNAL_SERVER_ERROR_REASON
 from .protocol.messages import JSONObject

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from graphql import ExecutionResult, GraphQLError, GraphQLSchema, OperationType
 
 from .context import Context
+from .errors import RequestErrors, ServerError
 from .execution import (
     UNSET,
     ExecutionArgs,
@@ -34,24 +35,6 @@ from .sharing import Member, group_key
 
 if TYPE_CHECKING:
     from .runtime import ServerRuntime
-
-
-class ServerError(Exception):
-    """A misconfiguration found while running an operation.
-
-    Unlike exceptions from application code, its message is always shown to the
-    client (it describes the server setup, not application data).
-    """
-
-
-class RequestErrors(Exception):
-    """Raised by an ``execute`` or ``subscribe`` function (or by the stream it returned,
-    before its first result) for errors that stop the request before execution, such as
-    a schema library's own validation: they are answered like validation errors."""
-
-    def __init__(self, errors: list[GraphQLError]) -> None:
-        super().__init__("; ".join(error.message for error in errors))
-        self.errors = errors
 
 
 class ResultSink(Protocol):
