@@ -55,6 +55,40 @@ _FUNCTION_OPTIONS = (
 """Options that are called: refused when the server is built if they cannot be, rather
 than when the first connection or operation needs them."""
 
+_KINDS: tuple[tuple[tuple[str, ...], tuple[type, ...], bool, str], ...] = (
+    (
+        (
+            "connection_init_wait_timeout",
+            "keep_alive",
+            "pong_timeout",
+            "max_execution_time",
+            "execution_time_slice",
+        ),
+        (int, float),
+        True,
+        "a number of seconds or None",
+    ),
+    (("cleanup_timeout", "slow_consumer_timeout"), (int, float), False, "a number of seconds"),
+    (
+        (
+            "max_subscriptions_per_connection",
+            "max_message_size",
+            "max_pending_messages",
+            "document_cache_bytes",
+            "max_tokens",
+        ),
+        (int,),
+        True,
+        "an int or None",
+    ),
+    (("document_cache_size",), (int,), False, "an int"),
+    (("debug", "mask_errors", "introspection"), (bool,), False, "True or False"),
+    (("hide_suggestions", "strawberry_pipeline"), (bool,), True, "True, False or None"),
+)
+"""(names, accepted types, whether None is accepted, what to say): the options whose
+type nothing else checks when the server is built (the others have checks of their
+own below, or in ProtocolSettings and OperationLimits, whose messages say more)."""
+
 DEFAULT_MAX_PENDING_BYTES = 4 * 1024 * 1024
 """Bytes of outgoing frames one socket may have queued: a burst of a thousand ordinary
 results, or a few results of the largest message a client may send, while a thousand
@@ -119,6 +153,20 @@ class ServerOptions:
     strawberry_pipeline: bool | None = None
 
     def __post_init__(self) -> None:
+        for names, types, optional, expected in _KINDS:
+            for name in names:
+                value = getattr(self, name)
+                if (value is None and optional) or (
+                    isinstance(value, types) and (bool in types or not isinstance(value, bool))
+                ):
+                    continue
+                raise TypeError(f"{name} must be {expected}, got {value!r}")
+        if isinstance(self.allowed_origins, str):  # a sequence too, of one-letter origins
+            raise TypeError(
+                f"allowed_origins must be a list of origins or None, got {self.allowed_origins!r}"
+            )
+        if self.roots is not None and not isinstance(self.roots, Mapping):
+            raise TypeError(f"roots must be a mapping or None, got {self.roots!r}")
         unknown = [p for p in self.protocols if p not in (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS)]
         if unknown or not self.protocols:
             raise ValueError(
