@@ -18,6 +18,7 @@ from graphql import (
 )
 
 from gqlwire import Context, GraphQLServer, Headers
+from gqlwire.http import HTTPRequest, handle_http_request
 from gqlwire.operation import Operation
 from gqlwire.protocol import ErrorStage
 from gqlwire.protocol.messages import JSONObject
@@ -100,3 +101,13 @@ async def test_without_a_member_a_subscription_never_shares() -> None:
         ("next", {"data": {"count": 1}}),
         ("complete", None),
     ]
+
+
+async def test_http_gives_no_member_so_its_subscriptions_are_refused_even_when_shared() -> None:
+    # Before the split, HTTP offered no-op sharing methods: with share_key, a
+    # subscription over HTTP joined a group and ran to its end (or forever).
+    runtime = GraphQLServer(SCHEMA, share_key=lambda _ctx: "all").runtime
+    body = b'{"query": "subscription { count(to: 1) }"}'
+    request = HTTPRequest("POST", Headers([("content-type", "application/json")]), "", body, {})
+    response = await handle_http_request(runtime, request)
+    assert response.status == 426
