@@ -563,14 +563,14 @@ class Connection:
     def _start_operation(self, id: OperationId, payload: dict[str, Any]) -> None:
         registry = self.registry
         limit = self.options.max_operations
+        loop = asyncio.get_running_loop()
         if registry is not None and limit is not None and registry.running >= limit:
             registry.refused_operations += 1
-            run = self._refuse_operation(id, limit)
-            task = asyncio.get_running_loop().create_task(run)
+            task = loop.create_task(self._refuse_operation(id, limit))
         else:
             channel = _OperationChannel(self, id)
             operation = Operation(self.runtime, self.context, id, payload, channel, member=channel)
-            task = channel.task = asyncio.get_running_loop().create_task(operation.run())
+            task = channel.task = loop.create_task(operation.run())
             self._started = True
         self.operations[id] = task
         if registry is not None:
