@@ -77,9 +77,9 @@ class Served:
         def on_close(ctx: Any, code: int, reason: str) -> None:
             self.hook_calls.append(("on_close", code, reason))
 
-        options = GraphQLServer(SCHEMA, on_close=on_close).options
+        runtime = GraphQLServer(SCHEMA, on_close=on_close).runtime
         self.transport = ScriptedTransport()
-        self.connection = Connection(options, self.transport, {})
+        self.connection = Connection(runtime, self.transport, {})
         self.task = asyncio.get_running_loop().create_task(
             self.connection.serve([GRAPHQL_TRANSPORT_WS])
         )

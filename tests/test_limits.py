@@ -19,6 +19,7 @@ import gqlwire.execution
 from gqlwire.execution import DocumentCache, ExecutionArgs, budgeted_execute, default_execute
 from gqlwire.limits import OperationLimits, limit_errors, operation_costs, without_suggestions
 from gqlwire.options import ServerOptions
+from gqlwire.runtime import ServerRuntime
 
 SCHEMA: GraphQLSchema = build_schema(
     """
@@ -235,36 +236,36 @@ def test_the_limits_are_checked_before_validation() -> None:
 
 
 def test_introspection_can_be_refused() -> None:
-    options = ServerOptions(schema=SCHEMA, introspection=False)
-    _document, errors = options.documents.validate(SCHEMA, "{ __schema { types { name } } }")
+    runtime = ServerRuntime(ServerOptions(schema=SCHEMA, introspection=False))
+    _document, errors = runtime.documents.validate(SCHEMA, "{ __schema { types { name } } }")
     assert [error.message for error in errors] == [
         "Introspection is disabled: the query selects '__schema'."
     ]
-    _document, errors = options.documents.validate(SCHEMA, '{ __type(name: "Query") { name } }')
+    _document, errors = runtime.documents.validate(SCHEMA, '{ __type(name: "Query") { name } }')
     assert [error.message for error in errors] == [
         "Introspection is disabled: the query selects '__type'."
     ]
-    assert options.documents.validate(SCHEMA, "{ __typename hello }")[1] == []
-    open_cache = ServerOptions(schema=SCHEMA).documents
+    assert runtime.documents.validate(SCHEMA, "{ __typename hello }")[1] == []
+    open_cache = ServerRuntime(ServerOptions(schema=SCHEMA)).documents
     assert open_cache.validate(SCHEMA, "{ __schema { types { name } } }")[1] == []
 
 
 def test_suggestions_are_hidden_with_introspection_unless_told() -> None:
     query = "{ helo }"
-    shown = ServerOptions(schema=SCHEMA).documents.validate(SCHEMA, query)[1]
+    shown = ServerRuntime(ServerOptions(schema=SCHEMA)).documents.validate(SCHEMA, query)[1]
     assert "Did you mean 'hello'?" in shown[0].message
-    for options in (
-        ServerOptions(schema=SCHEMA, introspection=False),
-        ServerOptions(schema=SCHEMA, hide_suggestions=True),
+    for runtime in (
+        ServerRuntime(ServerOptions(schema=SCHEMA, introspection=False)),
+        ServerRuntime(ServerOptions(schema=SCHEMA, hide_suggestions=True)),
     ):
-        [error] = options.documents.validate(SCHEMA, query)[1]
+        [error] = runtime.documents.validate(SCHEMA, query)[1]
         assert error.message == "Cannot query field 'helo' on type 'Query'."
-    kept = ServerOptions(schema=SCHEMA, introspection=False, hide_suggestions=False)
+    kept = ServerRuntime(ServerOptions(schema=SCHEMA, introspection=False, hide_suggestions=False))
     assert "Did you mean" in kept.documents.validate(SCHEMA, query)[1][0].message
 
 
 def test_without_suggestions_keeps_the_rest_of_the_error() -> None:
-    [error] = ServerOptions(schema=SCHEMA).documents.validate(SCHEMA, "{ helo }")[1]
+    [error] = ServerRuntime(ServerOptions(schema=SCHEMA)).documents.validate(SCHEMA, "{ helo }")[1]
     [stripped] = without_suggestions([error])
     assert stripped.message == "Cannot query field 'helo' on type 'Query'."
     assert stripped.locations == error.locations

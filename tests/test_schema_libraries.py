@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +24,7 @@ import strawberry
 from graphql import DirectiveLocation
 
 from gqlwire import ConnectionContext, GraphQLServer, Headers, HTTPContext, schema_libraries
+from gqlwire.protocol import OperationId
 from gqlwire.schema_libraries import default_context, uses_strawberry_pipeline
 from tests.apps.third_party_schemas import (
     GRAPHENE_INSTALLED,
@@ -518,7 +519,7 @@ def test_which_schemas_run_through_strawberrys_pipeline(
     schema: Any, option: bool | None, expected: bool
 ) -> None:
     server = GraphQLServer(schema, strawberry_pipeline=option)
-    assert server.options.runs_strawberry_pipeline is expected
+    assert server.runtime.runs_strawberry_pipeline is expected
 
 
 def test_custom_directives_and_process_errors_need_strawberrys_pipeline() -> None:
@@ -550,7 +551,16 @@ def test_the_pipeline_needs_a_strawberry_schema() -> None:
 class _NoConnection:
     """What a ConnectionContext reads of its connection before connection_init."""
 
-    machine = None
+    protocol = None
+    connection_init_received = False
+    acknowledged = False
+    connection_params = None
+
+    def __init__(self) -> None:
+        self.operations: dict[OperationId, Any] = {}
+
+    async def close(self, code: int, reason: str) -> None:
+        raise AssertionError("not closed in these tests")
 
 
 def _scope(kind: str) -> dict[str, Any]:
@@ -567,7 +577,7 @@ def test_default_context_without_starlette(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 async def test_resolvers_cannot_use_gqlwires_websocket() -> None:
-    ctx = ConnectionContext(cast(Any, _NoConnection()), {"scope": _scope("websocket")}, Headers(()))
+    ctx = ConnectionContext(_NoConnection(), {"scope": _scope("websocket")}, Headers(()))
     context = default_context(ctx, "1", {"query": "{ hello }"}, None)
     assert context["connection_params"] == {}
     request = context["request"]

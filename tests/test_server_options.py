@@ -1,14 +1,18 @@
-"""Options that must be functions are refused when the server is built, naming the option,
-not when the first connection or operation calls them."""
+"""Options are checked when the server is built, naming the option, not when the first
+connection or operation uses them: a misspelt name, a hook that is not a function, a
+value of the wrong type."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from typing import Any
 
 import pytest
 
 from examples.hello import schema
 from gqlwire import GraphQLServer
+from gqlwire.options import ServerOptions
 
 FUNCTION_OPTIONS = [
     "parse",
@@ -49,4 +53,39 @@ async def allow(*_args: Any) -> bool:
 @pytest.mark.parametrize("option", FUNCTION_OPTIONS)
 def test_functions_coroutine_functions_and_none_are_taken(option: str) -> None:
     for value in (allow, lambda *_args: None, None):
-        assert getattr(GraphQLServer(schema, **{option: value}).options, option) is value
+        given: dict[str, Any] = {option: value}
+        assert getattr(GraphQLServer(schema, **given).options, option) is value
+
+
+def test_every_option_is_a_keyword_only_parameter_with_the_options_default() -> None:
+    parameters = dict(inspect.signature(GraphQLServer).parameters)
+    assert parameters.pop("schema").kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    fields = {f.name: f.default for f in dataclasses.fields(ServerOptions) if f.name != "schema"}
+    assert {name: p.default for name, p in parameters.items()} == fields
+    assert {p.kind for p in parameters.values()} == {inspect.Parameter.KEYWORD_ONLY}
+
+
+def test_a_misspelt_option_is_refused_by_python() -> None:
+    misspelt: dict[str, Any] = {"keepalive": 5}  # mypy refuses it too, when written out
+    with pytest.raises(TypeError, match="unexpected keyword argument 'keepalive'"):
+        GraphQLServer(schema, **misspelt)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("keep_alive", "12", "keep_alive must be a number of seconds or None, got '12'"),
+        ("cleanup_timeout", None, "cleanup_timeout must be a number of seconds, got None"),
+        ("max_message_size", 1.5, "max_message_size must be an int or None, got 1.5"),
+        ("max_tokens", True, "max_tokens must be an int or None, got True"),
+        ("document_cache_size", None, "document_cache_size must be an int, got None"),
+        ("debug", "yes", "debug must be True or False, got 'yes'"),
+        ("hide_suggestions", 0, "hide_suggestions must be True, False or None, got 0"),
+        ("allowed_origins", "https://a.example", "allowed_origins must be a list of origins"),
+        ("roots", ["query"], "roots must be a mapping or None, got ['query']"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_refused(option: str, value: Any, message: str) -> None:
+    with pytest.raises(TypeError) as refused:
+        GraphQLServer(schema, **{option: value})
+    assert str(refused.value).startswith(message)

@@ -16,8 +16,8 @@ from .client import (
     GraphQLErrors,
 )
 from .context import ConnectionContext, Context, Headers, HTTPContext, HTTPResponseDraft
+from .errors import ServerError
 from .execution import UNSET, DocumentCache, ExecutionArgs
-from .operation import ServerError
 from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, CloseCode
 from .server import GraphQLServer
 

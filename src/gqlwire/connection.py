@@ -27,8 +27,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from .adapters.base import Transport
-from .context import ConnectionContext, Headers, call_hook
-from .operation import Operation, ServerError
+from .context import ConnectionContext, Headers
+from .errors import ServerError
+from .hooks import call_hook
+from .operation import Operation
 from .outbox import Outbox, OverflowPolicy
 from .protocol import (
     Action,
@@ -49,9 +51,11 @@ from .protocol import (
     machine_for,
 )
 from .protocol.codes import INTERNAL_SERVER_ERROR_REASON, REASONS
+from .protocol.messages import JSONObject
 
 if TYPE_CHECKING:
     from .options import ServerOptions
+    from .runtime import ServerRuntime
 
 logger = logging.getLogger("gqlwire")
 
@@ -203,23 +207,24 @@ class Connection:
         "context",
         "machine",
         "operations",
-        "options",
         "outbox",
         "protocol",
         "registry",
+        "runtime",
         "transport",
     )
 
     def __init__(
         self,
-        options: ServerOptions,
+        runtime: ServerRuntime,
         transport: Transport,
         extra: dict[str, Any],
         registry: ConnectionRegistry | None = None,
         headers: Headers | None = None,
     ) -> None:
         """``headers``: the handshake's, for hooks (``ctx.headers``, ``ctx.cookies``)."""
-        self.options = options
+        self.runtime = runtime
+        options = runtime.options
         self.transport = transport
         self.registry = registry
         self.protocol: str | None = None
@@ -254,6 +259,10 @@ class Connection:
         self._close_reason = ""
         self._started = False  # an operation was started by the message just read
 
+    @property
+    def options(self) -> ServerOptions:
+        return self.runtime.options
+
     # -- the whole life -------------------------------------------------------------------
 
     async def serve(self, offered_subprotocols: Iterable[str]) -> None:
@@ -277,7 +286,7 @@ class Connection:
             if self.protocol is None:
                 await self._close_transport(NO_COMMON_SUBPROTOCOL)
                 return
-            self.machine = machine_for(self.protocol, self.options.settings)
+            self.machine = machine_for(self.protocol, self.runtime.settings)
             await self._apply(self.machine.opened())
             await self._read_until_end()
         finally:
@@ -554,13 +563,15 @@ class Connection:
     def _start_operation(self, id: OperationId, payload: dict[str, Any]) -> None:
         registry = self.registry
         limit = self.options.max_operations
+        loop = asyncio.get_running_loop()
         if registry is not None and limit is not None and registry.running >= limit:
             registry.refused_operations += 1
-            run = self._refuse_operation(id, limit)
+            task = loop.create_task(self._refuse_operation(id, limit))
         else:
-            run = Operation(self.options, self.context, id, payload, self).run()
+            channel = _OperationChannel(self, id)
+            operation = Operation(self.runtime, self.context, id, payload, channel, member=channel)
+            task = channel.task = loop.create_task(operation.run())
             self._started = True
-        task = asyncio.get_running_loop().create_task(run)
         self.operations[id] = task
         if registry is not None:
             registry.running += 1
@@ -587,7 +598,7 @@ class Connection:
             return limit_close_reason(str(error))
         return INTERNAL_SERVER_ERROR_REASON
 
-    # -- OperationReport: what operations tell their connection ------------------------
+    # -- what operations report (through their _OperationChannel) -----------------------
 
     # Each report first checks that the calling task still owns the id: a cancelled
     # operation whose code turned the cancellation into another exception must not
@@ -627,12 +638,6 @@ class Connection:
         frame = self.machine.encoded_next(id, tail)
         return frame is None or self.outbox.offer_result(frame)
 
-    async def wait_for_room(self, grace: float) -> bool:
-        return await self.outbox.wait_for_room(grace)
-
-    def overflow(self) -> None:
-        self.outbox.overflow()
-
     async def failed(self, id: OperationId, error: Exception) -> None:
         reason = self._reason_for(error, f"operation {id!r}")
         if machine := self._owner(id):
@@ -647,14 +652,63 @@ class Connection:
         else:
             await self._close_transport(Close(code, reason))
 
-    def machine_state(self, name: str) -> bool:
-        return bool(self.machine is not None and getattr(self.machine, name))
+    # -- what the context reads (see gqlwire.context.WebSocketConnection) ---------------
+
+    @property
+    def connection_init_received(self) -> bool:
+        return self.machine is not None and self.machine.init_received
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.machine is not None and self.machine.acknowledged
+
+    @property
+    def connection_params(self) -> dict[str, Any] | None:
+        return self.machine.connection_params if self.machine is not None else None
 
     def __repr__(self) -> str:
         return (
             f"<Connection {self._state.name} protocol={self.protocol!r} "
             f"operations={len(self.operations)}>"
         )
+
+
+class _OperationChannel:
+    """One operation of a connection: where its results go (a
+    :class:`~gqlwire.operation.ResultSink`) and how a shared subscription offers it
+    events (a :class:`~gqlwire.sharing.Member`, whose flow control is the outbox's)."""
+
+    __slots__ = ("_connection", "id", "task")
+
+    def __init__(self, connection: Connection, id: OperationId) -> None:
+        self._connection = connection
+        self.id = id
+        self.task: asyncio.Task[None] | None = None
+        """The operation's task: only it may offer shared events under this id."""
+
+    def is_active(self) -> bool:
+        return self._connection.is_active(self.id)
+
+    async def next(self, payload: JSONObject) -> None:
+        await self._connection.next(self.id, payload)
+
+    async def errors(self, errors: list[JSONObject], stage: ErrorStage) -> None:
+        await self._connection.errors(self.id, errors, stage)
+
+    async def complete(self) -> None:
+        await self._connection.complete(self.id)
+
+    async def failed(self, error: Exception) -> None:
+        await self._connection.failed(self.id, error)
+
+    def deliver(self, tail: bytes) -> bool:
+        return self._connection.deliver(self.id, tail, self.task)
+
+    async def wait_for_room(self, grace: float) -> bool:
+        return await self._connection.outbox.wait_for_room(grace)
+
+    def overflow(self) -> None:
+        self._connection.outbox.overflow()
 
 
 __all__ = ["Connection", "ConnectionRegistry", "ConnectionState", "ConnectionStateError"]

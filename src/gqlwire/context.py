@@ -12,16 +12,12 @@ headers are decoded, and cookies parsed, on first use.
 
 from __future__ import annotations
 
-import inspect
 import re
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal, Protocol
 
 from .protocol import CloseCode, OperationId
-
-if TYPE_CHECKING:
-    from .connection import Connection
 
 RawHeaders = Iterable[tuple[str | bytes, str | bytes]]
 """Header name and value pairs as a server gives them: ``str`` (aiohttp) or latin-1
@@ -149,6 +145,28 @@ class Context:
         return None
 
 
+class WebSocketConnection(Protocol):
+    """What a :class:`ConnectionContext` reads of its connection (the runtime in
+    :mod:`gqlwire.connection` implements it): read live, never copied."""
+
+    @property
+    def protocol(self) -> str | None: ...
+
+    @property
+    def connection_init_received(self) -> bool: ...
+
+    @property
+    def acknowledged(self) -> bool: ...
+
+    @property
+    def connection_params(self) -> dict[str, Any] | None: ...
+
+    @property
+    def operations(self) -> Mapping[OperationId, Any]: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
 class ConnectionContext(Context):
     """A WebSocket connection (graphql-ws's ``ctx``, in snake_case).
 
@@ -161,7 +179,10 @@ class ConnectionContext(Context):
     transport: ClassVar[Literal["websocket", "http"]] = "websocket"
 
     def __init__(
-        self, connection: Connection, extra: dict[str, Any], headers: Headers | None = None
+        self,
+        connection: WebSocketConnection,
+        extra: dict[str, Any],
+        headers: Headers | None = None,
     ) -> None:
         super().__init__(extra, headers if headers is not None else _NO_HEADERS)
         self._connection = connection
@@ -173,17 +194,16 @@ class ConnectionContext(Context):
 
     @property
     def connection_init_received(self) -> bool:
-        return self._connection.machine_state("init_received")
+        return self._connection.connection_init_received
 
     @property
     def acknowledged(self) -> bool:
-        return self._connection.machine_state("acknowledged")
+        return self._connection.acknowledged
 
     @property
     def connection_params(self) -> dict[str, Any] | None:
         """The ``connection_init`` payload, when it was an object."""
-        machine = self._connection.machine
-        return machine.connection_params if machine is not None else None
+        return self._connection.connection_params
 
     @property
     def subscriptions(self) -> Mapping[OperationId, Any]:
@@ -321,30 +341,3 @@ class HTTPResponseDraft:
 
 
 _NO_HEADERS: Final = Headers()
-
-
-Hook = Callable[..., Any]
-
-
-async def call_hook(hook: Hook | None, *args: Any) -> Any:
-    """Call a user hook that may be a plain function or a coroutine function."""
-    if hook is None:
-        return None
-    result = hook(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
-
-
-async def resolve(value: Any) -> Any:
-    """Await ``value`` if it is awaitable (graphql-core returns either)."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
-def is_awaitable(value: object) -> bool:
-    return inspect.isawaitable(value)
-
-
-MaybeAwaitable = Any | Awaitable[Any]

@@ -32,6 +32,7 @@ from graphql.validation import ASTValidationRule
 
 from .execution_budget import ExecutionBudget, budgeted_executor_class, current_budget
 from .limits import OperationLimits, limit_errors, without_suggestions
+from .protocol.messages import JSONObject
 from .response_stream import (
     EXECUTOR_CLASS_KEYWORD,
     EventResults,
@@ -39,8 +40,6 @@ from .response_stream import (
     build_executor,
     open_response_stream,
 )
-
-JSONObject = dict[str, Any]
 
 
 class _Unset:

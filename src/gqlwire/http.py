@@ -78,24 +78,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs
 
 import orjson
 from graphql import OperationType
 
-from .context import Headers, HTTPContext, HTTPResponseDraft, call_hook
-from .execution import ExecutionArgs, operation_of
-from .operation import Operation, ServerError
-from .protocol import ErrorStage, OperationId
+from .context import Headers, HTTPContext, HTTPResponseDraft
+from .errors import ServerError
+from .hooks import call_hook
+from .operation import Admission, Operation
+from .protocol import ErrorStage
 from .protocol.codes import INTERNAL_SERVER_ERROR_REASON
+from .protocol.messages import JSONObject
 
 if TYPE_CHECKING:
-    from .options import ServerOptions
+    from .runtime import ServerRuntime
 
 logger = logging.getLogger("gqlwire")
-
-JSONObject = dict[str, Any]
 
 GRAPHQL_RESPONSE_JSON: Final = "application/graphql-response+json"
 APPLICATION_JSON: Final = "application/json"
@@ -126,8 +126,9 @@ class HTTPResponse:
     body: bytes
 
 
-async def handle_http_request(options: ServerOptions, request: HTTPRequest) -> HTTPResponse:
+async def handle_http_request(runtime: ServerRuntime, request: HTTPRequest) -> HTTPResponse:
     """Answer one GraphQL-over-HTTP request (see the module docstring for the rules)."""
+    options = runtime.options
     if request.method not in ALLOWED_METHODS:
         return error_response(
             405,
@@ -159,10 +160,12 @@ async def handle_http_request(options: ServerOptions, request: HTTPRequest) -> H
             status = 400  # legacy clients know only 400 for a bad request
         return _with_draft(error_response(status, str(error)), context.response, options.debug)
 
-    outcome = _Outcome()
-    await _HTTPOperation(options, context, payload, outcome).run()
-    response = outcome.response(media_type, options.debug)
-    if not outcome.raised:
+    result = _HTTPResult()
+    # No operation id over HTTP: hooks get None (see the module docstring).
+    operation = Operation(runtime, context, None, payload, result, admit=_admission(request.method))
+    await operation.run()
+    response = result.response(media_type, options.debug)
+    if not result.raised:
         response = _with_draft(response, context.response, options.debug)
     return response
 
@@ -400,29 +403,14 @@ class _Refused(Exception):
         self.headers = headers
 
 
-class _HTTPOperation(Operation):
-    """The WebSocket operation pipeline, refusing what HTTP must not run.
+def _admission(method: str) -> Admission:
+    """What HTTP refuses to run: subscriptions, and mutations sent with ``GET``.
 
-    The check sits just before execution so that it also covers documents that
+    Checked just before execution, so that it also covers documents that
     ``on_subscribe`` supplies (persisted queries and the like).
     """
 
-    __slots__ = ("method",)
-
-    def __init__(
-        self,
-        options: ServerOptions,
-        context: HTTPContext,
-        payload: JSONObject,
-        report: _Outcome,
-    ) -> None:
-        # No operation id over HTTP: hooks get None (see the module docstring).
-        super().__init__(options, context, cast(OperationId, None), payload, report)
-        self.method = context.method
-
-    async def _execute(self, args: ExecutionArgs) -> Any:
-        operation = operation_of(args)
-        kind = operation.operation if operation is not None else None
+    def admit(kind: OperationType) -> None:
         if kind is OperationType.SUBSCRIPTION:
             raise _Refused(
                 426,
@@ -430,14 +418,16 @@ class _HTTPOperation(Operation):
                 "(graphql-transport-ws or graphql-ws)",
                 [("upgrade", "websocket"), ("connection", "Upgrade")],
             )
-        if kind is OperationType.MUTATION and self.method == "GET":
+        if kind is OperationType.MUTATION and method == "GET":
             raise _Refused(405, "Mutations cannot be sent with GET: use POST", [("allow", "POST")])
-        return await super()._execute(args)
+
+    return admit
 
 
-class _Outcome:
-    """The :class:`~gqlwire.operation.OperationReport` of one HTTP operation: keeps the
-    first outcome, which ends the operation (a stream yields one result over HTTP)."""
+class _HTTPResult:
+    """The :class:`~gqlwire.operation.ResultSink` of one HTTP request: keeps the first
+    outcome, which ends the operation (a stream yields one result over HTTP), and makes
+    the response of it."""
 
     __slots__ = ("failure", "request_errors", "result", "stage")
 
@@ -447,33 +437,22 @@ class _Outcome:
         self.stage: ErrorStage | None = None
         self.failure: Exception | None = None
 
-    def is_active(self, id: OperationId) -> bool:
+    def is_active(self) -> bool:
         return self.result is None and self.request_errors is None and self.failure is None
 
-    async def next(self, id: OperationId, payload: JSONObject) -> None:
-        if self.is_active(id):
+    async def next(self, payload: JSONObject) -> None:
+        if self.is_active():
             self.result = payload
 
-    async def errors(self, id: OperationId, errors: list[JSONObject], stage: ErrorStage) -> None:
-        if self.is_active(id):
+    async def errors(self, errors: list[JSONObject], stage: ErrorStage) -> None:
+        if self.is_active():
             self.request_errors, self.stage = errors, stage
 
-    async def complete(self, id: OperationId) -> None:
+    async def complete(self) -> None:
         pass
 
-    # HTTP refuses subscriptions, so it never joins a shared one.
-
-    def deliver(self, id: OperationId, tail: bytes, owner: object) -> bool:
-        return True
-
-    async def wait_for_room(self, grace: float) -> bool:
-        return True
-
-    def overflow(self) -> None:
-        pass
-
-    async def failed(self, id: OperationId, error: Exception) -> None:
-        if self.is_active(id):
+    async def failed(self, error: Exception) -> None:
+        if self.is_active():
             self.failure = error
 
     @property

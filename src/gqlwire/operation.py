@@ -2,20 +2,22 @@
 
 The steps and the meaning of every hook's return value follow graphql-ws's
 ``subscribe`` handler. The pipeline never decides what goes on the wire: it reports
-outcomes (a result, errors from a stage, the end, a failure) to its connection, whose
-protocol machine turns them into the messages of the negotiated protocol.
+outcomes (a result, errors from a stage, the end, a failure) to a :class:`ResultSink`,
+which the transport implements (a WebSocket connection's protocol machine turns them
+into messages, an HTTP request into its response). Nothing here knows a transport.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Hashable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Hashable
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from graphql import ExecutionResult, GraphQLError, GraphQLSchema, OperationType
 
-from .context import Context, call_hook, resolve
+from .context import Context
+from .errors import RequestErrors, ServerError
 from .execution import (
     UNSET,
     ExecutionArgs,
@@ -26,85 +28,93 @@ from .execution import (
     source_error,
     unwrap_schema,
 )
-from .fanout.shared import group_key
+from .hooks import call_hook, resolve
 from .protocol import ErrorStage, OperationId
+from .protocol.messages import JSONObject
+from .sharing import Member, group_key
 
 if TYPE_CHECKING:
-    from .options import ServerOptions
-
-JSONObject = dict[str, Any]
+    from .runtime import ServerRuntime
 
 
-class ServerError(Exception):
-    """A misconfiguration found while running an operation.
+class ResultSink(Protocol):
+    """Where one operation's outcomes go: the one thing a transport implements to run
+    operations.
 
-    Unlike exceptions from application code, its message is always shown to the
-    client (it describes the server setup, not application data).
+    After :meth:`complete` or :meth:`failed`, or once :meth:`is_active` is false,
+    nothing more is reported.
     """
 
+    def is_active(self) -> bool:
+        """Whether results are still wanted (the client may have cancelled, the
+        transport may have ended, or taken the one result it carries)."""
 
-class RequestErrors(Exception):
-    """Raised by an ``execute`` or ``subscribe`` function (or by the stream it returned,
-    before its first result) for errors that stop the request before execution, such as
-    a schema library's own validation: they are answered like validation errors."""
+    async def next(self, payload: JSONObject) -> None:
+        """A result, formatted (may wait: the transport's back-pressure)."""
 
-    def __init__(self, errors: list[GraphQLError]) -> None:
-        super().__init__("; ".join(error.message for error in errors))
-        self.errors = errors
+    async def errors(self, errors: list[JSONObject], stage: ErrorStage) -> None:
+        """Errors that end the operation, formatted, and the stage they come from."""
+
+    async def complete(self) -> None:
+        """The operation ended normally."""
+
+    async def failed(self, error: Exception) -> None:
+        """The operation ended in an exception from application code (or a
+        :class:`ServerError`): the transport decides what the client is told."""
 
 
-class OperationReport(Protocol):
-    """Where an operation reports its outcomes (implemented by the connection)."""
-
-    def is_active(self, id: OperationId) -> bool: ...
-
-    async def next(self, id: OperationId, payload: JSONObject) -> None: ...
-
-    async def errors(
-        self, id: OperationId, errors: list[JSONObject], stage: ErrorStage
-    ) -> None: ...
-
-    async def complete(self, id: OperationId) -> None: ...
-
-    def deliver(self, id: OperationId, tail: bytes, owner: object) -> bool:
-        """Offer a shared, already serialized result (see
-        :func:`~gqlwire.protocol.result_tail`) to ``id`` without waiting; ``False`` if
-        the outbox is full."""
-
-    async def wait_for_room(self, grace: float) -> bool: ...
-
-    def overflow(self) -> None: ...
-
-    async def failed(self, id: OperationId, error: Exception) -> None: ...
+Admission = Callable[[OperationType], None]
+"""Called with the type of an operation just before it executes (after
+``on_subscribe``, so that documents it supplies are covered too): raises to refuse
+what a transport does not run."""
 
 
 class Operation:
     """One running operation; :meth:`run` is the body of its task."""
 
-    __slots__ = ("_completed", "_task", "args", "context", "id", "options", "payload", "report")
+    __slots__ = (
+        "_completed",
+        "admit",
+        "args",
+        "context",
+        "id",
+        "member",
+        "options",
+        "payload",
+        "runtime",
+        "sink",
+    )
 
     def __init__(
         self,
-        options: ServerOptions,
+        runtime: ServerRuntime,
         context: Context,
-        id: OperationId,
+        id: OperationId | None,
         payload: JSONObject,
-        report: OperationReport,
+        sink: ResultSink,
+        *,
+        member: Member | None = None,
+        admit: Admission | None = None,
     ) -> None:
-        self.options = options
+        """``id``: what hooks are given (``None`` where a transport has no ids);
+        ``member``: how a shared subscription offers this operation its events, for a
+        transport that can take them (without one, the operation never shares);
+        ``admit``: refuses the operations the transport does not run."""
+        self.runtime = runtime
+        self.options = runtime.options
         self.context = context
         self.id = id
         self.payload = payload
-        self.report = report
+        self.sink = sink
+        self.member = member
+        self.admit = admit
         self.args: ExecutionArgs | None = None
         self._completed = False
-        self._task: asyncio.Task[Any] | None = None
 
     async def run(self) -> None:
         # Every stream this operation obtained, closed at the end whatever happens: a
         # client that leaves while on_operation runs must not leak the one execute gave.
         sources: list[AsyncIterator[Any]] = []
-        self._task = asyncio.current_task()
         try:
             args = await self._prepare()
             if args is None:
@@ -127,9 +137,9 @@ class Operation:
                 if stream is not None:
                     sources.append(stream)
             if stream is not None:
-                if self.report.is_active(self.id):
+                if self.sink.is_active():
                     await self._stream(stream, args)
-            elif self.report.is_active(self.id):
+            elif self.sink.is_active():
                 await self._emit(result, args, streamed=False)
             await self._complete(notify=True)
         except asyncio.CancelledError:
@@ -141,7 +151,7 @@ class Operation:
         except RequestErrors as refused:
             await self._report_errors(refused.errors, ErrorStage.VALIDATION)
         except Exception as error:
-            await self.report.failed(self.id, error)
+            await self.sink.failed(error)
         finally:
             for source in reversed(sources):  # a replacement first, then what it wrapped
                 await _close_stream(source)
@@ -197,19 +207,19 @@ class Operation:
             document = (
                 options.parse(query)
                 if options.parse is not None
-                else options.documents.parse(query)
+                else self.runtime.documents.parse(query)
             )
         except GraphQLError as error:
             await self._report_errors([error], ErrorStage.SYNTAX)
             return None
         args = ExecutionArgs(
             # Replaced below when the schema is chosen per operation.
-            schema=cast(GraphQLSchema, options.graphql_schema),
+            schema=cast(GraphQLSchema, self.runtime.graphql_schema),
             document=document,
             variable_values=self.payload.get("variables"),
             operation_name=self.payload.get("operationName"),
         )
-        if options.graphql_schema is None:
+        if self.runtime.graphql_schema is None:
             dynamic = await call_hook(options.schema, self.context, self.id, self.payload, args)
             schema = unwrap_schema(dynamic)
             if schema is None:
@@ -217,14 +227,14 @@ class Operation:
                     f"The schema function returned {type(dynamic).__name__}, not a schema"
                 )
             args.schema = schema
-        args.execution_context_class = options.execution_context_class
+        args.execution_context_class = self.runtime.execution_context_class
         if options.validate is not None:
             errors = list(options.validate(args.schema, document))
-            errors = errors or options.documents.limit_errors(document)
+            errors = errors or self.runtime.documents.limit_errors(document)
         elif options.parse is None:
-            document, errors = options.documents.validate(args.schema, query)
+            document, errors = self.runtime.documents.validate(args.schema, query)
         else:
-            errors = options.documents.check(args.schema, document)
+            errors = self.runtime.documents.check(args.schema, document)
         if errors:
             await self._report_errors(errors, ErrorStage.VALIDATION)
             return None
@@ -233,23 +243,31 @@ class Operation:
     async def _subscribe(self) -> Any:
         """The source of a shared group started by this operation."""
         assert self.args is not None
-        return await resolve(self.options.subscribe_function(self.args))
+        return await resolve(self.runtime.subscribe_function(self.args))
 
     async def _execute(self, args: ExecutionArgs) -> Any:
         operation = operation_of(args)
         assert operation is not None
+        if self.admit is not None:
+            self.admit(operation.operation)
         if operation.operation is OperationType.SUBSCRIPTION:
-            return await resolve(self.options.subscribe_function(args))
-        return await resolve(self.options.execute_function(args))
+            return await resolve(self.runtime.subscribe_function(args))
+        return await resolve(self.runtime.execute_function(args))
 
     async def _share_value(self, args: ExecutionArgs) -> Hashable | None:
         """The sharing key of this operation, or ``None`` if it runs on its own.
 
-        Only subscriptions share, and only when no per-subscriber hook (on_operation,
-        on_next) has to see or change each subscriber's results.
+        Only subscriptions share, only on a transport that gave a
+        :class:`~gqlwire.sharing.Member`, and only when no per-subscriber hook
+        (on_operation, on_next) has to see or change each subscriber's results.
         """
         options = self.options
-        if options.share_key is None or options.on_operation or options.on_next:
+        if (
+            self.member is None
+            or options.share_key is None
+            or options.on_operation
+            or options.on_next
+        ):
             return None
         operation = operation_of(args)
         if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
@@ -258,25 +276,15 @@ class Operation:
         return share
 
     async def _run_shared(self, share: Hashable) -> None:
+        assert self.member is not None
         key = group_key(share, self.payload)
-        outcome = await self.options.sharing.run(key, self, self._subscribe)
-        if outcome.result is not None:
-            if self.report.is_active(self.id):
-                await self.report.next(self.id, outcome.result)
-        elif outcome.errors is not None:
-            await self._report_errors(outcome.errors, ErrorStage.STREAM)
+        ended = await self.runtime.sharing.run(key, self.member, self._subscribe)
+        if ended.result is not None:
+            if self.sink.is_active():
+                await self.sink.next(ended.result)
+        elif ended.errors is not None:
+            await self._report_errors(ended.errors, ErrorStage.STREAM)
         await self._complete(notify=True)
-
-    # The Member interface of shared subscriptions (called by the group's publisher).
-
-    def deliver(self, tail: bytes) -> bool:
-        return self.report.deliver(self.id, tail, self._task)
-
-    async def wait_for_room(self, grace: float) -> bool:
-        return await self.report.wait_for_room(grace)
-
-    def overflow(self) -> None:
-        self.report.overflow()
 
     async def _stream(self, stream: AsyncIterator[Any], args: ExecutionArgs) -> None:
         while True:
@@ -291,7 +299,7 @@ class Operation:
                 # the socket stays open (graphql-ws 6.0.8).
                 await self._report_errors([source_error(error)], ErrorStage.STREAM)
                 return
-            if not self.report.is_active(self.id):
+            if not self.sink.is_active():
                 return
             await self._emit(item, args, streamed=True)
 
@@ -315,7 +323,7 @@ class Operation:
             payload = replaced
         elif payload is None:
             raise ServerError(f"An operation produced {type(result).__name__}, not a result")
-        await self.report.next(self.id, payload)
+        await self.sink.next(payload)
 
     @staticmethod
     def _data_expected(result: ExecutionResult, args: ExecutionArgs, streamed: bool) -> bool:
@@ -329,7 +337,7 @@ class Operation:
         return not coercion_failed(args)
 
     async def _report_errors(self, errors: list[GraphQLError], stage: ErrorStage) -> None:
-        if stage is not ErrorStage.SYNTAX and not self.report.is_active(self.id):
+        if stage is not ErrorStage.SYNTAX and not self.sink.is_active():
             return
         formatted = await call_hook(
             self.options.on_error, self.context, self.id, self.payload, errors
@@ -339,7 +347,7 @@ class Operation:
             # the request's (a custom scalar may refuse a literal with a ValueError).
             mask = self.options.mask_errors and stage is ErrorStage.STREAM
             formatted = format_errors(errors, mask=mask)
-        await self.report.errors(self.id, formatted, stage)
+        await self.sink.errors(formatted, stage)
 
     async def _complete(self, *, notify: bool) -> None:
         if self._completed:
@@ -347,7 +355,7 @@ class Operation:
         self._completed = True
         await call_hook(self.options.on_complete, self.context, self.id, self.payload)
         if notify:
-            await self.report.complete(self.id)
+            await self.sink.complete()
 
 
 async def _close_stream(stream: AsyncIterator[Any]) -> None:

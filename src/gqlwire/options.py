@@ -1,46 +1,41 @@
-"""Server options: what the user configures, checked once, plus what follows from it."""
+"""Server options: what the user configures, as data, checked once.
+
+What follows from them (the document cache, the execute functions, the engine of shared
+subscriptions) is built by :class:`~gqlwire.runtime.ServerRuntime`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, specified_rules
-from graphql.validation import ASTValidationRule
+from graphql import DocumentNode, GraphQLError, GraphQLSchema
 
-from .context import Hook
 from .execution import (
     DEFAULT_DOCUMENT_CACHE_BYTES,
     DEFAULT_EXECUTION_TIME_SLICE,
     DEFAULT_MAX_EXECUTION_TIME,
     DEFAULT_MAX_TOKENS,
-    DocumentCache,
     ExecuteFunction,
-    budgeted_execute,
-    default_subscribe,
-    execution_context_class,
     unwrap_schema,
-    validation_rules,
 )
-from .fanout.shared import SharedSubscriptions
+from .hooks import Hook
 from .limits import (
     DEFAULT_MAX_ALIASES,
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_FIELDS,
     DEFAULT_MAX_ROOT_FIELDS,
-    NoIntrospection,
-    OperationLimits,
 )
 from .outbox import OverflowPolicy
-from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, ProtocolSettings
+from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS
 from .protocol.machine import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_MAX_MESSAGES_PER_SECOND,
     DEFAULT_MESSAGE_BURST,
 )
-from .schema_libraries import default_context, strawberry_pipeline, uses_strawberry_pipeline
+from .schema_libraries import default_context
 
 _FUNCTION_OPTIONS = (
     "parse",
@@ -59,6 +54,40 @@ _FUNCTION_OPTIONS = (
 )
 """Options that are called: refused when the server is built if they cannot be, rather
 than when the first connection or operation needs them."""
+
+_KINDS: tuple[tuple[tuple[str, ...], tuple[type, ...], bool, str], ...] = (
+    (
+        (
+            "connection_init_wait_timeout",
+            "keep_alive",
+            "pong_timeout",
+            "max_execution_time",
+            "execution_time_slice",
+        ),
+        (int, float),
+        True,
+        "a number of seconds or None",
+    ),
+    (("cleanup_timeout", "slow_consumer_timeout"), (int, float), False, "a number of seconds"),
+    (
+        (
+            "max_subscriptions_per_connection",
+            "max_message_size",
+            "max_pending_messages",
+            "document_cache_bytes",
+            "max_tokens",
+        ),
+        (int,),
+        True,
+        "an int or None",
+    ),
+    (("document_cache_size",), (int,), False, "an int"),
+    (("debug", "mask_errors", "introspection"), (bool,), False, "True or False"),
+    (("hide_suggestions", "strawberry_pipeline"), (bool,), True, "True, False or None"),
+)
+"""(names, accepted types, whether None is accepted, what to say): the options whose
+type nothing else checks when the server is built (the others have checks of their
+own below, or in ProtocolSettings and OperationLimits, whose messages say more)."""
 
 DEFAULT_MAX_PENDING_BYTES = 4 * 1024 * 1024
 """Bytes of outgoing frames one socket may have queued: a burst of a thousand ordinary
@@ -123,17 +152,21 @@ class ServerOptions:
     overflow_policy: OverflowPolicy | str = OverflowPolicy.CLOSE
     strawberry_pipeline: bool | None = None
 
-    # Derived once from the above (not arguments).
-    graphql_schema: GraphQLSchema | None = field(init=False, default=None)
-    execution_context_class: type[Any] | None = field(init=False, default=None)
-    runs_strawberry_pipeline: bool = field(init=False, default=False)
-    documents: DocumentCache = field(init=False, repr=False)
-    settings: ProtocolSettings = field(init=False)
-    execute_function: ExecuteFunction = field(init=False, repr=False)
-    sharing: SharedSubscriptions = field(init=False, repr=False)
-    subscribe_function: ExecuteFunction = field(init=False, repr=False)
-
     def __post_init__(self) -> None:
+        for names, types, optional, expected in _KINDS:
+            for name in names:
+                value = getattr(self, name)
+                if (value is None and optional) or (
+                    isinstance(value, types) and (bool in types or not isinstance(value, bool))
+                ):
+                    continue
+                raise TypeError(f"{name} must be {expected}, got {value!r}")
+        if isinstance(self.allowed_origins, str):  # a sequence too, of one-letter origins
+            raise TypeError(
+                f"allowed_origins must be a list of origins or None, got {self.allowed_origins!r}"
+            )
+        if self.roots is not None and not isinstance(self.roots, Mapping):
+            raise TypeError(f"roots must be a mapping or None, got {self.roots!r}")
         unknown = [p for p in self.protocols if p not in (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS)]
         if unknown or not self.protocols:
             raise ValueError(
@@ -178,89 +211,10 @@ class ServerOptions:
             seconds = getattr(self, name)
             if seconds is not None and not seconds > 0:
                 raise ValueError(f"{name} must be > 0 or None, got {seconds!r}")
-        limits = OperationLimits(
-            max_depth=self.max_depth,
-            max_aliases=self.max_aliases,
-            max_root_fields=self.max_root_fields,
-            max_fields=self.max_fields,
-        )
-        # Suggestions name what a client could not see without introspection.
-        hide_suggestions = (
-            not self.introspection if self.hide_suggestions is None else self.hide_suggestions
-        )
-        set_ = object.__setattr__  # frozen: derived fields are set once, here
-        set_(self, "overflow_policy", OverflowPolicy(self.overflow_policy))
-        set_(self, "graphql_schema", graphql_schema)
-        set_(self, "execution_context_class", execution_context_class(self.schema))
-        # Strawberry's pipeline validates each operation itself (with the rules its
-        # extensions add): gqlwire then only parses, to learn the operation's type.
-        pipeline = (
-            strawberry_pipeline(self.schema)
-            if uses_strawberry_pipeline(self.schema, self.strawberry_pipeline)
-            else None
-        )
-        set_(self, "runs_strawberry_pipeline", pipeline is not None)
-        set_(
-            self,
-            "documents",
-            DocumentCache(
-                self.document_cache_size,
-                _with_introspection(
-                    () if pipeline else validation_rules(self.schema), self.introspection
-                ),
-                max_tokens=self.max_tokens,
-                max_bytes=self.document_cache_bytes,
-                limits=limits,
-                hide_suggestions=hide_suggestions,
-            ),
-        )
-        set_(
-            self,
-            "settings",
-            ProtocolSettings(
-                connection_init_wait_timeout=self.connection_init_wait_timeout,
-                keep_alive=self.keep_alive,
-                pong_timeout=self.pong_timeout,
-                max_operations=self.max_subscriptions_per_connection,
-                max_message_size=self.max_message_size,
-                max_messages_per_second=self.max_messages_per_second,
-                message_burst=self.message_burst,
-            ),
-        )
-        set_(
-            self,
-            "execute_function",
-            self.execute
-            or (
-                pipeline.execute
-                if pipeline
-                else budgeted_execute(
-                    self.max_execution_time,
-                    self.execution_time_slice,
-                    hide_suggestions=hide_suggestions,
-                )
-            ),
-        )
-        set_(
-            self,
-            "sharing",
-            SharedSubscriptions(
-                self.slow_consumer_timeout,
-                # A member may fall as far behind as its outbox is long (None: the
-                # outbox never refuses, so nobody ever falls behind).
-                backlog_limit=self.max_pending_messages or 1,
-                backlog_bytes=self.max_pending_bytes,
-                mask_errors=self.mask_errors,
-            ),
-        )
-        set_(
-            self,
-            "subscribe_function",
-            self.subscribe or (pipeline.subscribe if pipeline else default_subscribe),
-        )
+        OverflowPolicy(self.overflow_policy)  # a ValueError naming the value
 
     def replace(self, **changes: Any) -> ServerOptions:
-        """A copy with ``changes`` applied (and everything derived computed anew)."""
+        """A copy with ``changes`` applied (and checked anew)."""
         return dataclasses.replace(self, **changes)
 
     def origin_allowed(self, origin: str | None) -> bool:
@@ -274,12 +228,3 @@ class ServerOptions:
         if allowed is None or origin is None:
             return True
         return "*" in allowed or origin in allowed
-
-
-def _with_introspection(
-    rules: tuple[type[ASTValidationRule], ...] | None, introspection: bool
-) -> tuple[type[ASTValidationRule], ...] | None:
-    """The validation rules, refusing ``__schema`` and ``__type`` unless ``introspection``."""
-    if introspection:
-        return rules
-    return (*(specified_rules if rules is None else rules), NoIntrospection)

@@ -35,8 +35,8 @@ from typing import Any, NoReturn
 from graphql import DocumentNode, ExecutionResult, print_ast
 
 from .context import Context, HTTPContext
+from .errors import RequestErrors
 from .execution import UNSET, ExecuteFunction, ExecutionArgs, OperationResult
-from .operation import RequestErrors
 
 # -- the default context --------------------------------------------------------------
 

@@ -383,7 +383,11 @@ for _name, (_schema, _options) in schemas.items():
     servers[f"/{_name}/context-value"] = GraphQLServer(
         _schema, context={"fixed": "value"}, **_options
     )
-for _path, _options in (("/extended", {}), ("/extended-fast", {"strawberry_pipeline": False})):
+_pipelines: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("/extended", {}),
+    ("/extended-fast", {"strawberry_pipeline": False}),
+)
+for _path, _options in _pipelines:
     servers[_path] = GraphQLServer(extended_schema, **_options)
     servers[f"{_path}/hooks"] = GraphQLServer(extended_schema, **_options, **hook_options())
 

@@ -324,5 +324,5 @@ def test_the_rate_options_are_checked_when_the_server_is_built() -> None:
     with pytest.raises(ValueError, match="message_burst"):
         GraphQLServer(schema, message_burst=0)
     server = GraphQLServer(schema, max_messages_per_second=None, message_burst=10)
-    assert server.options.settings.max_messages_per_second is None
-    assert server.options.settings.message_burst == 10
+    assert server.runtime.settings.max_messages_per_second is None
+    assert server.runtime.settings.message_burst == 10

@@ -25,7 +25,7 @@ from ..protocol import CloseCode, parse_protocol_header
 from .base import Frame
 
 if TYPE_CHECKING:
-    from ..options import ServerOptions
+    from ..runtime import ServerRuntime
 
 logger = logging.getLogger("gqlwire")
 
@@ -187,8 +187,9 @@ def is_websocket_request(request: web.Request) -> bool:
 class AiohttpHandler:
     """The aiohttp request handler of a :class:`~gqlwire.GraphQLServer`."""
 
-    def __init__(self, options: ServerOptions, registry: ConnectionRegistry) -> None:
-        self.options = options
+    def __init__(self, runtime: ServerRuntime, registry: ConnectionRegistry) -> None:
+        self.runtime = runtime
+        self.options = runtime.options
         self.registry = registry
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -203,7 +204,7 @@ class AiohttpHandler:
         offered = parse_protocol_header(request.headers.getall("Sec-WebSocket-Protocol", ()))
         transport = AiohttpWebSocketTransport(request, self.options.max_message_size)
         connection = Connection(
-            self.options,
+            self.runtime,
             transport,
             {"request": request},
             self.registry,
@@ -226,7 +227,7 @@ class AiohttpHandler:
         if body is None:
             return _response(error_response(413, "Request body too large"))
         outcome = await handle_http_request(
-            self.options,
+            self.runtime,
             HTTPRequest(
                 method=request.method.upper(),
                 headers=Headers(request.headers.items()),

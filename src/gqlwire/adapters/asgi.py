@@ -20,7 +20,7 @@ from ..protocol import CloseCode, parse_protocol_header
 from .base import Frame
 
 if TYPE_CHECKING:
-    from ..options import ServerOptions
+    from ..runtime import ServerRuntime
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -168,8 +168,9 @@ def request_headers(scope: Scope) -> Headers:
 class ASGIApp:
     """The ASGI application of a :class:`~gqlwire.GraphQLServer`."""
 
-    def __init__(self, options: ServerOptions, registry: ConnectionRegistry) -> None:
-        self.options = options
+    def __init__(self, runtime: ServerRuntime, registry: ConnectionRegistry) -> None:
+        self.runtime = runtime
+        self.options = runtime.options
         self.registry = registry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -190,7 +191,7 @@ class ASGIApp:
             return
         offered = parse_protocol_header(str(p) for p in scope.get("subprotocols") or ())
         connection = Connection(
-            self.options, transport, {"scope": scope}, self.registry, request_headers(scope)
+            self.runtime, transport, {"scope": scope}, self.registry, request_headers(scope)
         )
         await connection.serve(offered)
 
@@ -207,7 +208,7 @@ class ASGIApp:
             body=body,
             extra={"scope": scope},
         )
-        response = await handle_http_request(self.options, request)
+        response = await handle_http_request(self.runtime, request)
         await _respond(send, response.status, response.headers, response.body)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:

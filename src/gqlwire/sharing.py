@@ -32,19 +32,19 @@ from typing import Any, Protocol
 import orjson
 from graphql import ExecutionResult, GraphQLError
 
-from ..execution import as_graphql_error, format_result, source_error
-from ..protocol import OperationId, result_tail
+from .execution import as_graphql_error, format_result, source_error
+from .protocol import result_tail
+from .protocol.messages import JSONObject
 
 logger = logging.getLogger("gqlwire")
 
 GroupKey = tuple[Hashable, str, str | None, str]
-JSONObject = dict[str, Any]
 
 
 class Member(Protocol):
-    """One subscribed operation of one connection."""
-
-    id: OperationId
+    """One subscribed operation, as the group's publisher sees it: the flow control
+    between one shared source and one client's outbox (the operation's results go
+    through its own transport, see :class:`~gqlwire.operation.ResultSink`)."""
 
     def deliver(self, tail: bytes) -> bool:
         """Offer this event (serialized, as :func:`~gqlwire.protocol.result_tail`) to
@@ -58,7 +58,7 @@ class Member(Protocol):
 
 
 @dataclass(slots=True)
-class Outcome:
+class GroupEnd:
     """How a group ended, for its members to report in their own protocol."""
 
     errors: list[GraphQLError] | None = None
@@ -88,14 +88,14 @@ class Lag:
     """Bytes in ``backlog``: it is bounded in events and in bytes, like an outbox."""
     progress: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
-    outcome: Outcome | None = None
+    ended: GroupEnd | None = None
     """How the group ended, reported once the backlog is delivered."""
 
 
 @dataclass(eq=False)
 class Group:
     key: GroupKey
-    members: dict[Member, asyncio.Future[Outcome]] = field(default_factory=dict)
+    members: dict[Member, asyncio.Future[GroupEnd]] = field(default_factory=dict)
     lagging: dict[Member, Lag] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
     events: int = 0
@@ -129,7 +129,7 @@ class SharedSubscriptions:
         key: GroupKey,
         member: Member,
         start: Callable[[], Awaitable[Any]],
-    ) -> Outcome:
+    ) -> GroupEnd:
         """Join (or start) the group for ``key`` and wait until it ends for ``member``.
 
         Cancelling the caller leaves the group; the last member to leave stops the
@@ -139,7 +139,7 @@ class SharedSubscriptions:
         if group is None:
             group = self._groups[key] = Group(key)
             group.task = asyncio.get_running_loop().create_task(self._pump(group, start))
-        done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[GroupEnd] = asyncio.get_running_loop().create_future()
         group.members[member] = done
         try:
             return await done
@@ -155,14 +155,14 @@ class SharedSubscriptions:
                     await asyncio.wait([group.task])
 
     async def _pump(self, group: Group, start: Callable[[], Awaitable[Any]]) -> None:
-        outcome = Outcome()
+        ended = GroupEnd()
         source: AsyncIterator[Any] | None = None
         try:
             result = await start()
             # Formatted once for every member: resolver errors are logged once per event.
             mask = self.mask_errors
             if isinstance(result, ExecutionResult):
-                outcome.result = format_result(
+                ended.result = format_result(
                     result, include_data=result.data is not None, mask=mask
                 )
                 return
@@ -173,7 +173,7 @@ class SharedSubscriptions:
                 except StopAsyncIteration:
                     return
                 except Exception as error:
-                    outcome.errors = [source_error(error)]  # logged here, once
+                    ended.errors = [source_error(error)]  # logged here, once
                     return
                 tail = result_tail(orjson.dumps(format_result(event, mask=mask)))
                 group.events += 1
@@ -201,16 +201,16 @@ class SharedSubscriptions:
             # The source could not start (a failing subscribe function): every
             # member reports it as its own failure would be reported.
             logger.error("shared subscription failed to start", exc_info=error)
-            outcome.errors = [as_graphql_error(error)]
+            ended.errors = [as_graphql_error(error)]
         finally:
             if self._groups.get(group.key) is group:
                 del self._groups[group.key]
             for member, done in group.members.items():
                 lag = group.lagging.get(member)
                 if lag is not None:
-                    lag.outcome = outcome  # after the events it has yet to take
+                    lag.ended = ended  # after the events it has yet to take
                 elif not done.done():
-                    done.set_result(outcome)
+                    done.set_result(ended)
             if source is not None:
                 aclose = getattr(source, "aclose", None)
                 if aclose is not None:
@@ -260,8 +260,8 @@ class SharedSubscriptions:
                 del group.lagging[member]
             lag.progress.set()
             done = group.members.get(member)
-            if lag.outcome is not None and done is not None and not done.done():
-                done.set_result(lag.outcome)
+            if lag.ended is not None and done is not None and not done.done():
+                done.set_result(lag.ended)
 
     def stats(self) -> dict[str, int]:
         return {

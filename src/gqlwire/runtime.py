@@ -1,0 +1,121 @@
+"""What a server runs with, built once from its :class:`~gqlwire.options.ServerOptions`.
+
+The options are data; this is the machinery they call for: the schema unwrapped, the
+document cache, the execute and subscribe functions, the protocol settings and the
+engine of shared subscriptions. A :class:`~gqlwire.GraphQLServer` builds one, and every
+app of that server (ASGI, aiohttp) and every connection and request shares it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import GraphQLSchema, specified_rules
+from graphql.validation import ASTValidationRule
+
+from .execution import (
+    DocumentCache,
+    ExecuteFunction,
+    budgeted_execute,
+    default_subscribe,
+    execution_context_class,
+    unwrap_schema,
+    validation_rules,
+)
+from .limits import NoIntrospection, OperationLimits
+from .options import ServerOptions
+from .protocol import ProtocolSettings
+from .schema_libraries import strawberry_pipeline, uses_strawberry_pipeline
+from .sharing import SharedSubscriptions
+
+
+class ServerRuntime:
+    """The options of one server and what is built from them."""
+
+    __slots__ = (
+        "documents",
+        "execute_function",
+        "execution_context_class",
+        "graphql_schema",
+        "options",
+        "runs_strawberry_pipeline",
+        "settings",
+        "sharing",
+        "subscribe_function",
+    )
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self.graphql_schema: GraphQLSchema | None = unwrap_schema(options.schema)
+        """``None`` when the schema is chosen per operation (or ``on_subscribe`` gives it)."""
+        self.execution_context_class: type[Any] | None = execution_context_class(options.schema)
+        # Strawberry's pipeline validates each operation itself (with the rules its
+        # extensions add): gqlwire then only parses, to learn the operation's type.
+        pipeline = (
+            strawberry_pipeline(options.schema)
+            if uses_strawberry_pipeline(options.schema, options.strawberry_pipeline)
+            else None
+        )
+        self.runs_strawberry_pipeline = pipeline is not None
+        # Suggestions name what a client could not see without introspection.
+        hide_suggestions = (
+            not options.introspection
+            if options.hide_suggestions is None
+            else options.hide_suggestions
+        )
+        self.documents = DocumentCache(
+            options.document_cache_size,
+            _with_introspection(
+                () if pipeline else validation_rules(options.schema), options.introspection
+            ),
+            max_tokens=options.max_tokens,
+            max_bytes=options.document_cache_bytes,
+            limits=OperationLimits(
+                max_depth=options.max_depth,
+                max_aliases=options.max_aliases,
+                max_root_fields=options.max_root_fields,
+                max_fields=options.max_fields,
+            ),
+            hide_suggestions=hide_suggestions,
+        )
+        self.settings = ProtocolSettings(
+            connection_init_wait_timeout=options.connection_init_wait_timeout,
+            keep_alive=options.keep_alive,
+            pong_timeout=options.pong_timeout,
+            max_operations=options.max_subscriptions_per_connection,
+            max_message_size=options.max_message_size,
+            max_messages_per_second=options.max_messages_per_second,
+            message_burst=options.message_burst,
+        )
+        self.execute_function: ExecuteFunction = options.execute or (
+            pipeline.execute
+            if pipeline
+            else budgeted_execute(
+                options.max_execution_time,
+                options.execution_time_slice,
+                hide_suggestions=hide_suggestions,
+            )
+        )
+        self.subscribe_function: ExecuteFunction = options.subscribe or (
+            pipeline.subscribe if pipeline else default_subscribe
+        )
+        self.sharing = SharedSubscriptions(
+            options.slow_consumer_timeout,
+            # A member may fall as far behind as its outbox is long (None: the outbox
+            # never refuses, so nobody ever falls behind).
+            backlog_limit=options.max_pending_messages or 1,
+            backlog_bytes=options.max_pending_bytes,
+            mask_errors=options.mask_errors,
+        )
+
+    def __repr__(self) -> str:
+        return f"<ServerRuntime schema={type(self.options.schema).__name__}>"
+
+
+def _with_introspection(
+    rules: tuple[type[ASTValidationRule], ...] | None, introspection: bool
+) -> tuple[type[ASTValidationRule], ...] | None:
+    """The validation rules, refusing ``__schema`` and ``__type`` unless ``introspection``."""
+    if introspection:
+        return rules
+    return (*(specified_rules if rules is None else rules), NoIntrospection)
