@@ -394,6 +394,7 @@ class Connection:
                 self.registry.connections.discard(self)
                 self.registry.dropped_closed += self.outbox.dropped
                 self.registry.slow_consumers_closed += self.outbox.overflowed
+            self.context.detach()
 
     async def _wait_for(self, tasks: list[asyncio.Task[None]]) -> None:
         if not tasks:
@@ -571,6 +572,9 @@ class Connection:
             channel = _OperationChannel(self, id)
             operation = Operation(self.runtime, self.context, id, payload, channel, member=channel)
             task = channel.task = loop.create_task(operation.run())
+            # A finished task keeps its exception, whose traceback holds the operation
+            # and so the channel: the channel lets go of the task, or they form a cycle.
+            task.add_done_callback(channel.release)
             self._started = True
         self.operations[id] = task
         if registry is not None:
@@ -685,6 +689,9 @@ class _OperationChannel:
         self.id = id
         self.task: asyncio.Task[None] | None = None
         """The operation's task: only it may offer shared events under this id."""
+
+    def release(self, _done: asyncio.Task[None]) -> None:
+        self.task = None
 
     def is_active(self) -> bool:
         return self._connection.is_active(self.id)

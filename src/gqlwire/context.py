@@ -214,11 +214,36 @@ class ConnectionContext(Context):
         """Close the connection from application code (token expiry, bans...)."""
         await self._connection.close(code, reason)
 
+    def detach(self) -> None:
+        """Called by the connection once it has ended (its last hook returned): the
+        context keeps what it reads as the connection left it, and no longer refers to
+        the connection, so that the two are freed by reference counting, not by a
+        garbage collection that may run much later."""
+        self._connection = _EndedConnection(self._connection)
+
     def __repr__(self) -> str:
         return (
             f"<ConnectionContext protocol={self.protocol!r} "
             f"acknowledged={self.acknowledged} operations={len(self._connection.operations)}>"
         )
+
+
+class _EndedConnection:
+    """What a :class:`ConnectionContext` reads of a connection that has ended: its
+    final state, copied once; it runs nothing and closes nothing."""
+
+    __slots__ = ("acknowledged", "connection_init_received", "connection_params", "protocol")
+
+    operations: Mapping[OperationId, Any] = MappingProxyType({})
+
+    def __init__(self, connection: WebSocketConnection) -> None:
+        self.protocol = connection.protocol
+        self.connection_init_received = connection.connection_init_received
+        self.acknowledged = connection.acknowledged
+        self.connection_params = connection.connection_params
+
+    async def close(self, code: int, reason: str) -> None:
+        pass  # already closed
 
 
 class HTTPContext(Context):

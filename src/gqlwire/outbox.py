@@ -40,6 +40,10 @@ class OverflowPolicy(StrEnum):
     """Drop its oldest undelivered result (never a control frame) and count it."""
 
 
+def _nothing() -> None:
+    pass
+
+
 class Outbox:
     """A bounded queue of text frames, written directly when the transport can take
     them at once and by a writer task otherwise."""
@@ -268,10 +272,16 @@ class Outbox:
         self._results = 0
         self._bytes = 0
         self._release()
+        # The callbacks are the owner's bound methods, and the owner holds this outbox:
+        # dropped, so that a stopped outbox and its connection are freed by reference
+        # counting. Nothing is reported once stopped.
+        self._on_gone = self._on_overflow = _nothing
         writer = self._writer
         if writer is not None and not writer.done() and writer is not asyncio.current_task():
             writer.cancel()
             await asyncio.wait([writer])
+        # Once ended by a cancellation, the task keeps a traceback that holds this outbox.
+        self._writer = None
 
     def _release(self) -> None:
         if self._room is not None:
