@@ -18,9 +18,10 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from . import runners
+from .asgi_types import ASGIApplication, Receive, Scope, Send
 from .client.cli import add_client_commands
 from .protocol import CloseCode
-from .runners import ASGIApp, Receive, RunnerError, Scope, Send
+from .runners import RunnerError
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -85,7 +86,7 @@ class BuiltApp:
     def is_aiohttp_app(self) -> bool:
         return self.server is None and runners.is_aiohttp_application(self.own_app)
 
-    def asgi(self) -> ASGIApp:
+    def asgi(self) -> ASGIApplication:
         """The ASGI app to give an ASGI server."""
         if self.server is not None:
             return MountedApp(self.server.asgi(), self.path)
@@ -256,7 +257,7 @@ class MountedApp:
     """Serves `app` at exactly `path`: other HTTP paths get 404, WebSocket handshakes on
     other paths are refused (HTTP 403); lifespan events go to `app`."""
 
-    def __init__(self, app: ASGIApp, path: str) -> None:
+    def __init__(self, app: ASGIApplication, path: str) -> None:
         self.app = app
         self.path = path
 
@@ -288,7 +289,7 @@ class _ServedApp:
 
     def __init__(self) -> None:
         self._built: BuiltApp | None = None
-        self._asgi: ASGIApp | None = None
+        self._asgi: ASGIApplication | None = None
 
     def install(self, built: BuiltApp) -> None:
         self._built = built

@@ -62,10 +62,12 @@ import sys
 import threading
 import traceback
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Any, cast
+
+from .asgi_types import ASGIApplication, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -84,12 +86,6 @@ __all__ = [
     "stop_requested",
     "user_traceback",
 ]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ListeningCallback = Callable[[str, int], None]
 """Called with the bound (host, port) once the server's socket listens."""
@@ -220,7 +216,7 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _load_app(target: str) -> ASGIApp:
+def _load_app(target: str) -> ASGIApplication:
     """The ASGI application named by `target`, for the ASGI servers."""
     app = import_target(target)
     if is_aiohttp_application(app):
@@ -230,7 +226,7 @@ def _load_app(target: str) -> ASGIApp:
         )
     if not callable(app):
         raise RunnerError(f"{target!r} is not an ASGI application (not callable)")
-    return cast(ASGIApp, app)
+    return cast(ASGIApplication, app)
 
 
 def _load_aiohttp_app(target: str) -> web.Application:
@@ -959,7 +955,7 @@ def _twisted_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace(":", "\\:")
 
 
-def _load_in_granian_worker(log_level: str, target: str) -> ASGIApp:
+def _load_in_granian_worker(log_level: str, target: str) -> ASGIApplication:
     """granian's target loader: runs in the worker process, which imports the app itself."""
     _configure_library_logging(log_level)
     return _load_app(target)

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import AsyncIterator
 
 from aiohttp import WSMsgType, web
 from graphql import (
@@ -30,6 +29,7 @@ from graphql import (
 )
 
 from gqlwire import GraphQLServer
+from gqlwire.asgi_types import Receive, Scope, Send
 
 SERVER_PACKAGES = ("uvicorn", "hypercorn", "daphne", "granian", "twisted", "wsproto", "websockets")
 """Packages only the ASGI servers need: none is imported when serving on aiohttp."""
@@ -80,14 +80,8 @@ schema = GraphQLSchema(
 
 server = GraphQLServer(schema, keep_alive=None)
 
-Message = MutableMapping[str, Any]
 
-
-async def plain_app(
-    scope: MutableMapping[str, Any],
-    receive: Callable[[], Awaitable[Message]],
-    send: Callable[[Message], Awaitable[None]],
-) -> None:
+async def plain_app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
