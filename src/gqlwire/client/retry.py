@@ -1,7 +1,7 @@
 """When the client reconnects, and how long it waits first.
 
 The rules are the reference client's (npm graphql-ws ``shouldRetryConnectOrThrow``),
-decided from how a connection ended (an :class:`Outcome`) so they can be tested with
+decided from how a connection ended (a :class:`ConnectionEnd`) so they can be tested with
 plain calls:
 
 1. Fatal close codes are never retried: :data:`FATAL_CLOSE_CODES`, and RFC 6455's
@@ -36,8 +36,8 @@ from .errors import ClientError, ConnectionClosed
 __all__ = [
     "FATAL_CLOSE_CODES",
     "RETRIED_STANDARD_CODES",
+    "ConnectionEnd",
     "Decision",
-    "Outcome",
     "decide",
     "exponential_backoff",
     "is_fatal_close_code",
@@ -93,7 +93,7 @@ def exponential_backoff(retries: int) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class ConnectionEnd:
     """How one connection attempt ended.
 
     ``code`` is the close code (``None``: no WebSocket was opened); ``error`` is what
@@ -120,19 +120,19 @@ class Decision(enum.Enum):
     STOP = "stop"  # nothing needs a connection: end quietly
     RECONNECT = "reconnect"  # at once, not counted as a retry
     RETRY = "retry"  # after retry_wait(retries)
-    FAIL = "fail"  # the operations raise outcome.exception()
+    FAIL = "fail"  # the operations raise end.exception()
 
 
-def decide(outcome: Outcome, *, wanted: bool, retries: int, retry_attempts: int) -> Decision:
-    """What to do after `outcome`; `wanted`: something still needs a connection;
+def decide(end: ConnectionEnd, *, wanted: bool, retries: int, retry_attempts: int) -> Decision:
+    """What to do after `end`; `wanted`: something still needs a connection;
     `retries`: reconnections tried since the last acknowledgement."""
-    if outcome.fatal or (outcome.code is not None and is_fatal_close_code(outcome.code)):
+    if end.fatal or (end.code is not None and is_fatal_close_code(end.code)):
         return Decision.FAIL
     if not wanted:
         return Decision.STOP
-    if outcome.code == CloseCode.NORMAL_CLOSURE and outcome.acknowledged:
+    if end.code == CloseCode.NORMAL_CLOSURE and end.acknowledged:
         return Decision.RECONNECT
-    if outcome.code is None and not outcome.retryable:
+    if end.code is None and not end.retryable:
         return Decision.FAIL
     if retry_attempts <= 0 or retries >= retry_attempts:
         return Decision.FAIL
