@@ -1,26 +1,9 @@
 """When the client reconnects, and how long it waits first.
 
-The rules are the reference client's (npm graphql-ws ``shouldRetryConnectOrThrow``),
-decided from how a connection ended (a :class:`ConnectionEnd`) so they can be tested with
-plain calls:
-
-1. Fatal close codes are never retried: :data:`FATAL_CLOSE_CODES`, and RFC 6455's
-   codes (1000-1999) except :data:`RETRIED_STANDARD_CODES`. Every other code is retried;
-   the sets say, code by code, why the ones that look like failures are.
-2. Nothing is retried once nothing needs the connection (a lazy client with no
-   operation left).
-3. A 1000 close of an acknowledged connection while operations are active (the server
-   restarted them, or our own lazy close raced a new operation) reconnects at once,
-   without a wait and without counting against ``retry_attempts``. The reference does
-   this for any 1000; a 1000 *before* the acknowledgement counts as a failed attempt
-   here, so a server that always closes 1000 cannot make the client spin.
-4. Otherwise up to ``retry_attempts`` reconnections (the count restarts at every
-   acknowledgement), each after ``retry_wait(retries)``.
-
-One deliberate difference: the reference never retries a connection that could not be
-opened at all (refused TCP, an HTTP error instead of the upgrade). Here that is fatal
-for the first connection (a wrong URL fails at once), but retried while reconnecting,
-where it is what a restarting server looks like.
+:func:`decide` turns how a connection attempt ended (a :class:`ConnectionEnd`) into a
+:class:`Decision`, with the reference client's rules (npm graphql-ws
+``shouldRetryConnectOrThrow``) and one deliberate difference; both are described in
+docs/client.md ("Deciding to reconnect").
 """
 
 from __future__ import annotations

@@ -1,21 +1,9 @@
 """The one task that owns a client's sockets: connect, acknowledge, read, keep alive,
 close, and reconnect.
 
-Tasks and who owns them:
-
-- the *run* task (one per stretch of connected time): opens sockets one after the other
-  with the retry policy of :mod:`.retry`, and owns the aiohttp session when the client
-  made it. It is started when something needs a connection (an operation, or a
-  non-lazy client) and ends by itself when nothing does (lazy mode), or when the client
-  closes, by cancellation.
-- the *reader* task (one per socket, owned by the run task): reads frames, answers
-  pings, hands results to the operations' queues.
-
-Operations never own a task: a consumer registers its operation, sends ``subscribe``
-when the socket is acknowledged (or the run task does it at the acknowledgement), and
-on the way out removes the operation and sends ``complete``, all from the consumer's
-own task. Every task is awaited or cancelled-and-awaited by its owner; nothing relies
-on ``__del__`` or on the garbage collector.
+The run task opens sockets one after the other and the reader task reads each one;
+operations never own a task, and every task is awaited by its owner. Which task owns
+what is in docs/client.md ("Tasks and who owns them").
 """
 
 from __future__ import annotations
