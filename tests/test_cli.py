@@ -356,30 +356,3 @@ def test_missing_server_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(RunnerError, match=r"'granian' is not installed.*gqlwire\[granian\]"):
         runners.check_server("granian")
-
-
-# --------------------------------------------------------------------------- more commands
-
-
-def test_commands_of_other_modules_are_added(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("tests.apps.cli_schema",))
-    assert cli.main(["greet", "you"]) == 3
-    assert capsys.readouterr().out == "hello you\n"
-
-
-def test_a_command_error_is_one_line_and_exit_2(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("tests.apps.cli_schema",))
-    assert cli.main(["greet", "nobody"]) == 2
-    assert capsys.readouterr().err == "gqlwire: error: nobody to greet\n"
-
-
-def test_command_modules_not_installed_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("tests.apps.no_such_module", "no_such_pkg.cli"))
-    parser = cli.build_parser()
-    assert parser.parse_args(["serve", SCHEMA]).handler is cli.serve
-    with pytest.raises(SystemExit):
-        parser.parse_args(["greet", "you"])

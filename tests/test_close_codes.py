@@ -12,7 +12,7 @@ import gqlwire
 from gqlwire import CloseCode as PublicCloseCode
 from gqlwire.client import is_fatal_close_code, supervisor
 from gqlwire.client.errors import BadResponse, ConnectionAckTimeout, ConnectionClosed
-from gqlwire.client.retry import FATAL_CLOSE_CODES, RETRIED_STANDARD_CODES, Outcome
+from gqlwire.client.retry import FATAL_CLOSE_CODES, RETRIED_STANDARD_CODES, ConnectionEnd
 from gqlwire.protocol import CloseCode, limit_close_reason
 from gqlwire.protocol.codes import (
     INTERNAL_SERVER_ERROR_REASON,
@@ -185,7 +185,7 @@ def test_client_errors_carry_plain_int_codes() -> None:
     assert type(error.code) is int
     assert error.args == (4499, "Keep-alive timeout")
     assert str(error) == "connection closed: 4499 Keep-alive timeout"
-    unopened = Outcome(None).exception()  # no socket at all: an abnormal closure
+    unopened = ConnectionEnd(None).exception()  # no socket at all: an abnormal closure
     assert isinstance(unopened, ConnectionClosed)
     assert unopened.code == 1006
 
@@ -193,7 +193,15 @@ def test_client_errors_carry_plain_int_codes() -> None:
 # -- no close code outside the enum ---------------------------------------------------------
 
 _CODE_NAME_WORDS = ("CLOSURE", "CODE", "ERROR", "TIMEOUT", "RESPONSE")
-_CLOSE_CALLS = {"close", "_end", "Close", "ConnectionClosed", "Outcome", "_close", "_peer_gone"}
+_CLOSE_CALLS = {
+    "close",
+    "_end",
+    "Close",
+    "ConnectionClosed",
+    "ConnectionEnd",
+    "_close",
+    "_peer_gone",
+}
 
 
 def _looks_like_close_code(node: ast.AST) -> bool:

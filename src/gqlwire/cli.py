@@ -1,27 +1,13 @@
-"""The ``gqlwire`` command line: ``gqlwire serve MODULE:ATTR [options]`` and friends.
+"""The ``gqlwire`` command line: ``gqlwire serve MODULE:ATTR`` here, and the client's
+``query`` and ``subscribe`` (:mod:`gqlwire.client.cli`).
 
-Serving. Some servers (granian) import the application themselves, in a worker process,
-so the command line cannot hand them an object it built. Instead it describes what to
-serve in an environment variable and hands every server the same import string,
-``gqlwire.cli:served_app``: an ASGI app that builds the real one from that description
-on first use (or uses the one the command line already built, in its own process). For
-aiohttp, which runs in this process, ``served_app.aiohttp_app()`` is the Application to
-serve; ``served_app.close_all()`` lets every runner close the served GraphQLServer's
-WebSockets with 1001 "Going away" on stop.
-
-Adding commands. Another part of gqlwire (or a plugin module) adds subcommands with a
-function ``add_commands(commands)`` taking the ``argparse`` sub-parsers: it adds its
-parsers and gives each a handler with ``parser.set_defaults(handler=fn)``, where
-``fn(args: argparse.Namespace) -> int`` returns the exit status. A handler raises
-:class:`CLIError` for a one-line error with exit status 2. ``COMMAND_MODULES`` lists
-the modules asked for ``add_commands``; one that is not installed is skipped.
+How ``serve`` hands an application to servers that import it themselves is described in
+docs/design.md ("The command line").
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import inspect
 import json
 import os
@@ -32,23 +18,22 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from . import runners
+from .asgi_types import ASGIApplication, Receive, Scope, Send
+from .client.cli import add_client_commands
 from .protocol import CloseCode
-from .runners import ASGIApp, Receive, RunnerError, Scope, Send
+from .runners import RunnerError
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from .server import GraphQLServer
 
-__all__ = ["COMMAND_MODULES", "CLIError", "Commands", "main", "served_app"]
+__all__ = ["CLIError", "Commands", "main", "served_app"]
 
 SERVED_APP_TARGET = "gqlwire.cli:served_app"
 _ENVIRONMENT_KEY = "GQLWIRE_SERVE"
 _DEFAULT_PATH = "/graphql"
 _DEFAULT_SERVER = "aiohttp"
-
-COMMAND_MODULES = ("gqlwire.client.cli",)
-"""Modules whose ``add_commands(commands)`` adds subcommands (see the module docstring)."""
 
 # Command-line option -> GraphQLServer option.
 _SERVER_OPTIONS = {
@@ -58,14 +43,14 @@ _SERVER_OPTIONS = {
 }
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
-"""What ``add_commands`` receives: the sub-parsers of ``gqlwire``."""
+"""The sub-parsers of ``gqlwire``, to which each command adds its parser."""
 
 Handler = Callable[[argparse.Namespace], int]
 """A command's handler: the parsed arguments in, the exit status out."""
 
 
 class CLIError(Exception):
-    """A problem to report on one line, with exit status 2."""
+    """A problem to report on one line, with exit status 2 (raised by a handler)."""
 
 
 # --------------------------------------------------------------------------- what to serve
@@ -101,7 +86,7 @@ class BuiltApp:
     def is_aiohttp_app(self) -> bool:
         return self.server is None and runners.is_aiohttp_application(self.own_app)
 
-    def asgi(self) -> ASGIApp:
+    def asgi(self) -> ASGIApplication:
         """The ASGI app to give an ASGI server."""
         if self.server is not None:
             return MountedApp(self.server.asgi(), self.path)
@@ -272,7 +257,7 @@ class MountedApp:
     """Serves `app` at exactly `path`: other HTTP paths get 404, WebSocket handshakes on
     other paths are refused (HTTP 403); lifespan events go to `app`."""
 
-    def __init__(self, app: ASGIApp, path: str) -> None:
+    def __init__(self, app: ASGIApplication, path: str) -> None:
         self.app = app
         self.path = path
 
@@ -292,11 +277,19 @@ class MountedApp:
 
 
 class _ServedApp:
-    """The app behind ``gqlwire.cli:served_app`` (see the module docstring)."""
+    """The app behind ``gqlwire.cli:served_app``, the one import string `serve` gives
+    every server.
+
+    In the process of the command line it serves what `serve` built (`install`); in a
+    worker process that imported it (granian) it builds that from the description
+    `serve` left in the environment, on first use. For aiohttp, which runs in this
+    process, `aiohttp_app()` is the Application to serve; `close_all()` lets every
+    runner close the served GraphQLServer's WebSockets with 1001 "Going away" on stop.
+    """
 
     def __init__(self) -> None:
         self._built: BuiltApp | None = None
-        self._asgi: ASGIApp | None = None
+        self._asgi: ASGIApplication | None = None
 
     def install(self, built: BuiltApp) -> None:
         self._built = built
@@ -368,23 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_serve_command(commands)
-    for add_commands in _command_adders():
-        add_commands(commands)
+    add_client_commands(commands)
     return parser
-
-
-def _command_adders() -> list[Callable[[Commands], None]]:
-    """The ``add_commands`` of every installed module of `COMMAND_MODULES`."""
-    adders: list[Callable[[Commands], None]] = []
-    for name in COMMAND_MODULES:
-        try:
-            installed = importlib.util.find_spec(name) is not None
-        except ModuleNotFoundError:  # its package is missing
-            installed = False
-        if installed:
-            # Imported for real: an error inside an installed module is not hidden.
-            adders.append(importlib.import_module(name).add_commands)
-    return adders
 
 
 def add_serve_command(commands: Commands) -> None:

@@ -2,76 +2,8 @@
 
 An adapter turns a server's request into an :class:`HTTPRequest`, awaits
 :func:`handle_http_request` and writes the :class:`HTTPResponse` back; nothing here
-knows a server. The rules are those of the GraphQL-over-HTTP draft specification
-(graphql/graphql-over-http), with the choices it leaves open made as follows.
-
-Requests
-    ``POST`` with a ``Content-Type: application/json`` (UTF-8) body
-    ``{"query", "variables"?, "operationName"?, "extensions"?}``, or ``GET`` with the
-    same parameters in the query string (``variables`` and ``extensions`` JSON-encoded,
-    an empty value meaning "not given"). Other methods: 405 with ``Allow: GET, POST``.
-    A missing or other ``Content-Type`` on ``POST``: 415. A body that is not JSON: 400.
-    Parameters of the wrong shape (no ``query``, ``variables`` not an object...): 422
-    when the client accepts ``application/graphql-response+json``, 400 otherwise.
-
-Media types
-    ``application/graphql-response+json`` and ``application/json``, chosen by ``Accept``
-    with its q-values (RFC 9110). On a tie ``application/graphql-response+json`` wins
-    only if the client named it: a missing ``Accept``, ``*/*`` or ``application/*``
-    get ``application/json``, the type every client understands. When neither type is
-    acceptable: 406.
-
-Status codes of GraphQL results
-    With ``application/graphql-response+json``: 200 whenever the result has ``data``
-    (even with field errors: partial success; the draft's newer 294 is not used, as
-    most clients and intermediaries predate it); without ``data``, 400 for a document
-    that does not parse and 422 for every other request error (validation, no
-    operation to run, variables that do not coerce, errors returned by
-    ``on_subscribe``). With ``application/json`` (legacy clients): 200 for every
-    GraphQL result, as the specification's legacy rules ask. For both media types, a
-    mutation over ``GET`` is refused with 405 and ``Allow: POST``, and a subscription
-    with 426 (Upgrade Required) and ``Upgrade: websocket``: subscriptions are served
-    by the WebSocket protocols on this same URL. An ``execute`` (or ``on_operation``)
-    that returns a stream for a query answers with the stream's first result. Results
-    carry ``Vary: Accept``, as their media type and status depend on it.
-
-Failures
-    An exception from application code (a hook, ``context``, a custom ``execute``...)
-    answers 500 ``{"errors": [{"message": "Internal server error"}]}``, or with the
-    exception's message when ``debug`` is true, exactly as the WebSocket side masks
-    its 4500 close reasons. Responses that are not GraphQL results (400, 403, 405,
-    406, 413, 415, 422 for malformed requests, 500) always use ``application/json``,
-    as the specification forbids ``application/graphql-response+json`` for them.
-
-Options and hooks
-    Every hook and ``context`` function receives an :class:`~gqlwire.HTTPContext`
-    where a WebSocket gives its :class:`~gqlwire.ConnectionContext`: the same
-    ``transport``, ``headers``, ``cookies``, ``request``, ``scope``, ``state`` and
-    ``extra`` (``connection_params`` is ``None``), plus the ``method`` and the
-    ``response`` the application may adjust (status, headers, cookies; merged into
-    whatever this module answers once ``on_connect`` has run, except a 500 for an
-    exception). The operation id is ``None``.
-
-    ``on_connect`` guards HTTP as it guards WebSocket: it is called once per request,
-    after the method and ``Accept`` checks and before the request's parameters are
-    read. ``False`` refuses with 403 ``{"errors": [{"message": "Forbidden"}]}``
-    (``application/json``), an exception answers 500 as above, and any other return
-    value lets the request through (an acknowledgement payload means nothing here).
-    The request then runs through the same operation pipeline as a WebSocket
-    ``subscribe`` message: the document cache, ``parse``/``validate``, ``schema``
-    functions, ``roots``, ``context``, ``execute`` and ``on_subscribe``,
-    ``on_operation``, ``on_next``, ``on_error`` and ``on_complete``.
-    ``on_disconnect`` and ``on_close`` concern WebSocket connections and are never
-    called for HTTP.
-
-Cross-site requests
-    Checked right after the method, before ``on_connect``: a browser request whose
-    ``Origin`` is not in ``allowed_origins`` answers 403 (as its WebSocket handshake
-    would), and with ``csrf_prevention`` (the default) a request that another site could
-    make a browser send without a CORS preflight is refused (see
-    :func:`cross_site_refusal`): a ``POST`` that is not ``application/json`` with 415, a
-    ``GET`` with neither a non-simple ``Content-Type`` nor a ``GraphQL-Preflight``,
-    ``Apollo-Require-Preflight`` or ``X-Apollo-Operation-Name`` header with 400.
+knows a server. Hooks get an :class:`~gqlwire.HTTPContext` and the operation id ``None``.
+The rules (methods, media types, status codes, cross-site checks) are in docs/http.md.
 """
 
 from __future__ import annotations

@@ -1,50 +1,8 @@
 """Run an application on one of the supported servers, in the foreground.
 
 `run("module:attr", server="hypercorn", host=..., port=...)` serves the application named
-by an import string until SIGINT or SIGTERM, then returns normally, so a command line
-built on it exits with status 0 and prints no traceback. Every server gets the
-application the same way: from the import string, resolved with the current directory
-on `sys.path` (granian resolves it again in its worker process, so only a string can be
-shared).
-
-What the import string must name depends on the server:
-
-- ``aiohttp`` (the default of the command line) does not run ASGI applications. It
-  serves an ``aiohttp.web.Application`` as it is, or an object with an ``aiohttp_app()``
-  method returning one: a :class:`~gqlwire.GraphQLServer` (served at ``/graphql``,
-  WebSocket message limit from its own ``max_message_size``) or the command line's
-  ``served_app``. Nothing on this path imports an ASGI server.
-- ``uvicorn``, ``uvicorn-wsproto``, ``hypercorn``, ``daphne`` and ``granian`` serve an
-  ASGI 3 callable.
-
-Where the server accepts an already listening socket (aiohttp, uvicorn, hypercorn,
-daphne), the runner binds it itself: "address in use" is then a clean `RunnerError`
-instead of a server-specific log line, and `on_listening` is called only once the port
-accepts connections.
-
-Stopping. An application with an async ``close_all()`` method (the command line's
-``served_app`` has one when it serves a GraphQLServer) is asked to close its open
-WebSockets with 1001 "Going away" before the server tears them down, wherever the server
-gives a hook for that. What a client connected to gqlwire sees when the server is
-stopped with SIGINT or SIGTERM:
-
-- aiohttp: 1001 "Going away" (the Application's ``on_shutdown``, which
-  ``GraphQLServer.aiohttp_app()`` installs; aiohttp runs it before closing connections).
-- uvicorn, uvicorn-wsproto: 1001 "Going away" (``close_all()`` runs before uvicorn's own
-  shutdown, which would send 1012 "Service Restart"). A plain ASGI app without
-  ``close_all()`` gets uvicorn's 1012.
-- hypercorn: 1001 "Going away" (``close_all()`` runs in the shutdown trigger, before
-  hypercorn's graceful timeout). Without it, 1011 after the graceful timeout (3 s), on
-  every Python: hypercorn cancels what is still open on 3.11, the runner does from 3.12
-  on (where hypercorn would wait for the clients forever), and aborts the TCP
-  connections still open 2 s later.
-- daphne: 1000 with no reason (daphne's WebSocket library sends neither 1001 nor close
-  reasons); without ``close_all()`` the TCP connection is dropped (the client sees 1006).
-- granian: no hook (the application runs in a worker process whose signal handling is
-  granian's own): usually the TCP connection is dropped (1006); sometimes the ASGI
-  lifespan shutdown closes with 1001 "Going away" first.
-
-Adding a server is one entry in `_SPECS`.
+by an import string until SIGINT or SIGTERM, then returns normally. What each server can
+serve, what the runner adds to it and what clients see when it stops: docs/servers.md.
 """
 
 from __future__ import annotations
@@ -62,10 +20,12 @@ import sys
 import threading
 import traceback
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Any, cast
+
+from .asgi_types import ASGIApplication, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -84,12 +44,6 @@ __all__ = [
     "stop_requested",
     "user_traceback",
 ]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ListeningCallback = Callable[[str, int], None]
 """Called with the bound (host, port) once the server's socket listens."""
@@ -220,7 +174,7 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _load_app(target: str) -> ASGIApp:
+def _load_app(target: str) -> ASGIApplication:
     """The ASGI application named by `target`, for the ASGI servers."""
     app = import_target(target)
     if is_aiohttp_application(app):
@@ -230,7 +184,7 @@ def _load_app(target: str) -> ASGIApp:
         )
     if not callable(app):
         raise RunnerError(f"{target!r} is not an ASGI application (not callable)")
-    return cast(ASGIApp, app)
+    return cast(ASGIApplication, app)
 
 
 def _load_aiohttp_app(target: str) -> web.Application:
@@ -959,7 +913,7 @@ def _twisted_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace(":", "\\:")
 
 
-def _load_in_granian_worker(log_level: str, target: str) -> ASGIApp:
+def _load_in_granian_worker(log_level: str, target: str) -> ASGIApplication:
     """granian's target loader: runs in the worker process, which imports the app itself."""
     _configure_library_logging(log_level)
     return _load_app(target)

@@ -7,13 +7,14 @@ import uuid
 from typing import Any
 
 from gqlwire import GraphQLServer
+from gqlwire.asgi_types import ASGIApplication
 from tests.apps.fixture_schema import pong
 from tests.apps.legacy_app import EVENTS, SCHEMA
-from tests.harness.fake_asgi import ASGIApp, FakeWebSocket, HookRecorder
+from tests.harness.fake_asgi import FakeWebSocket, HookRecorder
 from tests.harness.protocols import LEGACY_WS, RESULT, SUBSCRIBE
 
 
-def make_app(recorder: HookRecorder | None = None, **options: Any) -> ASGIApp:
+def make_app(recorder: HookRecorder | None = None, **options: Any) -> ASGIApplication:
     hooks = recorder.hooks() if recorder is not None else {}
     return GraphQLServer(SCHEMA, **{"keep_alive": None, **hooks, **options}).asgi()
 

@@ -8,16 +8,13 @@
 - ``plain_app``: a plain ASGI app (HTTP answers ``plain`` on every path, WebSockets echo),
   served as it is; ``plain_aiohttp_app``: the same as an aiohttp Application.
 - ``not_an_app``: neither a schema, a server nor an app.
-- ``add_commands``: adds a ``greet`` subcommand, the way other modules extend the CLI.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import AsyncIterator
 
 from aiohttp import WSMsgType, web
 from graphql import (
@@ -32,7 +29,7 @@ from graphql import (
 )
 
 from gqlwire import GraphQLServer
-from gqlwire.cli import CLIError, Commands
+from gqlwire.asgi_types import Receive, Scope, Send
 
 SERVER_PACKAGES = ("uvicorn", "hypercorn", "daphne", "granian", "twisted", "wsproto", "websockets")
 """Packages only the ASGI servers need: none is imported when serving on aiohttp."""
@@ -83,14 +80,8 @@ schema = GraphQLSchema(
 
 server = GraphQLServer(schema, keep_alive=None)
 
-Message = MutableMapping[str, Any]
 
-
-async def plain_app(
-    scope: MutableMapping[str, Any],
-    receive: Callable[[], Awaitable[Message]],
-    send: Callable[[Message], Awaitable[None]],
-) -> None:
+async def plain_app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
@@ -129,16 +120,3 @@ async def _plain_aiohttp(request: web.Request) -> web.StreamResponse:
 
 plain_aiohttp_app = web.Application()
 plain_aiohttp_app.router.add_route("*", "/{tail:.*}", _plain_aiohttp)
-
-
-def _greet(args: argparse.Namespace) -> int:
-    if args.name == "nobody":
-        raise CLIError("nobody to greet")
-    print(f"hello {args.name}")
-    return 3  # distinct, so a test sees the handler's status come back
-
-
-def add_commands(commands: Commands) -> None:
-    greet = commands.add_parser("greet", help="say hello")
-    greet.add_argument("name")
-    greet.set_defaults(handler=_greet)

@@ -33,8 +33,9 @@ import orjson
 from graphql import GraphQLError, build_schema
 
 from gqlwire import GraphQLServer
+from gqlwire.asgi_types import Receive, Scope, Send
 from gqlwire.fanout import MemoryBroker
-from tests.harness.routes import Receive, Routes, Scope, Send, respond
+from tests.harness.routes import Routes, respond
 
 CRASH = "crash"
 

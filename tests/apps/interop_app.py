@@ -48,7 +48,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -63,12 +63,8 @@ from graphql import (
 )
 
 from gqlwire import ConnectionContext, GraphQLServer
+from gqlwire.asgi_types import Receive, Scope, Send
 from tests.harness.routes import Routes, respond
-
-Message = MutableMapping[str, Any]
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 KEEP_ALIVE = 0.2
 """Seconds between keep-alive messages on ``/keepalive``."""

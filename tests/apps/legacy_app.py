@@ -41,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -55,14 +55,9 @@ from graphql import (
 )
 
 from gqlwire import GraphQLServer
+from gqlwire.asgi_types import ASGIApplication, Receive, Scope, Send
 from tests.apps.fixture_schema import make_schema, pong
 from tests.harness.routes import Routes, asgi_scope, respond
-
-Message = MutableMapping[str, Any]
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SECRET = "the secret in an on_connect exception"
 SLOW_CONNECT_DELAY = 0.3
@@ -189,7 +184,7 @@ async def _pong_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     await respond_json(send, {"ok": True})
 
 
-def stats_endpoint(servers: Mapping[str, GraphQLServer]) -> ASGIApp:
+def stats_endpoint(servers: Mapping[str, GraphQLServer]) -> ASGIApplication:
     """``GET /_stats?route=R``: ``stats()`` of the server at ``R``, of all summed without."""
 
     async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:

@@ -26,7 +26,7 @@ import asyncio
 import contextvars
 import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -42,14 +42,9 @@ from graphql import (
 from graphql import execute as graphql_execute
 
 from gqlwire import UNSET, ConnectionContext, ExecutionArgs, GraphQLServer
+from gqlwire.asgi_types import ASGIApplication, Message, Receive, Scope, Send
 
 from .fixture_schema import make_schema, pending_pongs, pong, schema
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Timing of the configurations that test timers. The reference uses 10-50 ms; these are wider
 # so a loaded 2-core CI machine keeps the order of events the tests rely on.
@@ -622,7 +617,9 @@ class ReferenceApp:
 
     def __init__(self, configs: dict[str, GraphQLServer]) -> None:
         self.servers = configs
-        self.apps: dict[str, ASGIApp] = {path: server.asgi() for path, server in configs.items()}
+        self.apps: dict[str, ASGIApplication] = {
+            path: server.asgi() for path, server in configs.items()
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -682,7 +679,7 @@ class ReferenceApp:
 class _LifespanChild:
     """One configuration's lifespan, driven by :class:`ReferenceApp`."""
 
-    def __init__(self, app: ASGIApp, scope: Scope) -> None:
+    def __init__(self, app: ASGIApplication, scope: Scope) -> None:
         self._inbox: asyncio.Queue[Message] = asyncio.Queue()
         self._outbox: asyncio.Queue[Message] = asyncio.Queue()
         self._task = asyncio.ensure_future(app(dict(scope), self._inbox.get, self._outbox.put))

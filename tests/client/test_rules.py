@@ -28,7 +28,7 @@ from gqlwire.client.protocol import (
     TransportWSCodec,
     Unexpected,
 )
-from gqlwire.client.retry import Decision, Outcome, decide
+from gqlwire.client.retry import ConnectionEnd, Decision, decide
 from gqlwire.protocol import InvalidMessage
 
 # -- close codes and the retry decision (the reference's shouldRetryConnectOrThrow) ----------
@@ -40,41 +40,43 @@ RETRIED = [1000, 1001, 1005, 1006, 1012, 1013, 1014, 4403, 4408, 4504, 4499, 300
 @pytest.mark.parametrize("code", FATAL)
 def test_fatal_close_codes(code: int) -> None:
     assert is_fatal_close_code(code)
-    outcome = Outcome(code, acknowledged=True)
-    assert decide(outcome, wanted=True, retries=0, retry_attempts=5) is Decision.FAIL
+    end = ConnectionEnd(code, acknowledged=True)
+    assert decide(end, wanted=True, retries=0, retry_attempts=5) is Decision.FAIL
 
 
 @pytest.mark.parametrize("code", RETRIED)
 def test_retried_close_codes(code: int) -> None:
     assert not is_fatal_close_code(code)
-    assert decide(Outcome(code), wanted=True, retries=0, retry_attempts=5) is Decision.RETRY
-    assert decide(Outcome(code), wanted=True, retries=5, retry_attempts=5) is Decision.FAIL
-    assert decide(Outcome(code), wanted=True, retries=0, retry_attempts=0) is Decision.FAIL
-    assert decide(Outcome(code), wanted=False, retries=0, retry_attempts=5) is Decision.STOP
+    assert decide(ConnectionEnd(code), wanted=True, retries=0, retry_attempts=5) is Decision.RETRY
+    assert decide(ConnectionEnd(code), wanted=True, retries=5, retry_attempts=5) is Decision.FAIL
+    assert decide(ConnectionEnd(code), wanted=True, retries=0, retry_attempts=0) is Decision.FAIL
+    assert decide(ConnectionEnd(code), wanted=False, retries=0, retry_attempts=5) is Decision.STOP
 
 
 def test_1000_after_the_ack_reconnects_at_once_if_wanted() -> None:
-    acked = Outcome(1000, acknowledged=True)
+    acked = ConnectionEnd(1000, acknowledged=True)
     assert decide(acked, wanted=True, retries=9, retry_attempts=0) is Decision.RECONNECT
     assert decide(acked, wanted=False, retries=0, retry_attempts=5) is Decision.STOP
     # before the ack it is an ordinary failed attempt, so it cannot make the client spin
-    assert decide(Outcome(1000), wanted=True, retries=0, retry_attempts=5) is Decision.RETRY
-    assert decide(Outcome(1000), wanted=True, retries=5, retry_attempts=5) is Decision.FAIL
+    assert decide(ConnectionEnd(1000), wanted=True, retries=0, retry_attempts=5) is Decision.RETRY
+    assert decide(ConnectionEnd(1000), wanted=True, retries=5, retry_attempts=5) is Decision.FAIL
 
 
 def test_a_connection_that_never_opened_is_retried_only_when_marked_so() -> None:
-    assert decide(Outcome(None), wanted=True, retries=0, retry_attempts=5) is Decision.FAIL
-    retryable = Outcome(None, retryable=True)
+    assert decide(ConnectionEnd(None), wanted=True, retries=0, retry_attempts=5) is Decision.FAIL
+    retryable = ConnectionEnd(None, retryable=True)
     assert decide(retryable, wanted=True, retries=0, retry_attempts=5) is Decision.RETRY
-    assert decide(Outcome(1001, fatal=True), wanted=True, retries=0, retry_attempts=5) is (
+    assert decide(ConnectionEnd(1001, fatal=True), wanted=True, retries=0, retry_attempts=5) is (
         Decision.FAIL
     )
 
 
-def test_what_an_outcome_raises() -> None:
-    assert str(Outcome(1001, "Going away").exception()) == "connection closed: 1001 Going away"
+def test_what_a_connection_end_raises() -> None:
+    assert (
+        str(ConnectionEnd(1001, "Going away").exception()) == "connection closed: 1001 Going away"
+    )
     error = ConnectionAckTimeout()
-    assert Outcome(4504, error=error).exception() is error
+    assert ConnectionEnd(4504, error=error).exception() is error
 
 
 @pytest.mark.parametrize("retries", [0, 1, 2, 5])

@@ -25,15 +25,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Message = MutableMapping[str, Any]
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from gqlwire.asgi_types import ASGIApplication, Message, Scope
 
 AfterDisconnect = Literal["repeat", "block", "raise"]
 """What ``receive()`` does once a disconnect was delivered: return another disconnect
@@ -101,7 +97,7 @@ class FakeWebSocket:
 
     def __init__(
         self,
-        app: ASGIApp,
+        app: ASGIApplication,
         scope: Scope | None = None,
         *,
         after_disconnect: AfterDisconnect = "repeat",
@@ -418,7 +414,7 @@ class FakeWebSocket:
         self.close_sent = True
 
 
-async def run_lifespan(app: ASGIApp, within: float = 5.0) -> list[Message]:
+async def run_lifespan(app: ASGIApplication, within: float = 5.0) -> list[Message]:
     """Drive one lifespan cycle (startup, then shutdown); return what the app sent."""
     inbox: asyncio.Queue[Message] = asyncio.Queue()
     sent: list[Message] = []

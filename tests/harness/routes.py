@@ -23,19 +23,14 @@ written against ``ctx.extra["scope"]``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast
 
 from aiohttp import web
 
 from gqlwire import GraphQLServer
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from gqlwire.asgi_types import ASGIApplication, Message, Receive, Scope, Send
 
 
 class _HasExtra(Protocol):
@@ -50,9 +45,9 @@ class Routes:
     """GraphQL endpoints and plain-HTTP control endpoints, by exact path."""
 
     graphql: Mapping[str, GraphQLServer]
-    http: Mapping[str, ASGIApp] = field(default_factory=dict)
+    http: Mapping[str, ASGIApplication] = field(default_factory=dict)
 
-    def asgi(self) -> ASGIApp:
+    def asgi(self) -> ASGIApplication:
         return _ASGIRoutes(self)
 
     def aiohttp(self) -> web.Application:
@@ -112,7 +107,7 @@ async def respond(
     await send({"type": "http.response.body", "body": body})
 
 
-def _aiohttp_handler(endpoint: ASGIApp) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _aiohttp_handler(endpoint: ASGIApplication) -> Callable[[web.Request], Awaitable[web.Response]]:
     """An aiohttp handler running the ASGI HTTP `endpoint` for one buffered request."""
 
     async def handle(request: web.Request) -> web.Response:

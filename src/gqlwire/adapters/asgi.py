@@ -10,9 +10,9 @@ silently succeed, ``websocket.connect`` may arrive twice, ports may be strings a
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..asgi_types import Message, Receive, Scope, Send
 from ..connection import Connection, ConnectionRegistry
 from ..context import Headers
 from ..http import HTTPRequest, error_response, handle_http_request
@@ -21,11 +21,6 @@ from .base import Frame
 
 if TYPE_CHECKING:
     from ..runtime import ServerRuntime
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 logger = logging.getLogger("gqlwire")
 

@@ -28,7 +28,7 @@ from .options import check_url
 if TYPE_CHECKING:
     from ..cli import Commands
 
-__all__ = ["add_commands"]
+__all__ = ["add_client_commands"]
 
 _EXIT_ERROR = 1
 _EXIT_SIGNAL_BASE = 128  # a shell reports "killed by signal N" as 128 + N
@@ -39,7 +39,7 @@ class _UsageError(Exception):
     """A bad argument, reported on one line with exit status 1."""
 
 
-def add_commands(commands: Commands) -> None:
+def add_client_commands(commands: Commands) -> None:
     """Add ``query`` and ``subscribe`` to the ``gqlwire`` command line."""
     for name, streaming, summary, description in (
         (

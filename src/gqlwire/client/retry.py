@@ -1,26 +1,9 @@
 """When the client reconnects, and how long it waits first.
 
-The rules are the reference client's (npm graphql-ws ``shouldRetryConnectOrThrow``),
-decided from how a connection ended (an :class:`Outcome`) so they can be tested with
-plain calls:
-
-1. Fatal close codes are never retried: :data:`FATAL_CLOSE_CODES`, and RFC 6455's
-   codes (1000-1999) except :data:`RETRIED_STANDARD_CODES`. Every other code is retried;
-   the sets say, code by code, why the ones that look like failures are.
-2. Nothing is retried once nothing needs the connection (a lazy client with no
-   operation left).
-3. A 1000 close of an acknowledged connection while operations are active (the server
-   restarted them, or our own lazy close raced a new operation) reconnects at once,
-   without a wait and without counting against ``retry_attempts``. The reference does
-   this for any 1000; a 1000 *before* the acknowledgement counts as a failed attempt
-   here, so a server that always closes 1000 cannot make the client spin.
-4. Otherwise up to ``retry_attempts`` reconnections (the count restarts at every
-   acknowledgement), each after ``retry_wait(retries)``.
-
-One deliberate difference: the reference never retries a connection that could not be
-opened at all (refused TCP, an HTTP error instead of the upgrade). Here that is fatal
-for the first connection (a wrong URL fails at once), but retried while reconnecting,
-where it is what a restarting server looks like.
+:func:`decide` turns how a connection attempt ended (a :class:`ConnectionEnd`) into a
+:class:`Decision`, with the reference client's rules (npm graphql-ws
+``shouldRetryConnectOrThrow``) and one deliberate difference; both are described in
+docs/client.md ("Deciding to reconnect").
 """
 
 from __future__ import annotations
@@ -36,8 +19,8 @@ from .errors import ClientError, ConnectionClosed
 __all__ = [
     "FATAL_CLOSE_CODES",
     "RETRIED_STANDARD_CODES",
+    "ConnectionEnd",
     "Decision",
-    "Outcome",
     "decide",
     "exponential_backoff",
     "is_fatal_close_code",
@@ -93,7 +76,7 @@ def exponential_backoff(retries: int) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class ConnectionEnd:
     """How one connection attempt ended.
 
     ``code`` is the close code (``None``: no WebSocket was opened); ``error`` is what
@@ -120,19 +103,19 @@ class Decision(enum.Enum):
     STOP = "stop"  # nothing needs a connection: end quietly
     RECONNECT = "reconnect"  # at once, not counted as a retry
     RETRY = "retry"  # after retry_wait(retries)
-    FAIL = "fail"  # the operations raise outcome.exception()
+    FAIL = "fail"  # the operations raise end.exception()
 
 
-def decide(outcome: Outcome, *, wanted: bool, retries: int, retry_attempts: int) -> Decision:
-    """What to do after `outcome`; `wanted`: something still needs a connection;
+def decide(end: ConnectionEnd, *, wanted: bool, retries: int, retry_attempts: int) -> Decision:
+    """What to do after `end`; `wanted`: something still needs a connection;
     `retries`: reconnections tried since the last acknowledgement."""
-    if outcome.fatal or (outcome.code is not None and is_fatal_close_code(outcome.code)):
+    if end.fatal or (end.code is not None and is_fatal_close_code(end.code)):
         return Decision.FAIL
     if not wanted:
         return Decision.STOP
-    if outcome.code == CloseCode.NORMAL_CLOSURE and outcome.acknowledged:
+    if end.code == CloseCode.NORMAL_CLOSURE and end.acknowledged:
         return Decision.RECONNECT
-    if outcome.code is None and not outcome.retryable:
+    if end.code is None and not end.retryable:
         return Decision.FAIL
     if retry_attempts <= 0 or retries >= retry_attempts:
         return Decision.FAIL

@@ -1,21 +1,9 @@
 """The one task that owns a client's sockets: connect, acknowledge, read, keep alive,
 close, and reconnect.
 
-Tasks and who owns them:
-
-- the *run* task (one per stretch of connected time): opens sockets one after the other
-  with the retry policy of :mod:`.retry`, and owns the aiohttp session when the client
-  made it. It is started when something needs a connection (an operation, or a
-  non-lazy client) and ends by itself when nothing does (lazy mode), or when the client
-  closes, by cancellation.
-- the *reader* task (one per socket, owned by the run task): reads frames, answers
-  pings, hands results to the operations' queues.
-
-Operations never own a task: a consumer registers its operation, sends ``subscribe``
-when the socket is acknowledged (or the run task does it at the acknowledgement), and
-on the way out removes the operation and sends ``complete``, all from the consumer's
-own task. Every task is awaited or cancelled-and-awaited by its owner; nothing relies
-on ``__del__`` or on the garbage collector.
+The run task opens sockets one after the other and the reader task reads each one;
+operations never own a task, and every task is awaited by its owner. Which task owns
+what is in docs/client.md ("Tasks and who owns them").
 """
 
 from __future__ import annotations
@@ -53,7 +41,7 @@ from .protocol import (
     Result,
     ServerEvent,
 )
-from .retry import Decision, Outcome, decide
+from .retry import ConnectionEnd, Decision, decide
 
 __all__ = ["ConnectionSupervisor"]
 
@@ -190,17 +178,17 @@ class ConnectionSupervisor:
                 if not self._wanted():
                     self._detach(task)
                     return
-                outcome = await self._serve(session, retrying)
-                if outcome.acknowledged:
+                end = await self._serve(session, retrying)
+                if end.acknowledged:
                     retries = 0
                     retrying = False
                 decision = decide(
-                    outcome,
+                    end,
                     wanted=self._wanted(),
                     retries=retries,
                     retry_attempts=self.options.retry_attempts,
                 )
-                logger.debug("connection ended: %s -> %s", outcome, decision.value)
+                logger.debug("connection ended: %s -> %s", end, decision.value)
                 if decision is Decision.STOP:
                     self._detach(task)
                     return
@@ -210,7 +198,7 @@ class ConnectionSupervisor:
                     retrying = True
                 else:
                     self._detach(task)
-                    self._fail(outcome.exception())
+                    self._fail(end.exception())
                     return
         except asyncio.CancelledError:
             if self._detach(task):
@@ -265,7 +253,7 @@ class ConnectionSupervisor:
 
     # -- one socket --------------------------------------------------------------------------
 
-    async def _serve(self, session: aiohttp.ClientSession, retrying: bool) -> Outcome:
+    async def _serve(self, session: aiohttp.ClientSession, retrying: bool) -> ConnectionEnd:
         """Open one socket, run it until it ends, and say how it ended."""
         options = self.options
         codec = options.codec
@@ -282,7 +270,7 @@ class ConnectionSupervisor:
                 )
         except aiohttp.WSServerHandshakeError as error:
             status = error.status
-            return Outcome(
+            return ConnectionEnd(
                 None,
                 error=ConnectionFailed(
                     f"the WebSocket handshake with {options.url} failed: "
@@ -293,7 +281,7 @@ class ConnectionSupervisor:
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             detail = str(error) or type(error).__name__
-            return Outcome(
+            return ConnectionEnd(
                 None,
                 error=ConnectionFailed(f"cannot connect to {options.url}: {detail}"),
                 retryable=retrying,
@@ -301,11 +289,11 @@ class ConnectionSupervisor:
 
         connection = Connection(ws, codec)
         self.connection = connection
-        reader: asyncio.Task[Outcome] | None = None
+        reader: asyncio.Task[ConnectionEnd] | None = None
         try:
             if ws.protocol != codec.name:
                 await connection.close(CloseCode.PROTOCOL_ERROR, "")
-                return Outcome(
+                return ConnectionEnd(
                     CloseCode.PROTOCOL_ERROR,
                     error=ConnectionFailed(
                         f"the server at {options.url} did not accept the {codec.name!r} subprotocol"
@@ -320,7 +308,7 @@ class ConnectionSupervisor:
                 await connection.close(code, reason)
                 failure = ConnectionClosed(code, reason)
                 failure.__cause__ = error
-                return Outcome(code, reason, error=failure, fatal=True)
+                return ConnectionEnd(code, reason, error=failure, fatal=True)
             reader = asyncio.get_running_loop().create_task(
                 self._read(connection), name="gqlwire-client-reader"
             )
@@ -343,7 +331,9 @@ class ConnectionSupervisor:
             raise TypeError(f"connection_params must be a dict, got {type(params).__name__}")
         return dict(params)
 
-    async def _shutdown(self, connection: Connection, reader: asyncio.Task[Outcome] | None) -> None:
+    async def _shutdown(
+        self, connection: Connection, reader: asyncio.Task[ConnectionEnd] | None
+    ) -> None:
         """Close the socket (1000, if nobody closed it yet) and reap the reader.
 
         Cancellation-proof: if the graceful close is interrupted, the reader is still
@@ -358,11 +348,13 @@ class ConnectionSupervisor:
                     reader.cancel()
                     await asyncio.wait({reader})
                     if not reader.cancelled():
-                        reader.exception()  # read: it was turned into an Outcome already
+                        reader.exception()  # read: it was turned into a ConnectionEnd already
             finally:
                 await connection.close(CloseCode.NORMAL_CLOSURE, NORMAL_CLOSURE_REASON)
 
-    async def _supervise(self, connection: Connection, reader: asyncio.Task[Outcome]) -> Outcome:
+    async def _supervise(
+        self, connection: Connection, reader: asyncio.Task[ConnectionEnd]
+    ) -> ConnectionEnd:
         """Wait for the acknowledgement, send keep-alive pings, and close lazily: the
         timers of one socket. Returns when the socket ended."""
         options = self.options
@@ -424,11 +416,11 @@ class ConnectionSupervisor:
     async def _close_for(
         self,
         connection: Connection,
-        reader: asyncio.Task[Outcome],
+        reader: asyncio.Task[ConnectionEnd],
         error: ConnectionClosed,
         *,
         acknowledged: bool = False,
-    ) -> Outcome:
+    ) -> ConnectionEnd:
         """Close the socket ourselves with `error`'s code; if it was already closing, the
         reader's account of the end wins."""
         if connection.closing:
@@ -436,34 +428,34 @@ class ConnectionSupervisor:
             return reader.result()
         await connection.close(error.code, error.reason)
         await asyncio.wait({reader})
-        return Outcome(error.code, error.reason, acknowledged=acknowledged, error=error)
+        return ConnectionEnd(error.code, error.reason, acknowledged=acknowledged, error=error)
 
     # -- the reader task -------------------------------------------------------------------
 
-    async def _read(self, connection: Connection) -> Outcome:
+    async def _read(self, connection: Connection) -> ConnectionEnd:
         """Read until the socket ends; returns how it ended."""
         while True:
             frame = await connection.receive()
             if isinstance(frame, Closed):
-                return Outcome(frame.code, frame.reason, acknowledged=connection.acknowledged)
+                return ConnectionEnd(frame.code, frame.reason, acknowledged=connection.acknowledged)
             try:
                 event = connection.codec.parse(frame)
-                outcome = await self._handle(connection, event)
+                end = await self._handle(connection, event)
             except (InvalidMessage, _InvalidResponse) as problem:
                 detail = str(problem)
                 code = CloseCode.BAD_RESPONSE
                 reason = limit_close_reason(detail, REASONS[code])
                 await connection.close(code, reason)
-                return Outcome(
+                return ConnectionEnd(
                     code,
                     reason,
                     acknowledged=connection.acknowledged,
                     error=BadResponse(code, reason, detail),
                 )
-            if outcome is not None:
-                return outcome
+            if end is not None:
+                return end
 
-    async def _handle(self, connection: Connection, event: ServerEvent) -> Outcome | None:
+    async def _handle(self, connection: Connection, event: ServerEvent) -> ConnectionEnd | None:
         codec = connection.codec
         if isinstance(event, Ping):
             await connection.send(codec.pong(event.payload))
@@ -478,7 +470,7 @@ class ConnectionSupervisor:
                 await self._acknowledged(connection, event)
         elif isinstance(event, InitRefused):
             await connection.close(CloseCode.NORMAL_CLOSURE, NORMAL_CLOSURE_REASON)
-            return Outcome(
+            return ConnectionEnd(
                 CloseCode.NORMAL_CLOSURE,
                 NORMAL_CLOSURE_REASON,
                 acknowledged=connection.acknowledged,

@@ -1,20 +1,9 @@
 """The broker contract, and the local half of fan-out that every broker shares.
 
-A broker carries JSON payloads from ``publish(topic, payload)`` to every subscriber of
-``topic``. What happens inside one process is the same for every backend and lives here:
-
-- Each subscriber owns a bounded queue (``max_queued`` payloads). Handing a payload to a
-  subscriber never waits: when its queue is full the *oldest* queued payload of that
-  subscriber is dropped and counted (``Subscription.dropped`` and the broker's
-  ``dropped_oldest``). A stalled consumer therefore costs bounded memory and never delays
-  ``publish`` nor the other subscribers; the newest events are what it sees when it wakes.
-- Payloads reach every subscriber of a topic in the order the broker received them.
-- Leaving an iteration unsubscribes: ``Subscription.close()`` (or the end of its
-  ``async with``), ``aclose()`` of :meth:`Broker.subscribe`'s generator, a ``break`` out of
-  it, or cancelling the task that waits in it. Nothing relies on ``__del__``.
-
-Backends only say how a payload travels between processes (:mod:`.memory`, :mod:`.redis`);
-they implement :meth:`Broker.publish` and the hooks at the end of :class:`Broker`.
+What happens inside one process is the same for every backend and lives here: a bounded
+queue per subscriber that drops its oldest payload when full, delivery in order, and
+unsubscribing when an iteration is left. Backends (:mod:`.memory`, :mod:`.redis`) only
+say how a payload travels between processes. The contract is in docs/brokers.md.
 """
 
 from __future__ import annotations

@@ -1,41 +1,9 @@
 """Fan-out between processes through Redis pub/sub, on redis-py's asyncio client.
 
-Per broker (so per process, normally) there are two connections:
-
-- PUBLISH goes through a small redis-py pool. A publish that Redis does not acknowledge
-  within ``timeout`` seconds raises :class:`BrokerUnavailable` and is counted in
-  ``dropped_while_disconnected``: nothing is buffered, nothing pretends to have succeeded.
-- One subscriber connection carries exactly one Redis SUBSCRIBE per topic however many
-  local subscribers the topic has (UNSUBSCRIBE when the last one leaves). One reader task
-  reads it and hands each payload, decoded once, to the local subscribers' queues. A second
-  task writes the SUBSCRIBE/UNSUBSCRIBE commands and the health-check PINGs, so a
-  subscriber never writes to the shared socket itself (a subscriber cancelled halfway
-  through a write would break the connection for every topic).
-
-Redis restarts and dropped connections are the normal case, not an accident (redis-py's
-asyncio PubSub neither reconnects nor, in some versions, even reports the loss):
-
-- A closed or reset socket ends the reader's read at once. A peer that goes silent (a
-  frozen server, a lost network path) is caught by the health check: a PING every
-  ``health_check_interval`` seconds, and the connection counts as lost when nothing at all
-  arrived for ``health_check_interval + timeout`` seconds.
-- On a loss a warning is logged, every subscription then active counts a gap
-  (``Subscription.gaps``), and the broker reconnects with exponential back-off and jitter
-  (``reconnect_min_delay`` doubling up to ``reconnect_max_delay``). Each re-established
-  connection counts in ``reconnects`` and re-subscribes every topic that has local
-  subscribers. Once Redis has confirmed them, ``on_gap(BrokerGap)`` is called (a plain
-  function; exceptions are logged) and ``gaps`` grows by one for the outage.
-- Subscribers keep waiting through an outage: their iteration neither ends nor raises, and
-  yields what is published after the re-subscription. Whatever was published in between
-  is lost (Redis pub/sub delivers at most once); ``on_gap`` is how an application learns
-  of it, e.g. to tell its clients to refetch.
-- Opening a new subscription waits for Redis to confirm the SUBSCRIBE, at most
-  ``subscribe_timeout`` seconds, then raises :class:`BrokerUnavailable`.
-
-The URL says where Redis is and who connects (host, port or unix socket, db, username,
-password, TLS); timeouts and retries are the broker's own options. Payloads are published
-as orjson bytes on channel ``channel_prefix + topic``; a message that is not JSON is logged
-and skipped. Publishes from one task reach every subscriber in the order they were made.
+One subscriber connection per broker, with one Redis SUBSCRIBE per topic, read by one
+task and written by another; publishes go through a connection pool. Redis restarts and
+dropped connections are the normal case: the broker notices them, reconnects,
+subscribes again and reports the gap. Details in docs/brokers.md ("RedisBroker").
 """
 
 from __future__ import annotations
@@ -99,7 +67,7 @@ class _Outage:
 class RedisBroker(Broker):
     """Publish and subscribe across processes through Redis pub/sub.
 
-    See the module documentation for what happens when Redis goes away. Options:
+    What happens when Redis goes away is in docs/brokers.md. Options:
 
     - ``channel_prefix``: prepended to every topic to make the Redis channel name.
     - ``max_queued``: per-subscriber queue bound (oldest dropped when full).
