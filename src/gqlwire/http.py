@@ -59,7 +59,7 @@ class HTTPResponse:
 
 
 async def handle_http_request(runtime: ServerRuntime, request: HTTPRequest) -> HTTPResponse:
-    """Answer one GraphQL-over-HTTP request (see the module docstring for the rules)."""
+    """Answer one GraphQL-over-HTTP request (the rules: docs/http.md)."""
     options = runtime.options
     if request.method not in ALLOWED_METHODS:
         return error_response(
@@ -93,7 +93,7 @@ async def handle_http_request(runtime: ServerRuntime, request: HTTPRequest) -> H
         return _with_draft(error_response(status, str(error)), context.response, options.debug)
 
     result = _HTTPResult()
-    # No operation id over HTTP: hooks get None (see the module docstring).
+    # No operation id over HTTP: hooks get None (docs/http.md).
     operation = Operation(runtime, context, None, payload, result, admit=_admission(request.method))
     await operation.run()
     response = result.response(media_type, options.debug)

@@ -41,7 +41,6 @@ __all__ = [
     "install_stop_signals",
     "is_aiohttp_application",
     "run",
-    "stop_requested",
     "user_traceback",
 ]
 
@@ -274,16 +273,12 @@ _STOP = _StopRequest()
 
 
 def install_stop_signals() -> None:
-    """Turn SIGINT/SIGTERM into a stop request (see `stop_requested`) instead of an exit.
+    """Turn SIGINT/SIGTERM into a stop request instead of an exit.
 
     `run()` does this itself; a command line calls it first thing so that a signal that
     arrives while it is still importing the application is honoured too.
     """
     _STOP.install()
-
-
-def stop_requested() -> bool:
-    return _STOP.requested
 
 
 # --------------------------------------------------------------------------- the servers
@@ -1022,7 +1017,7 @@ def run(
     """Serve the app named by `target` ("module:attr") on `server` until SIGINT/SIGTERM.
 
     The ASGI servers need an ASGI callable; aiohttp needs an aiohttp Application or an
-    object with an ``aiohttp_app()`` method (see the module docstring).
+    object with an ``aiohttp_app()`` method (docs/servers.md).
 
     Returns normally after a signal (the server shut down gracefully). Raises `RunnerError`
     for an unknown or missing server, a target that cannot be imported, or an address

@@ -16,12 +16,13 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.harness.fake_asgi import ASGIApp, FakeWebSocket, websocket_scope
+from gqlwire.asgi_types import ASGIApplication
+from tests.harness.fake_asgi import FakeWebSocket, websocket_scope
 from tests.harness.protocols import LEGACY_WS, PROTOCOLS, TRANSPORT_WS
 
 from .support import make_app, run_query, start, start_tracked
 
-Scenario = Callable[[ASGIApp, str], Awaitable[None]]
+Scenario = Callable[[ASGIApplication, str], Awaitable[None]]
 
 
 def ours(kind: type) -> bool:
@@ -59,20 +60,20 @@ def collector_off() -> Iterator[list[str]]:
             gc.enable()
 
 
-async def query_then_leave(app: ASGIApp, protocol: str) -> None:
+async def query_then_leave(app: ASGIApplication, protocol: str) -> None:
     async with FakeWebSocket(app, websocket_scope(subprotocols=[protocol])) as ws:
         await ws.handshake()
         await run_query(ws, protocol)
         ws.leave()
 
 
-async def leave_mid_subscription(app: ASGIApp, protocol: str) -> None:
+async def leave_mid_subscription(app: ASGIApplication, protocol: str) -> None:
     async with FakeWebSocket(app, websocket_scope(subprotocols=[protocol])) as ws:
         await start_tracked(ws, protocol)
         ws.leave()
 
 
-async def complete_a_subscription(app: ASGIApp, protocol: str) -> None:
+async def complete_a_subscription(app: ASGIApplication, protocol: str) -> None:
     async with FakeWebSocket(app, websocket_scope(subprotocols=[protocol])) as ws:
         await start_tracked(ws, protocol)
         stop = "complete" if protocol == TRANSPORT_WS else "stop"
@@ -83,7 +84,7 @@ async def complete_a_subscription(app: ASGIApp, protocol: str) -> None:
         ws.leave()
 
 
-async def break_the_protocol(app: ASGIApp, protocol: str) -> None:
+async def break_the_protocol(app: ASGIApplication, protocol: str) -> None:
     async with FakeWebSocket(app, websocket_scope(subprotocols=[protocol])) as ws:
         await ws.handshake()
         ws.push_text({"type": "no such message"})
@@ -94,7 +95,7 @@ async def break_the_protocol(app: ASGIApp, protocol: str) -> None:
             await ws.expect_close()
 
 
-async def refused_before_init(app: ASGIApp, protocol: str) -> None:
+async def refused_before_init(app: ASGIApplication, protocol: str) -> None:
     async with FakeWebSocket(app, websocket_scope(subprotocols=[protocol])) as ws:
         await ws.expect_accept()
         ws.push_text({"id": "x", "type": "subscribe" if protocol == TRANSPORT_WS else "start"})

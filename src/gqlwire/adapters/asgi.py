@@ -191,7 +191,10 @@ class ASGIApp:
         await connection.serve(offered)
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await _read_body(receive, self.options.max_message_size)
+        try:
+            body = await _read_body(receive, self.options.max_message_size)
+        except _ClientGone:
+            return  # nobody to answer: the server has already dropped the connection
         if body is None:
             refusal = error_response(413, "Request body too large")
             await _respond(send, refusal.status, refusal.headers, refusal.body)
@@ -220,13 +223,22 @@ class ASGIApp:
                 return
 
 
+class _ClientGone(Exception):
+    """The client left before its request body ended."""
+
+
 async def _read_body(receive: Receive, limit: int | None) -> bytes | None:
+    """The whole request body, or ``None`` once it is longer than ``limit`` bytes.
+
+    Read up to the limit even when a longer ``Content-Length`` is declared: an ASGI
+    server drops the connection when the application answers while the client is still
+    sending, and the client then never reads the 413 (measured on uvicorn)."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message.get("type") == "http.disconnect":
-            return b"".join(chunks)
+            raise _ClientGone
         chunk = bytes(message.get("body") or b"")
         size += len(chunk)
         if limit is not None and size > limit:

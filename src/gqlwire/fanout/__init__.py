@@ -2,7 +2,7 @@
 
 Brokers (:class:`MemoryBroker`, :class:`RedisBroker`) move events between publishers and
 subscription sources, within a process or across processes; shared subscriptions
-(:mod:`.shared`, ``GraphQLServer(share_key=...)``) execute and serialize each event once
+(:mod:`gqlwire.sharing`, ``GraphQLServer(share_key=...)``) execute and serialize each event once
 for every identical subscription. How to use a broker and what it guarantees:
 docs/brokers.md.
 """
