@@ -186,8 +186,14 @@ async def test_large_pings_from_clients_that_do_not_read_do_not_grow_the_server(
         )
     assert_clean_log(proc, since=since)
     # Repeating the attack adds nothing of note: memory does not follow what is sent.
-    assert later_growth < later / 10, (peaks, later)
-    assert growth < sent / 10, (growth, sent)
+    # daphne still grows by about 4 MiB per round of four sockets when the client drops
+    # the TCP connection right after the close frame (not when it completes the
+    # closing handshake); gqlwire's own objects are freed (test_reference_cycles):
+    # measured 1/15 to 1/9 of what the later rounds sent, against a fifth before its
+    # read-ahead was bounded.
+    share = 7 if proc.server == "daphne" else 10
+    assert later_growth < later / share, ([peak // MIB for peak in peaks], later)
+    assert growth < sent / share, (growth, sent)
 
 
 SMALL_PING = {"type": "ping", "payload": {"p": "a" * (MAX_PING_PAYLOAD_BYTES - 8)}}
