@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from graphql import OperationType
@@ -69,7 +69,9 @@ async def handle_http_request(runtime: ServerRuntime, request: HTTPRequest) -> H
         )
     if not options.origin_allowed(request.headers.get("origin")):
         return error_response(403, "Origin not allowed")
-    refusal = cross_site_refusal(request) if options.csrf_prevention else None
+    refusal = (
+        cross_site_refusal(request, options.trusted_origins) if options.csrf_prevention else None
+    )
     if refusal is not None:
         return refusal
     media_type = negotiate_media_type(request.headers.get("accept"))
@@ -117,16 +119,25 @@ PREFLIGHT_HEADERS: Final = (
 """Headers a page cannot add to a cross-site request without the browser's preflight."""
 
 
-def cross_site_refusal(request: HTTPRequest) -> HTTPResponse | None:
+def cross_site_refusal(
+    request: HTTPRequest, trusted_origins: frozenset[str] | None = None
+) -> HTTPResponse | None:
     """The answer to a request another site's page could have made a visitor's browser
     send (with the visitor's cookies) without a CORS preflight, or ``None``.
 
     A ``POST`` runs only with ``Content-Type: application/json``, which no form and no
     simple cross-site request can send, so it is refused here when its content type is
-    not one (415), before ``on_connect`` or anything of the application runs. A ``GET``
-    carries no body: it runs only with a header a simple request cannot have (a
-    non-simple ``Content-Type``, or one of :data:`PREFLIGHT_HEADERS`); otherwise 400.
-    Queries with side effects in a resolver can then not be triggered by an ``<img>``,
+    not one (415), before ``on_connect`` or anything of the application runs.
+
+    A ``GET`` carries no body. A browser says where it comes from: ``Sec-Fetch-Site``
+    (every current browser), else ``Origin``. A ``GET`` that a browser sends from another
+    site is refused (400) unless it carries a header a simple request cannot have (a
+    non-simple ``Content-Type``, or one of :data:`PREFLIGHT_HEADERS`, which only a
+    preflight the server's CORS policy granted lets through) or its origin is one of
+    ``trusted_origins``. A request with neither header is not a browser's cross-site
+    request (or comes from a browser too old to send either, whose only cross-site
+    requests are ``<img>``-like): it runs, so that API clients need no extra header. A
+    query whose resolvers have side effects can then not be triggered by an ``<img>``,
     a link or a form on another site.
     """
     headers = request.headers
@@ -136,6 +147,8 @@ def cross_site_refusal(request: HTTPRequest) -> HTTPResponse | None:
         except MalformedRequest as error:
             return error_response(error.status, str(error))
         return None
+    if not _from_another_site(headers, trusted_origins or frozenset()):
+        return None
     content_type = headers.get("content-type")
     if content_type is not None and parse_media_type(content_type)[0] not in SIMPLE_CONTENT_TYPES:
         return None
@@ -143,9 +156,29 @@ def cross_site_refusal(request: HTTPRequest) -> HTTPResponse | None:
         return None
     return error_response(
         400,
-        "GET request refused as a possible cross-site request forgery: send it with a "
-        "GraphQL-Preflight: 1 header (or use POST with Content-Type: application/json)",
+        "GET request from another site refused as a possible cross-site request forgery: "
+        "send it with a GraphQL-Preflight: 1 header (or use POST with Content-Type: "
+        "application/json)",
     )
+
+
+SAME_ORIGIN_FETCH_SITES: Final = frozenset({"same-origin", "none"})
+"""``Sec-Fetch-Site`` values of a request the page's own origin (or the user) made."""
+
+
+def _from_another_site(headers: Headers, trusted_origins: frozenset[str]) -> bool:
+    """Whether a browser sent this request on behalf of a page of another origin."""
+    origin = headers.get("origin")
+    if origin is not None and origin in trusted_origins:
+        return False
+    fetch_site = headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site.strip().lower() not in SAME_ORIGIN_FETCH_SITES
+    if origin is None:
+        return False
+    host = headers.get("host")
+    # An opaque origin ("null": sandboxed frames, file: pages) matches no host.
+    return host is None or urlsplit(origin.strip()).netloc.lower() != host.strip().lower()
 
 
 # -- requests --------------------------------------------------------------------------

@@ -6,9 +6,10 @@
 - ``allowed_origins`` refuses a browser request from another origin with 403, as it
   refuses the handshake.
 - Cross-site request forgery: a request another site's page could make a visitor's
-  browser send without a CORS preflight never runs (a GET without a preflight header:
-  400; a POST that is not ``application/json``: 415), before anything of the
-  application runs; the resolver with a side effect counts how often it ran.
+  browser send without a CORS preflight never runs (a GET that a browser marks as sent
+  by another site, without a preflight header: 400; a POST that is not
+  ``application/json``: 415), before anything of the application runs; the resolver
+  with a side effect counts how often it ran. A GET no other site sent runs.
 """
 
 from __future__ import annotations
@@ -192,6 +193,16 @@ async def test_allowed_origins_refuse_other_origins_over_http(
 # -- cross-site request forgery ------------------------------------------------------------
 
 
+CROSS_SITE = {
+    "fetch-metadata": {"sec-fetch-site": "cross-site", "origin": "https://evil.example"},
+    "same-site": {"sec-fetch-site": "same-site"},
+    "origin-only": {"origin": "https://evil.example"},
+    "opaque-origin": {"origin": "null"},
+}
+"""How a browser marks a request that a page of another origin made."""
+
+
+@pytest.mark.parametrize("browser", sorted(CROSS_SITE))
 @pytest.mark.parametrize(
     "headers",
     [
@@ -204,13 +215,15 @@ async def test_allowed_origins_refuse_other_origins_over_http(
     ids=["no-header", "text-plain", "form", "multipart", "empty-preflight"],
 )
 async def test_a_get_another_site_could_send_does_not_run(
-    proc: ServerProcess, headers: dict[str, str]
+    proc: ServerProcess, headers: dict[str, str], browser: str
 ) -> None:
     since = proc.log_offset()
     before = await effects(proc)
     async with httpx.AsyncClient(timeout=10) as client:
         response = await client.get(
-            proc.http_url(), params={"query": "{ effect }"}, headers=headers
+            proc.http_url(),
+            params={"query": "{ effect }"},
+            headers={**headers, **CROSS_SITE[browser]},
         )
     assert response.status_code == 400
     assert "cross-site request forgery" in response.json()["errors"][0]["message"]
@@ -228,16 +241,39 @@ async def test_a_get_another_site_could_send_does_not_run(
     ],
     ids=["graphql-preflight", "apollo-require-preflight", "x-apollo-operation-name", "json"],
 )
-async def test_a_get_with_a_header_only_a_preflight_allows_runs(
+async def test_a_cross_site_get_with_a_header_only_a_preflight_allows_runs(
     proc: ServerProcess, headers: dict[str, str]
 ) -> None:
     before = await effects(proc)
     async with httpx.AsyncClient(timeout=10) as client:
         response = await client.get(
-            proc.http_url(), params={"query": "{ effect }"}, headers=headers
+            proc.http_url(),
+            params={"query": "{ effect }"},
+            headers={**headers, **CROSS_SITE["fetch-metadata"]},
         )
     assert response.status_code == 200, response.text
     assert await effects(proc) == before + 1
+
+
+async def test_a_get_that_no_other_site_sent_runs(proc: ServerProcess) -> None:
+    """Not a browser (no Fetch Metadata, no Origin: curl, graphql-http's audit), the
+    page's own origin, the address bar, and an origin ``allowed_origins`` names."""
+    own_origin = f"http://{proc.host}:{proc.port}"
+    cases: list[tuple[str, dict[str, str]]] = [
+        ("/graphql", {}),
+        ("/graphql", {"sec-fetch-site": "same-origin", "origin": own_origin}),
+        ("/graphql", {"sec-fetch-site": "none"}),
+        ("/graphql", {"origin": own_origin}),
+        ("/origins", {"sec-fetch-site": "cross-site", "origin": "https://app.example"}),
+    ]
+    before = await effects(proc)
+    async with httpx.AsyncClient(timeout=10) as client:
+        for path, headers in cases:
+            response = await client.get(
+                proc.http_url(path), params={"query": "{ effect }"}, headers=headers
+            )
+            assert response.status_code == 200, (path, headers, response.text)
+    assert await effects(proc) == before + len(cases)
 
 
 @pytest.mark.parametrize(
