@@ -157,7 +157,8 @@ def bundle() -> Bundle:
 
 
 # The asset URLs are relative and hold only a query: the browser keeps the page's own
-# path, so the page works wherever the endpoint is mounted.
+# path, so the page works wherever the endpoint is mounted. The empty icon keeps the
+# browser from asking the server's root for /favicon.ico.
 _PAGE: Final = f"""<!doctype html>
 <html lang="en">
 <head>
@@ -165,6 +166,7 @@ _PAGE: Final = f"""<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
 <title>GraphiQL</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="?{ASSET_PARAMETER}={{css}}">
 <script defer src="?{ASSET_PARAMETER}={{js}}"></script>
 </head>
