@@ -7,13 +7,16 @@ The browser itself runs in ``test_graphiql_browser.py``; the app is
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from gqlwire import GraphQLServer
 from gqlwire.graphiql import CONTENT_SECURITY_POLICY, bundle, prefers_html
+from tests.apps.graphiql_app import schema
 from tests.harness.servers import ServerPool, ServerProcess, find_tracebacks
 
 APP = "tests.apps.graphiql_app:app"
@@ -90,8 +93,6 @@ def test_assets_are_served_at_any_mount_path(client: httpx.Client, path: str) ->
 
 
 def test_asset_name_carries_its_hash() -> None:
-    import hashlib
-
     for name, asset in bundle().assets.items():
         assert hashlib.sha256(asset.body).hexdigest()[:16] in name
 
@@ -179,3 +180,10 @@ def test_page_does_not_call_on_connect(client: httpx.Client) -> None:
 )
 def test_prefers_html(accept: str | None, expected: bool) -> None:
     assert prefers_html(accept) is expected
+
+
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_option_is_checked_when_the_server_is_built(value: object) -> None:
+    with pytest.raises(TypeError, match=f"graphiql must be True or False, got {value!r}"):
+        GraphQLServer(schema, graphiql=value)  # type: ignore[arg-type]
+    assert GraphQLServer(schema).options.graphiql is True
