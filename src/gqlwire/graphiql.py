@@ -21,7 +21,9 @@ status, headers and body for ``http.py`` to wrap.
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Final
@@ -63,6 +65,8 @@ class Asset:
     """As requested: ``graphiql-<first 16 hex digits of its SHA-256>.js``."""
     content_type: str
     body: bytes
+    gzipped: bytes
+    """The same, gzip-compressed (a third of the size), for clients that accept it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +77,9 @@ class Bundle:
     assets: dict[str, Asset]
 
 
-def graphiql_response(method: str, query_string: str, accept: str | None) -> Response | None:
+def graphiql_response(
+    method: str, query_string: str, headers: Mapping[str, str]
+) -> Response | None:
     """The page or an asset, or ``None`` when the request is not for GraphiQL.
 
     For GraphiQL are: a ``GET`` whose only query parameter is ``graphiql`` (an asset:
@@ -85,8 +91,8 @@ def graphiql_response(method: str, query_string: str, accept: str | None) -> Res
         return None
     asset_name = _requested_asset(query_string)
     if asset_name is not None:
-        return _asset_response(asset_name)
-    if prefers_html(accept):
+        return _asset_response(asset_name, accepts_gzip(headers.get("accept-encoding")))
+    if prefers_html(headers.get("accept")):
         return _page_response()
     return None
 
@@ -103,7 +109,7 @@ def _requested_asset(query_string: str) -> str | None:
     return values[ASSET_PARAMETER][0]
 
 
-def _asset_response(name: str) -> Response:
+def _asset_response(name: str, gzipped: bool) -> Response:
     asset = bundle().assets.get(name)
     if asset is None:
         # Not a GraphQL result: plain text, like any other missing file.
@@ -112,16 +118,16 @@ def _asset_response(name: str) -> Response:
             [("content-type", "text/plain; charset=utf-8"), ("cache-control", "no-store")],
             f"No GraphiQL asset is named {name!r}\n".encode(),
         )
-    return (
-        200,
-        [
-            ("content-type", f"{asset.content_type}; charset=utf-8"),
-            # The name changes with the bytes: a cached copy is never stale.
-            ("cache-control", "public, max-age=31536000, immutable"),
-            ("x-content-type-options", "nosniff"),
-        ],
-        asset.body,
-    )
+    headers = [
+        ("content-type", f"{asset.content_type}; charset=utf-8"),
+        # The name changes with the bytes: a cached copy is never stale.
+        ("cache-control", "public, max-age=31536000, immutable"),
+        ("x-content-type-options", "nosniff"),
+        ("vary", "Accept-Encoding"),
+    ]
+    if gzipped:
+        return 200, [*headers, ("content-encoding", "gzip")], asset.gzipped
+    return 200, headers, asset.body
 
 
 def _page_response() -> Response:
@@ -143,7 +149,8 @@ def _page_response() -> Response:
 
 @functools.cache
 def bundle() -> Bundle:
-    """The page and its assets (read from the package once, on the first request)."""
+    """The page and its assets (read from the package and compressed once, on the first
+    request for GraphiQL: some tens of milliseconds, once per process)."""
     directory = resources.files("gqlwire").joinpath(ASSET_DIRECTORY)
     assets: dict[str, Asset] = {}
     names: dict[str, str] = {}
@@ -151,7 +158,8 @@ def bundle() -> Bundle:
         body = directory.joinpath(filename).read_bytes()
         stem, _, extension = filename.rpartition(".")
         name = f"{stem}-{hashlib.sha256(body).hexdigest()[:16]}.{extension}"
-        assets[name] = Asset(name, content_type, body)
+        # mtime=0: the same bytes every time, whoever compresses them.
+        assets[name] = Asset(name, content_type, body, gzip.compress(body, mtime=0))
         names[extension] = name
     return Bundle(_PAGE.format(css=names["css"], js=names["js"]).encode(), assets)
 
@@ -178,7 +186,17 @@ _PAGE: Final = f"""<!doctype html>
 """
 
 
-# -- Accept ----------------------------------------------------------------------------------
+# -- Accept and Accept-Encoding --------------------------------------------------------------
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether ``Accept-Encoding`` allows gzip (named, or ``*``, with a q-value above 0)."""
+    if not accept_encoding:
+        return False
+    named: dict[str, float] = dict(_media_range(part) for part in accept_encoding.split(","))
+    quality = named.get("gzip", named.get("x-gzip", named.get("*", 0.0)))
+    return quality > 0
+
 
 _HTML: Final = "text/html"
 _GRAPHQL_JSON_TYPES: Final = ("application/graphql-response+json", "application/json")
@@ -232,6 +250,7 @@ __all__ = [
     "CONTENT_SECURITY_POLICY",
     "Asset",
     "Bundle",
+    "accepts_gzip",
     "bundle",
     "graphiql_response",
     "prefers_html",

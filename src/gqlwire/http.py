@@ -73,9 +73,7 @@ async def handle_http_request(runtime: ServerRuntime, request: HTTPRequest) -> H
     # A browser opening the URL gets GraphiQL (docs/graphiql.md): static, before the
     # cross-site check (a navigation sends no preflight header) and without on_connect.
     if options.graphiql:
-        page = graphiql_response(
-            request.method, request.query_string, request.headers.get("accept")
-        )
+        page = graphiql_response(request.method, request.query_string, request.headers)
         if page is not None:
             return HTTPResponse(*page)
     refusal = cross_site_refusal(request) if options.csrf_prevention else None

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from gqlwire import GraphQLServer
-from gqlwire.graphiql import CONTENT_SECURITY_POLICY, bundle, prefers_html
+from gqlwire.graphiql import CONTENT_SECURITY_POLICY, accepts_gzip, bundle, prefers_html
 from tests.apps.graphiql_app import schema
 from tests.harness.servers import ServerPool, ServerProcess, find_tracebacks
 
@@ -88,8 +88,24 @@ def test_assets_are_served_at_any_mount_path(client: httpx.Client, path: str) ->
         kind = "text/css" if name.endswith(".css") else "text/javascript"
         assert response.headers["content-type"] == f"{kind}; charset=utf-8"
         assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert response.headers["vary"] == "Accept-Encoding"
+        # httpx asks for gzip and decodes it: the bytes are the asset's all the same.
+        assert response.headers["content-encoding"] == "gzip"
         assert response.content == bundle().assets[name].body
         assert len(response.content) > 10_000  # the real bundle, not a stub
+
+
+@pytest.mark.parametrize("accept_encoding", ["identity", "gzip;q=0, identity", "br"])
+def test_assets_uncompressed_unless_gzip_is_accepted(
+    client: httpx.Client, accept_encoding: str
+) -> None:
+    for name in asset_names(open_page(client).text):
+        response = client.get(
+            "/graphql", params={"graphiql": name}, headers={"accept-encoding": accept_encoding}
+        )
+        assert response.status_code == 200
+        assert "content-encoding" not in response.headers
+        assert response.content == bundle().assets[name].body
 
 
 def test_asset_name_carries_its_hash() -> None:
@@ -180,6 +196,23 @@ def test_page_does_not_call_on_connect(client: httpx.Client) -> None:
 )
 def test_prefers_html(accept: str | None, expected: bool) -> None:
     assert prefers_html(accept) is expected
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "expected"),
+    [
+        ("gzip, deflate, br, zstd", True),
+        ("br;q=1, gzip;q=0.5", True),
+        ("*", True),
+        ("x-gzip", True),
+        ("gzip;q=0", False),
+        ("*;q=0", False),
+        ("identity", False),
+        (None, False),
+    ],
+)
+def test_accepts_gzip(accept_encoding: str | None, expected: bool) -> None:
+    assert accepts_gzip(accept_encoding) is expected
 
 
 @pytest.mark.parametrize("value", ["no", 0, None])
