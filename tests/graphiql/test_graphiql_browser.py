@@ -14,6 +14,7 @@ Playwright never downloads a browser here: it launches the system's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 APP = "tests.apps.graphiql_app:app"
+# A browser's start and a page of 1.8 MB of assets on a loaded machine: more room than
+# the suite's default, each wait inside still bounded by TIMEOUT_MS.
+pytestmark = pytest.mark.timeout(180)
 CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT_MS = 20_000
 """For each wait in the page: a bound, not a measure (the page waits on events)."""
@@ -101,6 +105,27 @@ class PageRecord:
         )
 
 
+@contextlib.contextmanager
+def browser_page(
+    browser: Browser, failure_screenshot: Path, **options: Any
+) -> Iterator[tuple[Page, PageRecord]]:
+    """A new page and its record, closed at the end. On a failure inside, a screenshot
+    of the page as it was is kept and the error says what the page reported (a wait
+    that times out says nothing of why by itself)."""
+    page = browser.new_page(**options)
+    record = PageRecord(page)
+    try:
+        yield page, record
+    except Exception as error:
+        page.screenshot(path=str(failure_screenshot), full_page=True)
+        raise AssertionError(
+            f"{error}\npage problems: {record.problems}\nrequests: {record.requests}\n"
+            f"sockets: {record.sockets}\nscreenshot: {failure_screenshot}"
+        ) from error
+    finally:
+        page.close()
+
+
 def set_query(page: Page, query: str, operation_name: str) -> None:
     """Put ``query`` in GraphiQL's query editor, as a paste would, and wait until
     GraphiQL has read it (it parses the editor's text 100 ms after a change, and decides
@@ -147,9 +172,8 @@ def test_query_and_subscription_in_graphiql(
 ) -> None:
     offset = proc.log_offset()
     origin = proc.http_url("")
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    record = PageRecord(page)
-    try:
+    failed = artifacts / f"graphiql-{server_name}-failed.png"
+    with browser_page(browser, failed, viewport={"width": 1280, "height": 800}) as (page, record):
         page.goto(proc.http_url("/graphql"), timeout=TIMEOUT_MS)
         page.wait_for_selector(".graphiql-query-editor .CodeMirror", timeout=TIMEOUT_MS)
 
@@ -170,8 +194,6 @@ def test_query_and_subscription_in_graphiql(
                     control.post("/_release", params={"token": token}).raise_for_status()
                 wait_for_result(page, {"data": {"countdown": value}})
         page.screenshot(path=str(artifacts / f"graphiql-{server_name}.png"), full_page=True)
-    finally:
-        page.close()
 
     own = urlsplit(origin).netloc
     elsewhere = [url for url in record.requests + record.sockets if urlsplit(url).netloc != own]
@@ -186,18 +208,18 @@ def test_query_and_subscription_in_graphiql(
     assert not proc.error_lines(offset) + find_tracebacks(log), log
 
 
-def test_page_at_another_mount_path(browser: Browser, proc: ServerProcess) -> None:
-    page = browser.new_page()
-    record = PageRecord(page)
-    try:
+def test_page_at_another_mount_path(
+    browser: Browser, proc: ServerProcess, server_name: str, artifacts: Path
+) -> None:
+    failed = artifacts / f"graphiql-mounted-{server_name}-failed.png"
+    with browser_page(browser, failed) as (page, record):
         page.goto(proc.http_url("/deeply/mounted/api"), timeout=TIMEOUT_MS)
         page.wait_for_selector(".graphiql-query-editor .CodeMirror", timeout=TIMEOUT_MS)
         set_query(page, "query Mounted { hello }", "Mounted")
         page.click(".graphiql-execute-button")
         wait_for_result(page, {"data": {"hello": "Hello, world!"}})
         assert result(page) == {"data": {"hello": "Hello, world!"}}
-    finally:
-        page.close()
+
     paths = {urlsplit(url).path for url in record.requests}
     assert paths == {"/deeply/mounted/api"}, record.requests
     assert not record.problems, record.problems
