@@ -112,11 +112,16 @@ def _requested_asset(query_string: str) -> str | None:
 def _asset_response(name: str, gzipped: bool) -> Response:
     asset = bundle().assets.get(name)
     if asset is None:
-        # Not a GraphQL result: plain text, like any other missing file.
+        # Not a GraphQL result: plain text, like any other missing file. It echoes the
+        # name (shortened), so browsers must not sniff it into anything else.
         return (
             404,
-            [("content-type", "text/plain; charset=utf-8"), ("cache-control", "no-store")],
-            f"No GraphiQL asset is named {name!r}\n".encode(),
+            [
+                ("content-type", "text/plain; charset=utf-8"),
+                ("cache-control", "no-store"),
+                ("x-content-type-options", "nosniff"),
+            ],
+            f"No GraphiQL asset is named {name[:100]!r}\n".encode(),
         )
     headers = [
         ("content-type", f"{asset.content_type}; charset=utf-8"),

@@ -120,6 +120,7 @@ def test_unknown_asset_is_404(client: httpx.Client, name: str) -> None:
     response = client.get("/graphql", params={"graphiql": name})
     assert response.status_code == 404
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert response.headers["x-content-type-options"] == "nosniff"
     assert "No GraphiQL asset" in response.text
 
 
