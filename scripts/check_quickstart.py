@@ -7,7 +7,9 @@ no extras and the newest dependencies, into a fresh ``.venv`` that is never acti
 The server command runs in the background until it prints its listening line; each
 command of ``quickstart-try`` must then print exactly what the README shows; Ctrl-C
 (SIGINT) must stop the server with status 0 and no traceback. The wheel itself is also
-built and checked: it holds the package and its type marker, and no tests.
+built and checked: it holds the package, its type marker and the GraphiQL assets, and
+no tests; and a browser's GET of the quick start's URL gets the GraphiQL page and its
+assets from the installed wheel.
 
 Only the standard library is used, and every wait is bounded.
 """
@@ -15,12 +17,14 @@ Only the standard library is used, and every wait is bounded.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -91,6 +95,7 @@ def check(checkout: Path) -> None:
         print(f"quickstart: installed {installed(venv_python)}", flush=True)
         check_no_extras(venv_python)
         check_wheel(venv_python, checkout)
+        check_graphiql(port)
         for step in console("quickstart-try"):
             run_step(step.command, step.output, checkout)
         stop_with_ctrl_c(server, log_path)
@@ -157,7 +162,14 @@ def check_wheel(venv_python: Path, checkout: Path) -> None:
     if len(wheels) != 1:
         raise QuickstartFailed(f"expected one wheel, found {[w.name for w in wheels]}")
     names = zipfile.ZipFile(wheels[0]).namelist()
-    required = ["gqlwire/__init__.py", "gqlwire/py.typed", "gqlwire/protocol/__init__.py"]
+    required = [
+        "gqlwire/__init__.py",
+        "gqlwire/py.typed",
+        "gqlwire/protocol/__init__.py",
+        # GraphiQL works offline: its built assets ship inside the wheel.
+        "gqlwire/graphiql_assets/graphiql.js",
+        "gqlwire/graphiql_assets/graphiql.css",
+    ]
     missing = [name for name in required if name not in names]
     if missing:
         raise QuickstartFailed(f"{wheels[0].name} lacks {missing}")
@@ -166,7 +178,33 @@ def check_wheel(venv_python: Path, checkout: Path) -> None:
     stray = [name for name in names if name.startswith(("tests/", "benchmarks/", "examples/"))]
     if stray:
         raise QuickstartFailed(f"{wheels[0].name} carries files that are not the library: {stray}")
-    print(f"quickstart: {wheels[0].name}: {len(names)} files, package and LICENSE", flush=True)
+    print(
+        f"quickstart: {wheels[0].name}: {len(names)} files, package, GraphiQL assets and LICENSE",
+        flush=True,
+    )
+
+
+def check_graphiql(port: int) -> None:
+    """A browser opening the quick start's URL gets GraphiQL, and its assets come from
+    the installed wheel through the same URL (nothing from elsewhere)."""
+    url = f"http://127.0.0.1:{port}/graphql"
+    accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    page = fetch(url, accept)
+    names = re.findall(r'(?:href|src)="\?graphiql=([^"]+)"', page.decode())
+    if len(names) != 2:
+        raise QuickstartFailed(f"a browser at {url} did not get the GraphiQL page: {page[:200]!r}")
+    sizes = [len(fetch(f"{url}?graphiql={name}", "*/*")) for name in names]
+    print(f"quickstart: GraphiQL at {url}: page and assets {sizes} bytes", flush=True)
+
+
+def fetch(url: str, accept: str) -> bytes:
+    request = urllib.request.Request(url, headers={"accept": accept})
+    try:
+        with urllib.request.urlopen(request, timeout=COMMAND_TIMEOUT) as response:
+            body: bytes = response.read()
+    except OSError as error:
+        raise QuickstartFailed(f"GET {url} failed: {error}") from error
+    return body
 
 
 def run_step(command: str, expected: list[str], checkout: Path) -> None:

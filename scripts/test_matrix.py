@@ -9,7 +9,9 @@ the newest releases they allow (so the suite sees what a new user's ``pip instal
 not what an old environment happens to hold), then runs its share of the suite:
 
 - ``main``: the whole suite, on the default ``python3`` with the ``dev`` extra, which
-  resolves the newest graphql-core (3.3) and Strawberry.
+  resolves the newest graphql-core (3.3) and Strawberry. It runs ``npm ci`` for the
+  interop clients first, and installs Debian's ``chromium`` for the GraphiQL browser test
+  when it is missing and this is root or CI (``apt-get install -y chromium``).
 - ``graphql-core-3.2``: ``dev`` plus ``graphene``, whose pin holds graphql-core at 3.2:
   the protocol, server (both subprotocols over real servers), HTTP, response-stream and
   schema-library tests (Graphene included).
@@ -61,6 +63,8 @@ class Cell:
     graphql_core: str = r"3\.3\."
     """A regular expression the installed graphql-core version must match."""
     npm: bool = False
+    browser: bool = False
+    """Whether the cell runs the GraphiQL browser test, which needs Debian's chromium."""
     description: str = ""
 
 
@@ -70,6 +74,7 @@ CELLS = (
         "python3",
         pytest_args=(),
         npm=True,
+        browser=True,
         description="the whole suite, newest dependencies",
     ),
     Cell(
@@ -158,6 +163,8 @@ def run_cell(cell: Cell, extra_args: list[str]) -> Outcome:
         )
     if cell.npm:
         run(["npm", "ci", "--no-audit", "--no-fund"])
+    if cell.browser:
+        ensure_chromium()
     command = [str(venv / "bin" / "python"), "-m", "pytest", *cell.pytest_args, *extra_args]
     print("$ " + " ".join(command), flush=True)
     output = run_tee(command)
@@ -251,6 +258,35 @@ def installed_versions(venv: Path) -> str:
         [str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, check=True
     )
     return result.stdout.strip()
+
+
+# -- the browser ---------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+"""Debian's chromium, which Playwright drives in the GraphiQL browser test (Playwright's
+own browser downloads are never used)."""
+
+
+def ensure_chromium() -> None:
+    """Install Debian's ``chromium`` when it is missing, as root or under CI; elsewhere
+    the browser test skips and says how to install it (under CI it fails instead)."""
+    if CHROMIUM.exists():
+        return
+    if not (ci() or os.geteuid() == 0) or shutil.which("apt-get") is None:
+        print(
+            f"{CHROMIUM} is missing and this is not root: the GraphiQL browser test will "
+            "skip (install it with: apt-get install -y chromium)",
+            flush=True,
+        )
+        return
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        print("$ " + " ".join(command), flush=True)
+        # A failed install is not fatal here: the browser test then reports it (and
+        # fails under CI), next to every other result.
+        if subprocess.run(command, env=environment).returncode != 0:
+            print(f"could not install chromium ({' '.join(command)} failed)", flush=True)
+            return
 
 
 # -- the README's quick start ----------------------------------------------------------------

@@ -24,6 +24,7 @@ CORE = {
     "gqlwire.context",
     "gqlwire.execution",
     "gqlwire.execution_budget",
+    "gqlwire.graphiql",
     "gqlwire.hooks",
     "gqlwire.http",
     "gqlwire.limits",

@@ -18,6 +18,7 @@ from graphql import OperationType
 
 from .context import Headers, HTTPContext, HTTPResponseDraft
 from .errors import ServerError
+from .graphiql import graphiql_response
 from .hooks import call_hook
 from .operation import Admission, Operation
 from .protocol import ErrorStage
@@ -69,6 +70,12 @@ async def handle_http_request(runtime: ServerRuntime, request: HTTPRequest) -> H
         )
     if not options.origin_allowed(request.headers.get("origin")):
         return error_response(403, "Origin not allowed")
+    # A browser opening the URL gets GraphiQL (docs/graphiql.md): static, before the
+    # cross-site check (a navigation sends no preflight header) and without on_connect.
+    if options.graphiql:
+        page = graphiql_response(request.method, request.query_string, request.headers)
+        if page is not None:
+            return HTTPResponse(*page)
     refusal = (
         cross_site_refusal(request, options.trusted_origins) if options.csrf_prevention else None
     )

@@ -82,7 +82,7 @@ _KINDS: tuple[tuple[tuple[str, ...], tuple[type, ...], bool, str], ...] = (
         "an int or None",
     ),
     (("document_cache_size",), (int,), False, "an int"),
-    (("debug", "mask_errors", "introspection"), (bool,), False, "True or False"),
+    (("debug", "mask_errors", "introspection", "graphiql"), (bool,), False, "True or False"),
     (("hide_suggestions", "strawberry_pipeline"), (bool,), True, "True, False or None"),
 )
 """(names, accepted types, whether None is accepted, what to say): the options whose
@@ -128,6 +128,7 @@ class ServerOptions:
     message_burst: int = DEFAULT_MESSAGE_BURST
     allowed_origins: Sequence[str] | None = None
     csrf_prevention: bool = True
+    graphiql: bool = True
     debug: bool = False
     mask_errors: bool = False
     protocols: Sequence[str] = (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS)

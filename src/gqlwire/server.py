@@ -87,6 +87,7 @@ class GraphQLServer:
         - ``allowed_origins``: browser origins accepted (``None``: any);
           ``csrf_prevention`` (``True``): refuse HTTP requests a cross-site page could
           send without a preflight.
+        - ``graphiql`` (``True``): a browser opening the endpoint gets GraphiQL, offline.
         - ``debug``: show application exceptions' messages to clients;
           ``mask_errors``: hide unexpected resolver errors' messages.
         - ``introspection`` (``True``), ``hide_suggestions`` (``None``: hidden exactly
@@ -132,6 +133,7 @@ class GraphQLServer:
         message_burst: int = DEFAULT_MESSAGE_BURST,
         allowed_origins: Sequence[str] | None = None,
         csrf_prevention: bool = True,
+        graphiql: bool = True,
         debug: bool = False,
         mask_errors: bool = False,
         protocols: Sequence[str] = (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS),
@@ -182,6 +184,7 @@ class GraphQLServer:
                 message_burst=message_burst,
                 allowed_origins=allowed_origins,
                 csrf_prevention=csrf_prevention,
+                graphiql=graphiql,
                 debug=debug,
                 mask_errors=mask_errors,
                 protocols=protocols,
