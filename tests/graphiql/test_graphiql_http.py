@@ -162,9 +162,14 @@ def test_post_with_html_accept_is_graphql(client: httpx.Client) -> None:
 
 def test_off_answers_as_before(client: httpx.Client) -> None:
     page = open_page(client, "/off")
-    # What a browser GET got before GraphiQL: the cross-site refusal.
+    # What a browser GET got before GraphiQL: a GraphQL GET without a query.
     assert page.status_code == 400
-    assert "cross-site request forgery" in page.json()["errors"][0]["message"]
+    assert page.json() == {"errors": [{"message": "Missing query"}]}
+    linked = client.get(
+        "/off", headers={"accept": BROWSER_ACCEPT, "sec-fetch-site": "cross-site"}
+    )  # a link on another site: the cross-site refusal
+    assert linked.status_code == 400
+    assert "cross-site request forgery" in linked.json()["errors"][0]["message"]
     name = asset_names(open_page(client).text)[0]
     asset = client.get("/off", params={"graphiql": name}, headers={"graphql-preflight": "1"})
     assert asset.status_code == 400  # a GraphQL GET without a query (422 as legacy JSON)
