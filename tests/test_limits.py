@@ -40,7 +40,9 @@ _person_type: Any = SCHEMA.type_map["Person"]
 _person_type.fields["friends"].resolve = lambda _person, _info, first: [_PERSON] * first
 _person_type.fields["boom"].resolve = _boom
 
-NO_LIMITS = OperationLimits(max_depth=None, max_aliases=None, max_root_fields=None, max_fields=None)
+NO_LIMITS = OperationLimits(
+    max_depth=None, max_aliases=None, max_root_fields=None, max_fields=None, max_directives=None
+)
 
 
 def cost(query: str) -> Any:
@@ -138,6 +140,10 @@ def test_every_operation_is_measured() -> None:
          "Root field count 2 exceeds the limit of 1"),
         (nested(3), OperationLimits(max_fields=4), "Field count 5 exceeds the limit of 4"),
         (bomb(16), OperationLimits(), "Alias count 65536 exceeds the limit of 30"),
+        ("query Q @a { hello @b ...F @c ... @d { hello } } fragment F on Query @e { hello @f }",
+         OperationLimits(max_directives=5), "Directive count 6 exceeds the limit of 5"),
+        ("query Q($v: Int @a) { ...F ...F } fragment F on Query { hello @b @c }",
+         OperationLimits(max_directives=4), "Directive count 5 exceeds the limit of 4"),
     ],
 )  # fmt: skip
 def test_an_exceeded_limit_is_named_with_its_value(

@@ -182,7 +182,11 @@ class DocumentCache:
         self.max_tokens = max_tokens
         self.max_bytes = max_bytes
         self.limits = limits or OperationLimits(
-            max_depth=None, max_aliases=None, max_root_fields=None, max_fields=None
+            max_depth=None,
+            max_aliases=None,
+            max_root_fields=None,
+            max_fields=None,
+            max_directives=None,
         )
         self.hide_suggestions = hide_suggestions
         self._entries: OrderedDict[str, _CacheEntry] = OrderedDict()

@@ -18,7 +18,7 @@ it (see :class:`gqlwire.execution.DocumentCache`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from graphql import (
@@ -37,6 +37,7 @@ DEFAULT_MAX_DEPTH: Final = 15
 DEFAULT_MAX_ALIASES: Final = 30
 DEFAULT_MAX_ROOT_FIELDS: Final = 20
 DEFAULT_MAX_FIELDS: Final = 5000
+DEFAULT_MAX_DIRECTIVES: Final = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +52,18 @@ class OperationLimits:
     """Fields selected at the operation's root."""
     max_fields: int | None = DEFAULT_MAX_FIELDS
     """Fields selected in all, each fragment counted wherever it is spread."""
+    max_directives: int | None = DEFAULT_MAX_DIRECTIVES
+    """Directives used on the operation, its fields, spreads and fragments, each
+    fragment's counted wherever it is spread."""
 
     def __post_init__(self) -> None:
-        for name in ("max_depth", "max_aliases", "max_root_fields", "max_fields"):
+        for name in (
+            "max_depth",
+            "max_aliases",
+            "max_root_fields",
+            "max_fields",
+            "max_directives",
+        ):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
@@ -65,6 +75,7 @@ class OperationLimits:
             and self.max_aliases is None
             and self.max_root_fields is None
             and self.max_fields is None
+            and self.max_directives is None
         )
 
 
@@ -77,6 +88,7 @@ class SelectionCost:
     root_fields: int = 0
     """Fields at the selection set's own level (through fragments, not into fields)."""
     fields: int = 0
+    directives: int = 0
 
 
 _NOTHING: Final = SelectionCost()
@@ -99,14 +111,16 @@ class _Analysis:
     def selection_set(self, selection_set: SelectionSetNode | None) -> SelectionCost:
         if selection_set is None:
             return _NOTHING
-        depth = aliases = root_fields = fields = 0
+        depth = aliases = root_fields = fields = directives = 0
         for selection in selection_set.selections:
+            directives += len(selection.directives or ())
             if isinstance(selection, FieldNode):
                 below = self.selection_set(selection.selection_set)
                 depth = max(depth, below.depth + 1)
                 aliases += below.aliases + (selection.alias is not None)
                 root_fields += 1
                 fields += below.fields + 1
+                directives += below.directives
                 continue
             if isinstance(selection, FragmentSpreadNode):
                 cost = self.fragment(selection.name.value)
@@ -118,7 +132,8 @@ class _Analysis:
             aliases += cost.aliases
             root_fields += cost.root_fields
             fields += cost.fields
-        return SelectionCost(depth, aliases, root_fields, fields)
+            directives += cost.directives
+        return SelectionCost(depth, aliases, root_fields, fields, directives)
 
     def fragment(self, name: str) -> SelectionCost:
         summary = self._summaries.get(name)
@@ -130,6 +145,10 @@ class _Analysis:
         self._expanding.add(name)
         try:
             summary = self.selection_set(definition.selection_set)
+            if definition.directives:
+                summary = replace(
+                    summary, directives=summary.directives + len(definition.directives)
+                )
         finally:
             self._expanding.discard(name)
         self._summaries[name] = summary
@@ -139,11 +158,15 @@ class _Analysis:
 def operation_costs(document: DocumentNode) -> list[tuple[OperationDefinitionNode, SelectionCost]]:
     """Each operation of ``document`` with what it selects after fragment expansion."""
     analysis = _Analysis(document)
-    return [
-        (definition, analysis.selection_set(definition.selection_set))
-        for definition in document.definitions
-        if isinstance(definition, OperationDefinitionNode)
-    ]
+    costs = []
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            cost = analysis.selection_set(definition.selection_set)
+            own = len(definition.directives or ()) + sum(
+                len(variable.directives or ()) for variable in definition.variable_definitions or ()
+            )
+            costs.append((definition, replace(cost, directives=cost.directives + own)))
+    return costs
 
 
 def limit_errors(document: DocumentNode, limits: OperationLimits) -> list[GraphQLError]:
@@ -168,6 +191,8 @@ def _exceeded(cost: SelectionCost, limits: OperationLimits) -> str | None:
         return f"Alias count {cost.aliases} exceeds the limit of {limits.max_aliases}"
     if limits.max_fields is not None and cost.fields > limits.max_fields:
         return f"Field count {cost.fields} exceeds the limit of {limits.max_fields}"
+    if limits.max_directives is not None and cost.directives > limits.max_directives:
+        return f"Directive count {cost.directives} exceeds the limit of {limits.max_directives}"
     return None
 
 

@@ -25,6 +25,7 @@ from .hooks import Hook
 from .limits import (
     DEFAULT_MAX_ALIASES,
     DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_DIRECTIVES,
     DEFAULT_MAX_FIELDS,
     DEFAULT_MAX_ROOT_FIELDS,
 )
@@ -139,6 +140,7 @@ class ServerOptions:
     max_aliases: int | None = DEFAULT_MAX_ALIASES
     max_root_fields: int | None = DEFAULT_MAX_ROOT_FIELDS
     max_fields: int | None = DEFAULT_MAX_FIELDS
+    max_directives: int | None = DEFAULT_MAX_DIRECTIVES
     max_execution_time: float | None = DEFAULT_MAX_EXECUTION_TIME
     execution_time_slice: float | None = DEFAULT_EXECUTION_TIME_SLICE
     introspection: bool = True

@@ -75,6 +75,7 @@ class ServerRuntime:
                 max_aliases=options.max_aliases,
                 max_root_fields=options.max_root_fields,
                 max_fields=options.max_fields,
+                max_directives=options.max_directives,
             ),
             hide_suggestions=hide_suggestions,
         )

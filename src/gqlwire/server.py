@@ -15,6 +15,7 @@ from .execution import (
 from .limits import (
     DEFAULT_MAX_ALIASES,
     DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_DIRECTIVES,
     DEFAULT_MAX_FIELDS,
     DEFAULT_MAX_ROOT_FIELDS,
 )
@@ -94,7 +95,7 @@ class GraphQLServer:
           when introspection is off).
         - Documents: ``document_cache_size`` (1000 entries), ``document_cache_bytes``
           (64 MiB), ``max_tokens``, ``max_depth``, ``max_aliases``, ``max_root_fields``,
-          ``max_fields``; execution: ``max_execution_time`` (10 s) in slices of
+          ``max_fields``, ``max_directives``; execution: ``max_execution_time`` (10 s) in slices of
           ``execution_time_slice`` (0.02 s).
         - ``max_connections`` (10 000 WebSockets), ``max_operations`` (on all of them).
 
@@ -144,6 +145,7 @@ class GraphQLServer:
         max_aliases: int | None = DEFAULT_MAX_ALIASES,
         max_root_fields: int | None = DEFAULT_MAX_ROOT_FIELDS,
         max_fields: int | None = DEFAULT_MAX_FIELDS,
+        max_directives: int | None = DEFAULT_MAX_DIRECTIVES,
         max_execution_time: float | None = DEFAULT_MAX_EXECUTION_TIME,
         execution_time_slice: float | None = DEFAULT_EXECUTION_TIME_SLICE,
         introspection: bool = True,
@@ -195,6 +197,7 @@ class GraphQLServer:
                 max_aliases=max_aliases,
                 max_root_fields=max_root_fields,
                 max_fields=max_fields,
+                max_directives=max_directives,
                 max_execution_time=max_execution_time,
                 execution_time_slice=execution_time_slice,
                 introspection=introspection,

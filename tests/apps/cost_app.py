@@ -84,6 +84,7 @@ servers = {
         max_aliases=None,
         max_root_fields=None,
         max_fields=None,
+        max_directives=None,
         max_execution_time=None,
         execution_time_slice=None,
     ),

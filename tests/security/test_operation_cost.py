@@ -55,10 +55,24 @@ def alias_bomb(levels: int = 16) -> str:
     )
 
 
+def directive_bomb(levels: int = 10) -> str:
+    """Spreads that each carry a directive, doubling at every level: 2**11 - 2
+    directives on 2**10 fields, under every other limit."""
+    fragments = [
+        f"fragment F{level} on Person {{ ...F{level + 1} @include(if: true) "
+        f"...F{level + 1} @include(if: true) }}"
+        for level in range(levels)
+    ]
+    return "\n".join(
+        ["{ person { ...F0 } }", *fragments, f"fragment F{levels} on Person {{ name }}"]
+    )
+
+
 DEPTH_ATTACK = "{person" + "{friends(first:2)" * 19 + "{name" + "}" * 21
 """The audit's query: ``friends(first: 2)`` nested 19 deep, in 0.3 KiB."""
 DEPTH_ERROR = "Query depth 21 exceeds the limit of 15"
 BOMB_ERROR = "Alias count 65536 exceeds the limit of 30"
+DIRECTIVE_ERROR = "Directive count 2046 exceeds the limit of 50"
 INVALID = "{ person { nope } }"
 
 
@@ -102,7 +116,13 @@ def messages(payload: Any) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("query", "message"), [(DEPTH_ATTACK, DEPTH_ERROR), (alias_bomb(), BOMB_ERROR)]
+    ("query", "message"),
+    [
+        (DEPTH_ATTACK, DEPTH_ERROR),
+        (alias_bomb(), BOMB_ERROR),
+        (directive_bomb(), DIRECTIVE_ERROR),
+    ],
+    ids=["depth", "aliases", "directives"],
 )
 async def test_a_costly_operation_is_refused_like_an_invalid_one(
     proc: ServerProcess, query: str, message: str
@@ -126,8 +146,9 @@ async def test_a_costly_operation_is_refused_like_an_invalid_one(
 
 
 async def test_without_limits_the_same_operations_run(proc: ServerProcess) -> None:
-    status, body = await http_errors(proc, alias_bomb(), path="/open")
-    assert status == 200 and "errors" not in body
+    for query in (alias_bomb(), directive_bomb()):
+        status, body = await http_errors(proc, query, path="/open")
+        assert status == 200 and "errors" not in body
 
 
 async def test_introspection_can_be_switched_off(proc: ServerProcess) -> None:
