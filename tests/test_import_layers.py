@@ -26,6 +26,7 @@ CORE = {
     "gqlwire.execution_budget",
     "gqlwire.hooks",
     "gqlwire.http",
+    "gqlwire.incremental",
     "gqlwire.limits",
     "gqlwire.operation",
     "gqlwire.options",
