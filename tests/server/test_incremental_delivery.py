@@ -86,7 +86,7 @@ async def start(client: WSClient, subprotocol: Subprotocol, id: str, query: str)
 
 async def results(client: WSClient, subprotocol: Subprotocol, id: str) -> list[dict[str, Any]]:
     """The payloads of operation ``id``'s results, up to its ``complete``."""
-    payloads = []
+    payloads: list[dict[str, Any]] = []
     while True:
         message = await client.receive(timeout=10)
         assert message.get("id") == id, message
