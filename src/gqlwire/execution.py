@@ -361,7 +361,10 @@ async def default_execute(args: ExecutionArgs) -> OperationResult:
     if inspect.isawaitable(result):
         result = await result
     if is_incremental_response(result):
-        return IncrementalResults(result)
+        stream = IncrementalResults(result)
+        if not args.incremental_delivery:
+            return await stream.whole_result()
+        return stream
     assert isinstance(result, ExecutionResult)
     return result
 
@@ -419,6 +422,8 @@ def budgeted_execute(
             if budget is not None and budget.exceeded:
                 await stream.aclose()
                 return ExecutionResult(None, [budget.error()])
+            if not args.incremental_delivery:
+                return await stream.whole_result()
             return stream
         assert isinstance(result, ExecutionResult)
         if budget is not None and budget.exceeded:

@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator
 from time import monotonic
 from typing import Any, Final
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema
+from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema
 from graphql import execute as graphql_execute
 from graphql.language import DirectiveNode
 from graphql.validation import ASTValidationRule
@@ -45,7 +45,6 @@ NEEDS_GRAPHQL_CORE_3_3: Final = "@defer and @stream need graphql-core 3.3"
 """The error of a document that defers or streams on graphql-core 3.2."""
 
 _execution: Final[Any] = importlib.import_module("graphql.execution")
-_types: Final[Any] = importlib.import_module("graphql.execution.types")
 
 _IncrementalExecutor: Final[type[Any] | None] = (
     importlib.import_module("graphql.execution.incremental").IncrementalExecutor
@@ -53,10 +52,12 @@ _IncrementalExecutor: Final[type[Any] | None] = (
     else None
 )
 _execute_incrementally: Final[Any] = getattr(_execution, "experimental_execute_incrementally", None)
-_IncrementalResponse: Final[Any] = getattr(_types, "ExperimentalIncrementalExecutionResults", None)
-_InitialResult: Final[Any] = getattr(_types, "InitialIncrementalExecutionResult", None)
-_SubsequentResult: Final[Any] = getattr(_types, "SubsequentIncrementalExecutionResult", None)
-_CompletedResult: Final[Any] = getattr(_types, "CompletedResult", None)
+_IncrementalResponse: Final[Any] = getattr(
+    _execution, "ExperimentalIncrementalExecutionResults", None
+)
+_InitialResult: Final[Any] = getattr(_execution, "InitialIncrementalExecutionResult", None)
+_SubsequentResult: Final[Any] = getattr(_execution, "SubsequentIncrementalExecutionResult", None)
+_CompletedResult: Final[Any] = getattr(_execution, "CompletedResult", None)
 
 INCREMENTAL_RESULT_TYPES: Final[tuple[type[Any], ...]] = (
     (_InitialResult, _SubsequentResult) if GRAPHQL_CORE_3_3 else ()
@@ -133,13 +134,15 @@ def choose_executor_class(
     executes deferred fragments and streamed lists in place.
 
     A custom class that does not derive from the incremental executor cannot defer: its
-    operations run in place too.
+    operations run in place too. One that does (Strawberry's, with its
+    ``enable_experimental_incremental_execution``) defers whatever the transport; where
+    the transport carries one result, :func:`whole_result` merges the increments.
     """
-    if deliver and _IncrementalExecutor is not None and declares_incremental(schema):
-        if custom is None:
-            return _IncrementalExecutor
+    if custom is not None:
         return custom
-    return custom or ExecutorBase
+    if deliver and _IncrementalExecutor is not None and declares_incremental(schema):
+        return _IncrementalExecutor
+    return ExecutorBase
 
 
 def execute_function(schema: GraphQLSchema) -> Any:
@@ -232,9 +235,53 @@ class IncrementalResults:
         self._pending = []
         return _SubsequentResult(has_next=False, completed=completed)
 
+    async def whole_result(self) -> ExecutionResult:
+        """The response merged into one result, for a transport that carries one:
+        each deferred fragment's data at its path, each stream's items appended to its
+        list, every error in ``errors``. Closes the stream."""
+        try:
+            return await self._merged()
+        finally:
+            await self.aclose()
+
+    async def _merged(self) -> ExecutionResult:
+        initial = await anext(self)
+        data = initial.data
+        errors = list(initial.errors or ())
+        paths = {pending.id: pending.path for pending in initial.pending}
+        async for result in self:
+            paths.update((pending.id, pending.path) for pending in result.pending or ())
+            for entry in result.incremental or ():
+                path = [*paths[entry.id], *(entry.sub_path or ())]
+                items = getattr(entry, "items", None)
+                if items is not None:
+                    _at(data, path).extend(items)
+                else:
+                    _merge(_at(data, path), entry.data)
+                errors.extend(entry.errors or ())
+            for completed in result.completed or ():
+                errors.extend(completed.errors or ())
+        return ExecutionResult(data, errors or None, initial.extensions)
+
     async def aclose(self) -> None:
         self._ended = True
         self._initial = None
         aclose = getattr(self._source, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+def _at(data: Any, path: list[str | int]) -> Any:
+    for key in path:
+        data = data[key]
+    return data
+
+
+def _merge(target: dict[str, Any], source: dict[str, Any]) -> None:
+    """Deferred fields into the object already delivered at their path."""
+    for key, value in source.items():
+        existing = target.get(key)
+        if isinstance(existing, dict) and isinstance(value, dict):
+            _merge(existing, value)
+        else:
+            target[key] = value

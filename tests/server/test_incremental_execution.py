@@ -14,17 +14,31 @@ import uuid
 from typing import Any
 
 import pytest
+from graphql import execution as graphql_execution
 from graphql import parse
 
 from gqlwire import Context, GraphQLServer, Headers
 from gqlwire.execution import ExecutionArgs
-from gqlwire.incremental import NEEDS_GRAPHQL_CORE_3_3, uses_incremental
+from gqlwire.incremental import NEEDS_GRAPHQL_CORE_3_3, IncrementalResults, uses_incremental
 from gqlwire.operation import Operation
 from gqlwire.protocol import ErrorStage
 from gqlwire.protocol.messages import JSONObject
 from gqlwire.response_stream import GRAPHQL_CORE_3_3
 from tests.apps.incremental_app import FAIL_MESSAGE, SCHEMA
 from tests.apps.legacy_app import EVENTS
+
+try:
+    import strawberry
+    from strawberry.schema.config import StrawberryConfig
+except ImportError:  # pragma: no cover - the dev extras install it
+    HAS_STRAWBERRY = False
+else:
+    HAS_STRAWBERRY = True
+
+experimental_execute_incrementally: Any = getattr(
+    graphql_execution, "experimental_execute_incrementally", None
+)
+"""graphql-core 3.3's incremental entry point (absent from 3.2)."""
 
 only_on_3_3 = pytest.mark.skipif(
     not GRAPHQL_CORE_3_3, reason="incremental delivery needs graphql-core 3.3"
@@ -285,6 +299,67 @@ async def test_cancelling_an_operation_mid_stream_cancels_its_deferred_work() ->
     assert await recorded(token, "hang_finally") == ["hang_start", "hang_finally"]
     assert completed == ["1"]
     assert [kind for kind, _ in sink.reported] == ["next"]
+
+
+@only_on_3_3
+async def test_merging_an_incremental_response_into_one_result() -> None:
+    # What a transport that carries one result gets from an executor that defers anyway
+    # (a schema library's): every increment merged where it belongs, every error kept.
+    query = """{
+      hello
+      person { name ... @defer { friends { name ... @defer { friends { name } } } } }
+      numbers(to: 4) @stream(initialCount: 1)
+      ... @defer { fail }
+    }"""
+    response = await experimental_execute_incrementally(SCHEMA, parse(query))
+    whole = await IncrementalResults(response).whole_result()
+    friends = [{"name": "Grace", "friends": []}, {"name": "Linus", "friends": []}]
+    assert whole.data == {
+        "hello": "world",
+        "person": {"name": "Ada", "friends": friends},
+        "numbers": [1, 2, 3, 4],
+        "fail": None,
+    }
+    assert [error.message for error in whole.errors or ()] == [FAIL_MESSAGE]
+
+
+@only_on_3_3
+@pytest.mark.skipif(not HAS_STRAWBERRY, reason="needs strawberry-graphql")
+@pytest.mark.parametrize("pipeline", [False, True], ids=["fast-path", "strawberry-pipeline"])
+@pytest.mark.parametrize("delivered", [True, False], ids=["delivered", "one-result"])
+async def test_a_strawberry_schema_with_incremental_execution_enabled(
+    pipeline: bool, delivered: bool
+) -> None:
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def hello(self) -> str:
+            return "world"
+
+        @strawberry.field
+        async def later(self) -> str:
+            await asyncio.sleep(0)
+            return "later"
+
+    schema = strawberry.Schema(
+        Query, config=StrawberryConfig(enable_experimental_incremental_execution=True)
+    )
+    runtime = GraphQLServer(schema, strawberry_pipeline=pipeline).runtime
+    sink = Sink()
+    await Operation(
+        runtime,
+        Context({}, Headers()),
+        "1",
+        {"query": DEFER},
+        sink,
+        incremental_delivery=delivered,
+    ).run()
+    if delivered:
+        assert [result["hasNext"] for result in sink.results()] == [True, False]
+        assert sink.results()[1]["incremental"] == [{"id": "0", "data": {"later": "later"}}]
+    else:
+        assert sink.results() == [{"data": {"hello": "world", "later": "later"}}]
+    assert sink.reported[-1] == ("complete", None)
 
 
 # -- both releases -----------------------------------------------------------------------------
