@@ -22,6 +22,7 @@ The schema::
       hello: String!
       later: String!                        # "later", after letting the loop run
       numbers(to: Int!): [Int!]!             # 1..to from an async generator
+      broken(to: Int!): [Int!]!              # 1..to, then the generator raises FAIL_MESSAGE
       fail: String                          # its resolver raises FAIL_MESSAGE
       hang(token: String!): String          # records hang_start, waits until cancelled,
                                             # records hang_finally
@@ -54,6 +55,7 @@ type Query {
   hello: String!
   later: String!
   numbers(to: Int!): [Int!]!
+  broken(to: Int!): [Int!]!
   fail: String
   hang(token: String!): String
   person: Person!
@@ -83,6 +85,12 @@ async def _numbers(_root: Any, _info: Any, to: int) -> AsyncIterator[int]:
         yield n
 
 
+async def _broken(_root: Any, _info: Any, to: int) -> AsyncIterator[int]:
+    async for n in _numbers(_root, _info, to):
+        yield n
+    raise ValueError(FAIL_MESSAGE)
+
+
 def _fail(_root: Any, _info: Any) -> str:
     raise ValueError(FAIL_MESSAGE)
 
@@ -108,6 +116,7 @@ assert _query is not None and SCHEMA.subscription_type is not None
 _query.fields["hello"].resolve = lambda *_: "world"
 _query.fields["later"].resolve = _later
 _query.fields["numbers"].resolve = _numbers
+_query.fields["broken"].resolve = _broken
 _query.fields["fail"].resolve = _fail
 _query.fields["hang"].resolve = _hang
 _query.fields["person"].resolve = lambda *_: {"name": "Ada", "friends": _FRIENDS}

@@ -222,6 +222,22 @@ async def test_an_increments_resolver_error_is_logged_and_masked_like_any(
 
 
 @only_on_3_3
+async def test_a_stream_whose_source_fails_completes_with_its_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="gqlwire"):
+        sink = await run("{ broken(to: 2) @stream }", mask_errors=True)
+    *_, last = sink.results()
+    assert merged_items(sink.results()) == [1, 2]
+    assert last["hasNext"] is False
+    [completed] = last["completed"]
+    assert [error["message"] for error in completed["errors"]] == ["Unexpected error."]
+    assert sink.reported[-1] == ("complete", None)
+    logged = [record for record in caplog.records if "The resolver of broken" in record.message]
+    assert len(logged) == 1
+
+
+@only_on_3_3
 async def test_on_next_sees_every_result_and_may_replace_it() -> None:
     seen: list[bool] = []
 
