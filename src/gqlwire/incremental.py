@@ -34,7 +34,7 @@ from typing import Any, Final
 from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema
 from graphql import execute as graphql_execute
 from graphql.language import DirectiveNode
-from graphql.validation import ASTValidationRule
+from graphql.validation import ASTValidationRule, ValidationContext
 
 from .execution_budget import ExecutionBudget, current_budget
 from .response_stream import GRAPHQL_CORE_3_3, ExecutorBase
@@ -95,7 +95,8 @@ def is_incremental_result(result: object) -> bool:
 class IncrementalDeliveryUnsupported(ASTValidationRule):
     """graphql-core 3.2: a document that defers or streams is refused, once."""
 
-    def enter_document(self, *_args: Any) -> None:
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
         self.reported = False
 
     def enter_directive(self, node: DirectiveNode, *_args: Any) -> None:
@@ -136,7 +137,8 @@ def choose_executor_class(
     A custom class that does not derive from the incremental executor cannot defer: its
     operations run in place too. One that does (Strawberry's, with its
     ``enable_experimental_incremental_execution``) defers whatever the transport; where
-    the transport carries one result, :func:`whole_result` merges the increments.
+    the transport carries one result, :meth:`IncrementalResults.whole_result` merges
+    the increments.
     """
     if custom is not None:
         return custom

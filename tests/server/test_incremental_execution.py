@@ -26,6 +26,7 @@ from gqlwire.protocol.messages import JSONObject
 from gqlwire.response_stream import GRAPHQL_CORE_3_3
 from tests.apps.incremental_app import FAIL_MESSAGE, SCHEMA
 from tests.apps.legacy_app import EVENTS
+from tests.server.test_operation_core import SCHEMA as OTHER_SCHEMA
 
 try:
     import strawberry
@@ -410,6 +411,16 @@ async def test_on_3_2_a_document_that_skipped_validation_is_refused_too() -> Non
 
     sink = await run("{ hello }", on_subscribe=on_subscribe)
     assert sink.reported == [("errors", (ErrorStage.VALIDATION, [NEEDS_GRAPHQL_CORE_3_3]))]
+
+
+@only_on_3_2
+async def test_on_3_2_the_refusal_comes_where_the_schema_declares_nothing_too() -> None:
+    sink = Sink()
+    runtime = GraphQLServer(OTHER_SCHEMA).runtime
+    await Operation(runtime, Context({}, Headers()), "1", {"query": DEFER}, sink).run()
+    [(kind, (stage, messages))] = sink.reported
+    assert (kind, stage) == ("errors", ErrorStage.VALIDATION)
+    assert NEEDS_GRAPHQL_CORE_3_3 in messages  # beside graphql-core's "Unknown directive"
 
 
 @only_on_3_2
