@@ -22,7 +22,7 @@ import pytest
 from gqlwire.incremental import NEEDS_GRAPHQL_CORE_3_3
 from gqlwire.response_stream import GRAPHQL_CORE_3_3
 from tests.apps.incremental_app import FAIL_MESSAGE, LIMIT
-from tests.harness.control import event_names, new_token, wait_for_events
+from tests.harness.control import event_names, new_token, wait_for_events, wait_until_idle
 from tests.harness.protocols import LEGACY_WS, TRANSPORT_WS
 from tests.harness.servers import LogWatch, ServerPool, ServerProcess
 from tests.harness.wsclient import WSClient, http_post_json, ws_client
@@ -164,6 +164,23 @@ async def test_stopping_an_operation_mid_stream_cancels_its_deferred_work(
         # The socket carries on.
         await start(client, subprotocol, "after", "{ hello }")
         assert await results(client, subprotocol, "after") == [{"data": {"hello": "world"}}]
+    await wait_until_idle(server, "/graphql")
+
+
+@only_on_3_3
+async def test_a_client_that_goes_away_mid_stream_leaves_nothing_running(
+    server: ServerProcess, subprotocol: Subprotocol
+) -> None:
+    token = new_token()
+    async with connected(server, subprotocol, token) as client:
+        await start(
+            client, subprotocol, "h", f'{{ hello ... @defer {{ hang(token: "{token}") }} }}'
+        )
+        assert (await client.receive())["payload"]["hasNext"] is True
+        await wait_for_events(server, token, "hang_start")
+        client.abort()  # the TCP connection drops, no close frame
+    await wait_for_events(server, token, "hang_finally", "complete")
+    await wait_until_idle(server, "/graphql")
 
 
 @only_on_3_3
