@@ -35,6 +35,7 @@ from .execution_budget import ExecutionBudget, budgeted_executor_class, current_
 from .incremental import (
     IncrementalResults,
     choose_executor_class,
+    declares_incremental,
     execute_function,
     is_incremental_response,
     refusal,
@@ -343,14 +344,15 @@ def _prepared(args: ExecutionArgs) -> tuple[Callable[..., Any], dict[str, Any]]:
 
     Raises :class:`RequestErrors` for a document graphql-core 3.2 cannot run (it defers
     or streams), as validation would have."""
-    refused = refusal(args.schema, args.document)
+    declared = declares_incremental(args.schema)
+    refused = refusal(declared, args.document)
     if refused is not None:
         raise RequestErrors([refused])
     kwargs = _graphql_kwargs(args)
     kwargs[EXECUTOR_CLASS_KEYWORD] = choose_executor_class(
-        args.schema, kwargs.get(EXECUTOR_CLASS_KEYWORD), args.incremental_delivery
+        kwargs.get(EXECUTOR_CLASS_KEYWORD), args.incremental_delivery, declared
     )
-    return execute_function(args.schema), kwargs
+    return execute_function(declared), kwargs
 
 
 async def default_execute(args: ExecutionArgs) -> OperationResult:

@@ -66,8 +66,8 @@ INCREMENTAL_RESULT_TYPES: Final[tuple[type[Any], ...]] = (
 
 
 def declares_incremental(schema: GraphQLSchema) -> bool:
-    """Whether ``schema`` declares ``@defer`` or ``@stream`` (two dictionary lookups)."""
-    return any(schema.get_directive(name) is not None for name in INCREMENTAL_DIRECTIVES)
+    """Whether ``schema`` declares ``@defer`` or ``@stream`` (a look at its few directives)."""
+    return any(directive.name in INCREMENTAL_DIRECTIVES for directive in schema.directives)
 
 
 def uses_incremental(document: DocumentNode) -> bool:
@@ -111,12 +111,12 @@ RELEASE_RULES: Final[tuple[type[ASTValidationRule], ...]] = (
 """Validation rules the installed release needs: the refusal, on 3.2."""
 
 
-def refusal(schema: GraphQLSchema, document: DocumentNode) -> GraphQLError | None:
+def refusal(declared: bool, document: DocumentNode) -> GraphQLError | None:
     """graphql-core 3.2: the error for a document that defers or streams on a schema that
-    declares the directives (a document a custom ``validate``, ``parse`` or
+    ``declared`` the directives (a document a custom ``validate``, ``parse`` or
     ``on_subscribe`` let through), else ``None``. Costs a walk of the document only
     where a 3.2 schema declares them."""
-    if GRAPHQL_CORE_3_3 or not declares_incremental(schema):
+    if GRAPHQL_CORE_3_3 or not declared:
         return None
     if uses_incremental(document):
         return GraphQLError(NEEDS_GRAPHQL_CORE_3_3, document)
@@ -126,11 +126,9 @@ def refusal(schema: GraphQLSchema, document: DocumentNode) -> GraphQLError | Non
 # -- graphql-core 3.3: execution ----------------------------------------------------------
 
 
-def choose_executor_class(
-    schema: GraphQLSchema, custom: type[Any] | None, deliver: bool
-) -> type[Any]:
-    """The executor class for an operation on ``schema``: graphql-core's incremental one
-    when the transport ``deliver``s incremental results and the schema declares the
+def choose_executor_class(custom: type[Any] | None, deliver: bool, declared: bool) -> type[Any]:
+    """The executor class for an operation: graphql-core's incremental one when the
+    transport ``deliver``s incremental results and the schema ``declared`` the
     directives, else ``custom`` (a schema library's) or graphql-core's plain one, which
     executes deferred fragments and streamed lists in place.
 
@@ -142,16 +140,16 @@ def choose_executor_class(
     """
     if custom is not None:
         return custom
-    if deliver and _IncrementalExecutor is not None and declares_incremental(schema):
+    if deliver and declared and _IncrementalExecutor is not None:
         return _IncrementalExecutor
     return ExecutorBase
 
 
-def execute_function(schema: GraphQLSchema) -> Any:
-    """graphql-core's function that executes an operation on ``schema``: on 3.3,
-    ``experimental_execute_incrementally`` where the schema declares the directives
+def execute_function(declared: bool) -> Any:
+    """graphql-core's function that executes an operation: on 3.3,
+    ``experimental_execute_incrementally`` where the schema ``declared`` the directives
     (its ``execute()`` refuses such schemas), else ``execute``."""
-    if _execute_incrementally is not None and declares_incremental(schema):
+    if declared and _execute_incrementally is not None:
         return _execute_incrementally
     return graphql_execute
 
