@@ -27,6 +27,7 @@ CORE = {
     "gqlwire.graphiql",
     "gqlwire.hooks",
     "gqlwire.http",
+    "gqlwire.incremental",
     "gqlwire.limits",
     "gqlwire.operation",
     "gqlwire.options",

@@ -10,13 +10,20 @@ same attacks against real servers.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from graphql import GraphQLSchema, build_schema, get_introspection_query, parse
+from graphql import ExecutionResult, GraphQLSchema, build_schema, get_introspection_query, parse
 
 import gqlwire.execution
-from gqlwire.execution import DocumentCache, ExecutionArgs, budgeted_execute, default_execute
+from gqlwire.execution import (
+    DocumentCache,
+    ExecutionArgs,
+    OperationResult,
+    budgeted_execute,
+    default_execute,
+)
 from gqlwire.limits import OperationLimits, limit_errors, operation_costs, without_suggestions
 from gqlwire.options import ServerOptions
 from gqlwire.runtime import ServerRuntime
@@ -284,6 +291,19 @@ def args(query: str) -> ExecutionArgs:
     return ExecutionArgs(schema=SCHEMA, document=parse(query))
 
 
+def single(
+    execute: Callable[[ExecutionArgs], Awaitable[OperationResult]],
+) -> Callable[[ExecutionArgs], Awaitable[ExecutionResult]]:
+    """``execute`` for operations that answer one result (nothing here defers)."""
+
+    async def run(args: ExecutionArgs) -> ExecutionResult:
+        result = await execute(args)
+        assert isinstance(result, ExecutionResult)
+        return result
+
+    return run
+
+
 async def test_a_heavy_operation_lets_others_run() -> None:
     ticks: list[int] = []
     finished = asyncio.Event()
@@ -319,7 +339,7 @@ unawaited = pytest.mark.filterwarnings("ignore:coroutine .* was never awaited")
 
 @unawaited
 async def test_an_operation_over_its_time_is_one_error() -> None:
-    result = await budgeted_execute(0.05, 0.01)(args(nested(30)))
+    result = await single(budgeted_execute(0.05, 0.01))(args(nested(30)))
     assert result.data is None
     assert [error.message for error in result.errors or ()] == [
         "Execution time exceeds the limit of 0.05 s"
@@ -328,7 +348,7 @@ async def test_an_operation_over_its_time_is_one_error() -> None:
 
 @unawaited
 async def test_without_slices_the_time_limit_still_holds() -> None:
-    result = await budgeted_execute(0.05, None)(args(nested(30)))
+    result = await single(budgeted_execute(0.05, None))(args(nested(30)))
     assert [error.message for error in result.errors or ()] == [
         "Execution time exceeds the limit of 0.05 s"
     ]
@@ -339,8 +359,8 @@ async def test_a_dropped_field_does_not_stall_the_rest() -> None:
     # A null in a non-null list makes graphql-core drop the awaitables of its siblings,
     # some of them deferred: the others still run, without a time limit to end them.
     query = "{ person { friends(first: 300) { boom { name } friends(first: 3) { name } } } }"
-    expected = await default_execute(args(query))
-    result = await asyncio.wait_for(budgeted_execute(None, 0.0001)(args(query)), 30)
+    expected = await single(default_execute)(args(query))
+    result = await asyncio.wait_for(single(budgeted_execute(None, 0.0001))(args(query)), 30)
     assert result.data == expected.data
     assert [e.message for e in result.errors or ()] == [e.message for e in expected.errors or ()]
 
@@ -348,5 +368,5 @@ async def test_a_dropped_field_does_not_stall_the_rest() -> None:
 async def test_mutations_run_serially_under_a_budget() -> None:
     SCHEMA.mutation_type.fields["touch"].resolve = lambda _root, _info: 1  # type: ignore[union-attr]
     query = "mutation { " + " ".join(f"t{i}: touch" for i in range(500)) + " }"
-    result = await budgeted_execute(None, 0.00001)(args(query))
+    result = await single(budgeted_execute(None, 0.00001))(args(query))
     assert result.errors is None and result.data is not None and len(result.data) == 500

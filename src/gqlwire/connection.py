@@ -570,7 +570,15 @@ class Connection:
             task = loop.create_task(self._refuse_operation(id, limit))
         else:
             channel = _OperationChannel(self, id)
-            operation = Operation(self.runtime, self.context, id, payload, channel, member=channel)
+            operation = Operation(
+                self.runtime,
+                self.context,
+                id,
+                payload,
+                channel,
+                member=channel,
+                incremental_delivery=True,  # one message per result, on both subprotocols
+            )
             task = channel.task = loop.create_task(operation.run())
             # A finished task keeps its exception, whose traceback holds the operation
             # and so the channel: the channel lets go of the task, or they form a cycle.

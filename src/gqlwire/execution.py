@@ -30,7 +30,16 @@ from graphql import execute as graphql_execute
 from graphql.language.parser import Parser, nested_too_deeply_error
 from graphql.validation import ASTValidationRule
 
+from .errors import RequestErrors
 from .execution_budget import ExecutionBudget, budgeted_executor_class, current_budget
+from .incremental import (
+    IncrementalResults,
+    choose_executor_class,
+    declares_incremental,
+    execute_function,
+    is_incremental_response,
+    refusal,
+)
 from .limits import OperationLimits, limit_errors, without_suggestions
 from .protocol.messages import JSONObject
 from .response_stream import (
@@ -82,6 +91,11 @@ class ExecutionArgs:
     """A schema library's own execution context (graphql-core's ``Executor`` in 3.3)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Further keyword arguments for graphql-core (``middleware`` and the like)."""
+    incremental_delivery: bool = False
+    """Set by the transport before the operation executes: whether it carries an
+    incremental response (``@defer``, ``@stream``) as a stream of results. Where it does
+    not, deferred fragments and streamed lists are executed in place and one result
+    answers (see :mod:`gqlwire.incremental`)."""
 
 
 OperationResult = ExecutionResult | AsyncIterable[ExecutionResult]
@@ -328,11 +342,35 @@ def _graphql_kwargs(args: ExecutionArgs) -> dict[str, Any]:
     return kwargs
 
 
-async def default_execute(args: ExecutionArgs) -> ExecutionResult:
-    """graphql-core ``execute``, awaited when resolvers are asynchronous."""
-    result = graphql_execute(**_graphql_kwargs(args))
+def _prepared(args: ExecutionArgs) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """graphql-core's function for ``args`` and its keyword arguments: the executor
+    class chosen for incremental delivery (:mod:`gqlwire.incremental`).
+
+    Raises :class:`RequestErrors` for a document graphql-core 3.2 cannot run (it defers
+    or streams), as validation would have."""
+    declared = declares_incremental(args.schema)
+    refused = refusal(declared, args.document)
+    if refused is not None:
+        raise RequestErrors([refused])
+    kwargs = _graphql_kwargs(args)
+    kwargs[EXECUTOR_CLASS_KEYWORD] = choose_executor_class(
+        kwargs.get(EXECUTOR_CLASS_KEYWORD), args.incremental_delivery, declared
+    )
+    return execute_function(declared), kwargs
+
+
+async def default_execute(args: ExecutionArgs) -> OperationResult:
+    """graphql-core ``execute``, awaited when resolvers are asynchronous: one result, or
+    the stream of an incremental response (:class:`~gqlwire.incremental.IncrementalResults`)."""
+    run, kwargs = _prepared(args)
+    result = run(**kwargs)
     if inspect.isawaitable(result):
         result = await result
+    if is_incremental_response(result):
+        stream = IncrementalResults(result)
+        if not args.incremental_delivery:
+            return await stream.whole_result()
+        return stream
     assert isinstance(result, ExecutionResult)
     return result
 
@@ -349,7 +387,7 @@ def budgeted_execute(
     time_slice: float | None = DEFAULT_EXECUTION_TIME_SLICE,
     *,
     hide_suggestions: bool = False,
-) -> Callable[[ExecutionArgs], Awaitable[ExecutionResult]]:
+) -> Callable[[ExecutionArgs], Awaitable[OperationResult]]:
     """graphql-core ``execute`` within a time budget: the operation lets the event loop
     run every ``time_slice`` seconds, and its result is one error once it has run for
     ``max_time`` seconds (its asynchronous resolvers are cancelled then). ``None``
@@ -361,17 +399,16 @@ def budgeted_execute(
     else:
         extra = {}
 
-    async def execute(args: ExecutionArgs) -> ExecutionResult:
-        kwargs = _graphql_kwargs(args)
+    async def execute(args: ExecutionArgs) -> OperationResult:
+        run, kwargs = _prepared(args)
         kwargs.update(extra)
         budget = None
         if max_time is not None or time_slice is not None:
-            base = kwargs.get(EXECUTOR_CLASS_KEYWORD) or ExecutorBase
-            kwargs[EXECUTOR_CLASS_KEYWORD] = budgeted_executor_class(base)
+            kwargs[EXECUTOR_CLASS_KEYWORD] = budgeted_executor_class(kwargs[EXECUTOR_CLASS_KEYWORD])
             budget = ExecutionBudget(max_time, time_slice)
         token = current_budget.set(budget)
         try:
-            result = graphql_execute(**kwargs)
+            result = run(**kwargs)
             if inspect.isawaitable(result):
                 if budget is None or budget.deadline is None:
                     result = await result
@@ -386,6 +423,14 @@ def budgeted_execute(
             return ExecutionResult(None, [budget.error()])
         finally:
             current_budget.reset(token)
+        if is_incremental_response(result):
+            stream = IncrementalResults(result, budget, _CANCEL_GRACE)
+            if budget is not None and budget.exceeded:
+                await stream.aclose()
+                return ExecutionResult(None, [budget.error()])
+            if not args.incremental_delivery:
+                return await stream.whole_result()
+            return stream
         assert isinstance(result, ExecutionResult)
         if budget is not None and budget.exceeded:
             return ExecutionResult(None, [budget.error()])
@@ -479,15 +524,35 @@ def format_result(
     if include_data or result.data is not None:
         formatted["data"] = result.data
     if result.errors:
-        errors = []
-        for error in result.errors:
-            unexpected = error.path is not None and is_unexpected(error)
-            if unexpected:
-                _log_resolver_error(error)
-            errors.append(format_error(error, mask=mask and unexpected))
-        formatted["errors"] = errors
+        formatted["errors"] = _format_field_errors(result.errors, mask)
     if result.extensions is not None:
         formatted["extensions"] = result.extensions
+    return formatted
+
+
+def format_incremental_result(result: Any, *, mask: bool = False) -> JSONObject:
+    """The JSON form of one result of an incremental response (``@defer``, ``@stream``):
+    graphql-core's own (``.formatted``), in the format of graphql-js 17, with every
+    error in it (the initial result's, an increment's, a completed fragment's) logged
+    and masked as :func:`format_result` does."""
+    formatted: JSONObject = dict(result.formatted)
+    if getattr(result, "errors", None):
+        formatted["errors"] = _format_field_errors(result.errors, mask)
+    for key in ("incremental", "completed"):
+        entries = getattr(result, key, None) or ()
+        for entry, raw in zip(formatted.get(key) or (), entries, strict=True):
+            if raw.errors:
+                entry["errors"] = _format_field_errors(raw.errors, mask)
+    return formatted
+
+
+def _format_field_errors(errors: list[GraphQLError], mask: bool) -> list[JSONObject]:
+    formatted = []
+    for error in errors:
+        unexpected = error.path is not None and is_unexpected(error)
+        if unexpected:
+            _log_resolver_error(error)
+        formatted.append(format_error(error, mask=mask and unexpected))
     return formatted
 
 

@@ -23,12 +23,14 @@ from .execution import (
     ExecutionArgs,
     coercion_failed,
     format_errors,
+    format_incremental_result,
     format_result,
     operation_of,
     source_error,
     unwrap_schema,
 )
 from .hooks import call_hook, resolve
+from .incremental import is_incremental_result
 from .protocol import ErrorStage, OperationId
 from .protocol.messages import JSONObject
 from .sharing import Member, group_key
@@ -78,6 +80,7 @@ class Operation:
         "args",
         "context",
         "id",
+        "incremental_delivery",
         "member",
         "options",
         "payload",
@@ -95,11 +98,15 @@ class Operation:
         *,
         member: Member | None = None,
         admit: Admission | None = None,
+        incremental_delivery: bool = False,
     ) -> None:
         """``id``: what hooks are given (``None`` where a transport has no ids);
         ``member``: how a shared subscription offers this operation its events, for a
         transport that can take them (without one, the operation never shares);
-        ``admit``: refuses the operations the transport does not run."""
+        ``admit``: refuses the operations the transport does not run;
+        ``incremental_delivery``: whether the transport carries the results of an
+        incremental response (``@defer``, ``@stream``) one by one; without it, deferred
+        fragments and streamed lists are executed in place and one result answers."""
         self.runtime = runtime
         self.options = runtime.options
         self.context = context
@@ -108,6 +115,7 @@ class Operation:
         self.sink = sink
         self.member = member
         self.admit = admit
+        self.incremental_delivery = incremental_delivery
         self.args: ExecutionArgs | None = None
         self._completed = False
 
@@ -187,6 +195,7 @@ class Operation:
                 [GraphQLError("Unable to identify operation")], ErrorStage.REQUEST
             )
             return None
+        args.incremental_delivery = self.incremental_delivery
         if args.root_value is UNSET and options.roots is not None:
             args.root_value = options.roots.get(operation.operation.value)
         if args.context_value is UNSET:
@@ -312,6 +321,8 @@ class Operation:
                 include_data=self._data_expected(result, args, streamed),
                 mask=self.options.mask_errors,
             )
+        elif is_incremental_result(result):
+            payload = format_incremental_result(result, mask=self.options.mask_errors)
         elif isinstance(result, dict):
             payload = result  # an already formatted result from a custom execute
         else:

@@ -22,6 +22,7 @@ from .execution import (
     unwrap_schema,
     validation_rules,
 )
+from .incremental import RELEASE_RULES
 from .limits import NoIntrospection, OperationLimits
 from .options import ServerOptions
 from .protocol import ProtocolSettings
@@ -116,7 +117,10 @@ class ServerRuntime:
 def _with_introspection(
     rules: tuple[type[ASTValidationRule], ...] | None, introspection: bool
 ) -> tuple[type[ASTValidationRule], ...] | None:
-    """The validation rules, refusing ``__schema`` and ``__type`` unless ``introspection``."""
-    if introspection:
+    """The validation rules, refusing ``__schema`` and ``__type`` unless ``introspection``,
+    with those the installed graphql-core needs (on 3.2, the refusal of ``@defer`` and
+    ``@stream``). With an empty tuple (Strawberry's pipeline validates), only these."""
+    added = (*RELEASE_RULES, *(() if introspection else (NoIntrospection,)))
+    if not added:
         return rules
-    return (*(specified_rules if rules is None else rules), NoIntrospection)
+    return (*(specified_rules if rules is None else rules), *added)

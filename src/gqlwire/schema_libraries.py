@@ -37,6 +37,7 @@ from graphql import DocumentNode, ExecutionResult, print_ast
 from .context import Context, HTTPContext
 from .errors import RequestErrors
 from .execution import UNSET, ExecuteFunction, ExecutionArgs, OperationResult
+from .incremental import IncrementalResults, is_incremental_response
 
 # -- the default context --------------------------------------------------------------
 
@@ -185,7 +186,7 @@ def strawberry_pipeline(schema: Any) -> StrawberryPipeline:
         finally:
             await stream.aclose()
 
-    async def execute(args: ExecutionArgs) -> ExecutionResult:
+    async def execute(args: ExecutionArgs) -> OperationResult:
         result = await schema.execute(
             _query_text(args.document),
             variable_values=args.variable_values,
@@ -193,6 +194,9 @@ def strawberry_pipeline(schema: Any) -> StrawberryPipeline:
             root_value=_given(args.root_value),
             operation_name=args.operation_name,
         )
+        if is_incremental_response(result):  # enable_experimental_incremental_execution
+            stream = IncrementalResults(result)
+            return stream if args.incremental_delivery else await stream.whole_result()
         return converted(result)
 
     async def subscribe(args: ExecutionArgs) -> OperationResult:
