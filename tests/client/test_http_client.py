@@ -32,7 +32,7 @@ from gqlwire.client import (
 )
 
 from .leaks import Reports, run_isolated, settle
-from .node_servers import NODE_MODULES, NodeServer, serve_node
+from .node_servers import NODE_MODULES, NodeServer
 from .support import WAIT, fast_retry
 
 pytestmark = [
@@ -44,11 +44,6 @@ pytestmark = [
 
 COUNT = "subscription Count($to: Int!, $delayMs: Int) { count(to: $to, delayMs: $delayMs) }"
 FOREVER = "subscription($tag: String!) { forever(tag: $tag) }"
-
-
-@pytest.fixture(scope="module")
-def sse_server() -> Iterator[NodeServer]:
-    yield from serve_node("sse_server.mjs")
 
 
 @pytest.fixture

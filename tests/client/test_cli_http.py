@@ -1,0 +1,118 @@
+"""``gqlwire query|subscribe --transport http|sse``, run as a user would: a subprocess,
+against gqlwire's own server (GraphQL over HTTP) and graphql-sse's handler (SSE)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+import sys
+
+import pytest
+
+from tests.harness.control import fetch_events
+from tests.harness.servers import ServerProcess, server_environment
+
+from .node_servers import NODE_MODULES, NodeServer
+from .support import WAIT
+from .test_cli import gqlwire
+
+pytestmark = pytest.mark.timeout(60)
+
+needs_node = pytest.mark.skipif(
+    shutil.which("node") is None or not (NODE_MODULES / "graphql-sse").is_dir(),
+    reason="node or the npm packages are missing (npm ci)",
+)
+
+
+async def test_query_over_http(app_server: ServerProcess, token: str) -> None:
+    url = app_server.http_url(query=f"token={token}")
+    status, lines, stderr = await gqlwire(
+        "query", url, "{ hello }", "--transport", "http", "--header", "X-Test: from the cli"
+    )
+    assert (status, lines, stderr) == (0, [{"data": {"hello": "Hello, world!"}}], "")
+    connects = [e for e in await fetch_events(app_server, token) if e["event"] == "connect"]
+    assert [e["x_test"] for e in connects] == ["from the cli"]
+    status, lines, stderr = await gqlwire("query", url, "{ nope }", "--transport", "http")
+    assert (status, lines) == (1, [])
+    assert stderr == "gqlwire: error: Cannot query field 'nope' on type 'Query'.\n"
+
+
+@needs_node
+@pytest.mark.parametrize("command", ["query", "subscribe"])
+async def test_over_sse(sse_server: NodeServer, command: str) -> None:
+    count = "subscription($to: Int!) { count(to: $to) }"
+    status, lines, stderr = await gqlwire(
+        command, sse_server.http_url(), count, "--variables", '{"to": 3}', "--transport", "sse"
+    )
+    expected = [{"data": {"count": n}} for n in (1, 2, 3)]
+    assert (status, lines, stderr) == (0, expected if command == "subscribe" else expected[:1], "")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["subscribe", "http://127.0.0.1:1/graphql", "--transport", "http"], "use --transport sse"),
+        (
+            [
+                "query",
+                "http://127.0.0.1:1/graphql",
+                "--transport",
+                "sse",
+                "--protocol",
+                "graphql-ws",
+            ],
+            "--protocol applies to --transport ws only",
+        ),
+        (
+            ["query", "http://127.0.0.1:1/graphql", "--transport", "http", "--retry-attempts", "2"],
+            "--retry-attempts applies to --transport ws and sse",
+        ),
+        (["query", "ws://127.0.0.1:1/graphql", "--timeout", "3"], "--timeout applies to"),
+        (
+            ["query", "ws://127.0.0.1:1/graphql", "--transport", "http"],
+            "is a WebSocket URL (ws://): HTTPClient speaks HTTP and SSE",
+        ),
+        (
+            ["query", "http://127.0.0.1:1/graphql"],
+            "speaks GraphQL over WebSocket; expected ws://HOST[:PORT]/PATH or "
+            "wss://HOST[:PORT]/PATH (over HTTP: --transport http or sse)",
+        ),
+    ],
+)
+async def test_options_of_another_transport_are_one_error_line(
+    args: list[str], message: str
+) -> None:
+    status, lines, stderr = await gqlwire(*args[:2], "{ hello }", *args[2:])
+    assert (status, lines) == (1, [])
+    assert stderr.startswith("gqlwire: error: ") and stderr.count("\n") == 1, stderr
+    assert message in stderr
+
+
+@needs_node
+async def test_sigint_mid_sse_subscription_ends_the_stream(sse_server: NodeServer) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gqlwire", "subscribe", sse_server.http_url(),
+        'subscription { forever(tag: "cli") }', "--transport", "sse",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=server_environment(),
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(WAIT):
+            line = await process.stdout.readline()
+        assert json.loads(line) == {"data": {"forever": 1}}
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(WAIT):
+            _, stderr = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert (process.returncode, stderr.decode()) == (130, "")
+    async with asyncio.timeout(WAIT):
+        while not [e for e in sse_server.named("source_finally") if e["tag"] == "cli"]:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
