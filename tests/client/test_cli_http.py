@@ -1,5 +1,6 @@
 """``gqlwire query|subscribe --transport http|sse``, run as a user would: a subprocess,
-against gqlwire's own server (GraphQL over HTTP) and graphql-sse's handler (SSE)."""
+against gqlwire's own server (GraphQL over HTTP) and graphql-sse's handler (SSE); and the
+README's examples of ``HTTPClient`` and of ``--transport sse``."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import asyncio
 import json
 import shutil
 import signal
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from tests.docs.commands import shell_environment
+from tests.docs.readme import console, example
 from tests.harness.control import fetch_events
 from tests.harness.servers import ServerProcess, server_environment
 
@@ -116,3 +121,57 @@ async def test_sigint_mid_sse_subscription_ends_the_stream(sse_server: NodeServe
     async with asyncio.timeout(WAIT):
         while not [e for e in sse_server.named("source_finally") if e["tag"] == "cli"]:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
+
+
+# -- the README's examples of HTTP and SSE, against graphql-sse's handler -----------------------
+# (gqlwire's own server answers GraphQL over HTTP, which test_readme_commands runs; its SSE
+# is not there yet, so the SSE examples run against the reference server, whose schema has
+# the example's `hello` and `countdown`.)
+
+PRINTED_ADDRESS = "127.0.0.1:8000"
+
+
+def _localized(text: str, server: NodeServer) -> str:
+    assert PRINTED_ADDRESS in text
+    return text.replace(PRINTED_ADDRESS, f"127.0.0.1:{server.port}")
+
+
+@needs_node
+def test_the_readme_sse_command(sse_server: NodeServer) -> None:
+    for command in console("client-commands-sse"):
+        result = subprocess.run(
+            ["bash", "-c", _localized(command.command, sse_server)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=shell_environment(),
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        assert (result.returncode, result.stderr) == (0, ""), command
+        assert result.stdout.splitlines() == command.output
+
+
+@needs_node
+def test_the_readme_http_client_program(sse_server: NodeServer, tmp_path: Path) -> None:
+    program = tmp_path / "http_client.py"
+    program.write_text(_localized(example("http-client"), sse_server), encoding="utf-8")
+    seen = len(sse_server.named("request"))
+    result = subprocess.run(
+        [sys.executable, str(program)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=server_environment(),
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        "{'hello': 'Hello, Ada!'}",
+        "{'countdown': 2}",
+        "{'countdown': 1}",
+        "{'countdown': 0}",
+    ]
+    requests = sse_server.named("request")[seen:]
+    assert [r["authorization"] for r in requests] == ["Bearer t0k3n"] * 2

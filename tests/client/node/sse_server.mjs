@@ -23,7 +23,8 @@
 //     count(to: Int!, delayMs: Int = 0): Int!   # 1..to, delayMs apart
 //     boom: Int!                                # 1, then its source raises "Boom!"
 //     forever(tag: String!): Int!               # 1, 2, ... every 20 ms, never ends
-//   }
+//     countdown(start: Int!): Int!              # start..0, as examples/hello.py's (the
+//   }                                           # README's SSE command runs against it)
 //
 // `count` and `forever` print {"event": "source_finally", "field": ..., "tag": ...} when
 // their source is closed (the subscription ended, or the client went away).
@@ -49,6 +50,7 @@ const schema = buildSchema(`
     count(to: Int!, delayMs: Int = 0): Int!
     boom: Int!
     forever(tag: String!): Int!
+    countdown(start: Int!): Int!
   }
 `);
 
@@ -73,6 +75,9 @@ const roots = {
   boom: async function* () {
     yield { boom: 1 };
     throw new Error('Boom!');
+  },
+  countdown: async function* ({ start }) {
+    for (let value = start; value >= 0; value--) yield { countdown: value };
   },
   forever: async function* ({ tag }) {
     try {
