@@ -298,6 +298,18 @@ async def test_a_server_killed_mid_stream_is_retried_then_reported(
     await settle()
 
 
+async def test_a_server_killed_while_a_query_waits(own_sse_server: NodeServer) -> None:
+    client = client_of(own_sse_server, "/hang", timeout=None)
+    waiting = asyncio.create_task(client.execute("{ hello }"))
+    await own_sse_server.wait_for("request")
+    own_sse_server.process.send_signal(signal.SIGKILL)
+    with pytest.raises(ConnectionLost) as lost:
+        async with asyncio.timeout(WAIT):
+            await waiting
+    assert lost.value.code == 1006
+    await settle()
+
+
 # -- lifecycle ----------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ The server is aiohttp in the test's own event loop; ``handler`` answers every PO
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
 import subprocess
@@ -188,4 +189,26 @@ async def test_https(certificate: tuple[Path, Path]) -> None:
         async with HTTPClient(server.url, retry_attempts=0) as client:
             with pytest.raises(ConnectionFailed, match="certificate verify failed"):
                 await client.execute("{ n }")
+    await settle()
+
+
+async def test_a_silent_stream_counts_as_dropped_after_idle_timeout() -> None:
+    done = asyncio.Event()
+
+    async def silent_after_one(request: web.Request) -> web.StreamResponse:
+        response = await open_stream(request)
+        await response.write(next_event(len(server.requests)) + b":\n\n")
+        await done.wait()  # open and silent until the test ends
+        return response
+
+    async with stream_server() as server:
+        server.handler = silent_after_one
+        options: dict[str, Any] = {"idle_timeout": 0.2, "retry_wait": fast_retry}
+        async with HTTPClient(server.url, retry_attempts=1, **options) as client:
+            received = []
+            with pytest.raises(ConnectionLost, match=r"sent nothing for 0\.2 s"):
+                async for result in client.subscribe("subscription { n }"):
+                    received.append(result)
+        done.set()
+    assert received == [{"data": {"n": 1}}, {"data": {"n": 2}}]  # opened once more
     await settle()

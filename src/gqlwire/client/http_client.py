@@ -96,6 +96,9 @@ class HTTPClient:
       function (sync or async) called before each request to produce them.
     - ``timeout``: seconds for a query or mutation's whole response, and for an event
       stream to open (not for the stream itself); 0 or ``None``: no limit.
+    - ``idle_timeout``: seconds an open event stream may send nothing, not even a
+      keep-alive comment (graphql-sse sends one every 12 s), before it counts as
+      dropped (:class:`ConnectionLost`, or opened again); 0 or ``None``: no limit.
     - ``retry_attempts`` and ``retry_wait``: as the WebSocket client's, for event
       streams: a stream that drops before ``complete`` is opened again (the
       subscription starts over, as a WebSocket client's resubscription does) up to
@@ -122,6 +125,7 @@ class HTTPClient:
         *,
         headers: HeadersOption = None,
         timeout: float | None = 30.0,
+        idle_timeout: float | None = None,
         retry_attempts: int = 5,
         retry_wait: RetryWait | None = None,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
@@ -131,6 +135,7 @@ class HTTPClient:
             url,
             headers=headers,
             timeout=timeout,
+            idle_timeout=idle_timeout,
             retry_attempts=retry_attempts,
             retry_wait=retry_wait,
             max_response_size=max_response_size,
@@ -255,12 +260,19 @@ class HTTPClient:
                                 events = await self._guarded(
                                     request,
                                     functools.partial(self._read_events, request, parser),
-                                    0,
+                                    self.options.idle_timeout,
                                 )
                             except _Interrupted:
                                 return
                             except _StreamDropped as dropped:
                                 end = dropped.end
+                                break
+                            except RequestTimeout:
+                                silent = self.options.idle_timeout
+                                end = _StreamDropped(
+                                    f"the event stream from {self.url} sent nothing for "
+                                    f"{silent:g} s"
+                                ).end
                                 break
                             for event in events:
                                 if event.id:

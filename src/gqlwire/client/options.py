@@ -176,6 +176,7 @@ class HTTPClientOptions:
     url: str
     headers: HeadersOption
     timeout: float  # 0: no limit
+    idle_timeout: float  # 0: no limit
     retry_attempts: int
     retry_wait: RetryWait
     max_response_size: int
@@ -188,6 +189,7 @@ class HTTPClientOptions:
         *,
         headers: HeadersOption,
         timeout: float | None,
+        idle_timeout: float | None,
         retry_attempts: int,
         retry_wait: RetryWait | None,
         max_response_size: int,
@@ -206,6 +208,7 @@ class HTTPClientOptions:
             url=url,
             headers=dict(headers) if isinstance(headers, Mapping) else headers,
             timeout=_seconds("timeout", timeout),
+            idle_timeout=_seconds("idle_timeout", idle_timeout),
             retry_attempts=_retry_attempts(retry_attempts),
             retry_wait=retry_wait if retry_wait is not None else exponential_backoff,
             max_response_size=max_response_size,
