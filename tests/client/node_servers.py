@@ -64,8 +64,18 @@ class NodeServer:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/"
 
-    def http_url(self, path: str = "/graphql") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+    def http_url(self, path: str = "/graphql", query: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}{path}" + (f"?{query}" if query else "")
+
+    async def tagged(self, name: str, tag: str, count: int) -> list[dict[str, Any]]:
+        """The events `name` of requests tagged `tag`, once there are `count` of them.
+
+        Events come from a reader thread, so an event is counted by its tag rather than
+        by its position: a late line of an earlier test cannot shift the window."""
+        async with asyncio.timeout(WAIT):
+            while len(found := [e for e in self.named(name) if e.get("tag") == tag]) < count:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        return found
 
     def named(self, name: str) -> list[dict[str, Any]]:
         return [event for event in list(self.events) if event["event"] == name]

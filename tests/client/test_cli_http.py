@@ -155,8 +155,8 @@ def test_the_readme_sse_command(sse_server: NodeServer) -> None:
 @needs_node
 def test_the_readme_http_client_program(sse_server: NodeServer, tmp_path: Path) -> None:
     program = tmp_path / "http_client.py"
-    program.write_text(_localized(example("http-client"), sse_server), encoding="utf-8")
-    seen = len(sse_server.named("request"))
+    text = _localized(example("http-client"), sse_server).replace("/graphql", "/graphql?tag=readme")
+    program.write_text(text, encoding="utf-8")
     result = subprocess.run(
         [sys.executable, str(program)],
         capture_output=True,
@@ -173,5 +173,5 @@ def test_the_readme_http_client_program(sse_server: NodeServer, tmp_path: Path) 
         "{'countdown': 1}",
         "{'countdown': 0}",
     ]
-    requests = sse_server.named("request")[seen:]
+    requests = asyncio.run(sse_server.tagged("request", "readme", 2))
     assert [r["authorization"] for r in requests] == ["Bearer t0k3n"] * 2

@@ -56,13 +56,11 @@ def own_sse_server() -> Iterator[NodeServer]:
         server.stop()
 
 
-def client_of(server: NodeServer, path: str = "/graphql", **options: Any) -> HTTPClient:
+def client_of(
+    server: NodeServer, path: str = "/graphql", tag: str = "", **options: Any
+) -> HTTPClient:
     options.setdefault("retry_wait", fast_retry)
-    return HTTPClient(server.http_url(path), **options)
-
-
-def requests_after(server: NodeServer, seen: int) -> list[dict[str, Any]]:
-    return server.named("request")[seen:]
+    return HTTPClient(server.http_url(path, f"tag={tag}" if tag else ""), **options)
 
 
 async def finally_of(server: NodeServer, tag: str) -> None:
@@ -76,15 +74,14 @@ async def finally_of(server: NodeServer, tag: str) -> None:
 
 
 async def test_queries_and_mutations_over_http(sse_server: NodeServer) -> None:
-    seen = len(sse_server.named("request"))
-    async with client_of(sse_server) as client:
+    async with client_of(sse_server, tag="queries") as client:
         assert await client.execute("{ hello }") == {"data": {"hello": "Hello, world!"}}
         result = await client.execute(
             "query Hi($name: String) { hello(name: $name) }", {"name": "Ada"}, "Hi"
         )
         assert result == {"data": {"hello": "Hello, Ada!"}}
         assert await client.execute("mutation { add(a: 2, b: 3) }") == {"data": {"add": 5}}
-    requests = requests_after(sse_server, seen)
+    requests = await sse_server.tagged("request", "queries", 3)
     assert len(requests) == 3
     for request in requests:
         assert request["method"] == "POST"
@@ -127,15 +124,17 @@ async def test_headers_reach_the_server_and_the_protocol_keeps_its_own(
     async def fresh_token() -> dict[str, str]:
         return {"Authorization": f"Bearer {next(tokens)}", "accept": "text/html"}
 
-    seen = len(sse_server.named("request"))
-    async with client_of(sse_server, headers={"Authorization": "Bearer static"}) as client:
+    options: dict[str, Any] = {"tag": "headers"}
+    async with client_of(
+        sse_server, headers={"Authorization": "Bearer static"}, **options
+    ) as client:
         await client.execute("{ hello }")
-    async with client_of(sse_server, headers=fresh_token) as client:
+    async with client_of(sse_server, headers=fresh_token, **options) as client:
         await client.execute("{ hello }")
         assert [r async for r in client.subscribe("{ hello }")] == [
             {"data": {"hello": "Hello, world!"}}
         ]
-    requests = requests_after(sse_server, seen)
+    requests = await sse_server.tagged("request", "headers", 3)
     assert [r["authorization"] for r in requests] == [
         "Bearer static",
         "Bearer first",
@@ -151,13 +150,12 @@ async def test_headers_reach_the_server_and_the_protocol_keeps_its_own(
 
 
 async def test_subscriptions_over_sse(sse_server: NodeServer) -> None:
-    seen = len(sse_server.named("request"))
-    async with client_of(sse_server) as client:
+    async with client_of(sse_server, tag="sse") as client:
         counted = [r async for r in client.subscribe(COUNT, {"to": 3, "delayMs": 10}, "Count")]
         queried = [r async for r in client.subscribe("{ hello }")]
     assert counted == [{"data": {"count": n}} for n in (1, 2, 3)]
     assert queried == [{"data": {"hello": "Hello, world!"}}]
-    requests = requests_after(sse_server, seen)
+    requests = await sse_server.tagged("request", "sse", 2)
     assert [(r["method"], r["accept"]) for r in requests] == [("POST", "text/event-stream")] * 2
 
 
@@ -243,17 +241,14 @@ async def test_responses_that_are_not_graphql(sse_server: NodeServer) -> None:
 
 
 async def test_timeouts(sse_server: NodeServer) -> None:
-    seen = len(sse_server.named("aborted"))
-    client = client_of(sse_server, "/hang", timeout=0.2, retry_attempts=0)
+    client = client_of(sse_server, "/hang", tag="timeouts", timeout=0.2, retry_attempts=0)
     with pytest.raises(RequestTimeout):
         await client.execute("{ hello }")
     with pytest.raises(RequestTimeout):
         async for _ in client.subscribe("{ hello }"):
             pass  # pragma: no cover
     await settle()
-    async with asyncio.timeout(WAIT):  # the server saw both requests end
-        while len(sse_server.named("aborted")) < seen + 2:  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
+    await sse_server.tagged("aborted", "timeouts", 2)  # the server saw both requests end
 
 
 async def test_a_refused_connection() -> None:
@@ -314,10 +309,9 @@ async def test_a_server_killed_while_a_query_waits(own_sse_server: NodeServer) -
 
 
 async def test_cancelling_the_consumer_ends_the_request(sse_server: NodeServer) -> None:
-    aborted_before = len(sse_server.named("aborted"))
     for lazy in (True, False):
         tag = f"cancelled-{lazy}"
-        client = client_of(sse_server)
+        client = client_of(sse_server, tag=tag)
         if not lazy:
             await client.__aenter__()
         first = asyncio.Event()
@@ -335,10 +329,10 @@ async def test_cancelling_the_consumer_ends_the_request(sse_server: NodeServer) 
         await asyncio.wait({task})
         assert task.cancelled()
         await finally_of(sse_server, tag)
+        # the server saw the response end before it was finished
+        assert len(await sse_server.tagged("aborted", tag, 1)) == 1
         await client.close()
         await settle()
-    # the server saw each response end before it was finished
-    assert len(sse_server.named("aborted")) == aborted_before + 2
 
 
 async def test_aclose_and_break_end_the_request(sse_server: NodeServer) -> None:

@@ -15,6 +15,8 @@
 //   anything else  404
 //
 // `aborted` is printed when a response closed before it ended: the client went away.
+// A `tag` query parameter (ignored otherwise) is printed with `request` and `aborted`, so
+// that a test finds its own requests.
 // SIGTERM closes every connection and exits 0.
 //
 //   type Query { hello(name: String = "world"): String!  throwing: String }
@@ -106,17 +108,20 @@ const sse = createSSEHandler({
 const graphqlHTTP = createHTTPHandler({ schema, rootValue: roots });
 
 const server = http.createServer(async (req, res) => {
-  const path = new URL(req.url, 'http://localhost').pathname;
+  const url = new URL(req.url, 'http://localhost');
+  const path = url.pathname;
+  const tag = url.searchParams.get('tag'); // a test's name for its requests
   emit('request', {
     method: req.method,
     path,
+    tag,
     accept: req.headers.accept ?? null,
     contentType: req.headers['content-type'] ?? null,
     authorization: req.headers.authorization ?? null,
     lastEventId: req.headers['last-event-id'] ?? null,
   });
   res.on('close', () => {
-    if (!res.writableEnded) emit('aborted', { path });
+    if (!res.writableEnded) emit('aborted', { path, tag });
   });
   try {
     if (path === '/graphql') {
