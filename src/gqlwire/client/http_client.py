@@ -1,9 +1,9 @@
 """``HTTPClient``: queries and mutations over GraphQL over HTTP, subscriptions over
 Server-Sent Events (graphql-sse's distinct connections mode), on aiohttp.
 
-It runs no task of its own: every request is made, read and ended in the task of the
-caller (the consumer of ``subscribe()``), so a cancelled or abandoned operation ends
-its own request. ``close()`` interrupts the requests in progress through the
+Every request is made, read and ended in the task of the caller (the consumer of
+``subscribe()``), so a cancelled or abandoned operation ends its own request; the only
+task is the one that holds an entered client's session. ``close()`` interrupts the requests in progress through the
 ``asyncio.Timeout`` each one runs under, and waits until they have let go before it
 closes the session.
 """
