@@ -3,6 +3,7 @@
 ``--transport`` picks the client: ``ws`` (the default) is :class:`Client` over WebSocket;
 ``http`` runs a query or mutation with :class:`HTTPClient` (GraphQL over HTTP); ``sse``
 runs the operation over Server-Sent Events (graphql-sse's distinct connections mode).
+
 Each result is printed as one line of JSON on stdout, flushed at once, so the output
 can be piped into line-oriented tools. Exit status: 0 when the operation completed
 (a result that carries GraphQL ``errors`` is still a result), 1 with one line on stderr
