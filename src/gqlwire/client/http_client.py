@@ -3,9 +3,9 @@ Server-Sent Events (graphql-sse's distinct connections mode), on aiohttp.
 
 Every request is made, read and ended in the task of the caller (the consumer of
 ``subscribe()``), so a cancelled or abandoned operation ends its own request; the only
-task is the one that holds an entered client's session. ``close()`` interrupts the requests in progress through the
-``asyncio.Timeout`` each one runs under, and waits until they have let go before it
-closes the session.
+task is the one that holds an entered client's session. ``close()`` interrupts the
+requests in progress through the ``asyncio.Timeout`` each one runs under, and waits
+until they have let go before it closes the session.
 """
 
 from __future__ import annotations
@@ -407,9 +407,19 @@ class HTTPClient:
         """Open the event stream into ``request.response``; None when it is open, else
         how the attempt ended (for :func:`decide`). Raises what is never retried."""
         try:
-            await self._guarded(
-                request, lambda: self._start_stream(session, body, request), self.options.timeout
-            )
+            try:
+                await self._guarded(
+                    request,
+                    lambda: self._start_stream(session, body, request),
+                    self.options.timeout,
+                )
+            except BaseException:
+                # A response that is not a stream, or one cut while its error body was
+                # read: closed now, not when the next attempt replaces it.
+                if request.response is not None:
+                    request.response.close()
+                    request.response = None
+                raise
         except (ConnectionFailed, RequestTimeout) as error:
             status = getattr(error, "status", None)
             retryable = retrying and (status is None or status >= 500 or status == 429)
