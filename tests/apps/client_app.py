@@ -216,7 +216,8 @@ def _on_connect(ctx: ConnectionContext) -> bool | dict[str, Any]:
         token,
         "connect",
         params=ctx.connection_params,
-        protocol=ctx.protocol,
+        # An HTTP request (HTTPClient's queries) has no subprotocol.
+        protocol=ctx.protocol if isinstance(ctx, ConnectionContext) else None,
         x_test=x_test_header(ctx),
     )
     if params.get("explode"):

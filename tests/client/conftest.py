@@ -17,6 +17,8 @@ from tests.harness.control import new_token
 from tests.harness.protocols import PROTOCOLS
 from tests.harness.servers import LogWatch, ServerPool, ServerProcess
 
+from .leaks import Reports, recorded_reports
+from .node_servers import NodeServer, serve_node
 from .support import APP_SERVERS, CLIENT_APP
 
 
@@ -43,6 +45,18 @@ def app_server(server_pool: ServerPool, app_server_name: str) -> ServerProcess:
 def protocol(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name
+
+
+@pytest.fixture(scope="module")
+def sse_server() -> Iterator[NodeServer]:
+    """npm graphql-sse's and graphql-http's handlers on one port (node/sse_server.mjs)."""
+    yield from serve_node("sse_server.mjs")
+
+
+@pytest.fixture
+def reports() -> Iterator[Reports]:
+    """What asyncio, warnings and the unraisable hook report during the test."""
+    yield from recorded_reports()
 
 
 @pytest.fixture

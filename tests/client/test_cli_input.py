@@ -61,5 +61,6 @@ def test_a_url_that_is_not_ws_is_one_error_line(command: str) -> None:
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
         "gqlwire: error: Client URL 'http://127.0.0.1:1/graphql' is HTTP (http://): the client "
-        "speaks GraphQL over WebSocket; expected ws://HOST[:PORT]/PATH or wss://HOST[:PORT]/PATH\n"
+        "speaks GraphQL over WebSocket; expected ws://HOST[:PORT]/PATH or wss://HOST[:PORT]/PATH "
+        "(over HTTP: --transport http or sse)\n"
     )

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import sys
-import warnings
-from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -27,58 +24,10 @@ from gqlwire.client import Client, ClientClosed
 from tests.harness.control import event_names, fetch_events, wait_for_events
 from tests.harness.servers import ServerProcess
 
+from .leaks import Reports, run_isolated, settle
 from .support import WAIT, client_close_codes, client_for, publish_until_delivered, wait_until_idle
 
 QUERY = "subscription { channel }"
-
-
-class Reports:
-    """Everything asyncio, the warnings machinery and the unraisable hook report."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def exception_handler(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        self.items.append(f"{context.get('message')} {context.get('exception')!r}")
-
-    def unraisable(self, unraisable: Any) -> None:
-        self.items.append(f"unraisable: {unraisable.exc_value!r} in {unraisable.object!r}")
-
-
-@pytest.fixture
-def reports() -> Iterator[Reports]:
-    recorded = Reports()
-    previous_hook = sys.unraisablehook
-    sys.unraisablehook = recorded.unraisable
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield recorded
-            gc.collect()
-        recorded.items += [
-            f"{w.category.__name__}: {w.message}"
-            for w in caught
-            if not issubclass(w.category, DeprecationWarning)  # third-party noise
-        ]
-    finally:
-        sys.unraisablehook = previous_hook
-
-
-def run_isolated(reports: Reports, scenario: Callable[[], Awaitable[None]]) -> None:
-    async def main() -> None:
-        asyncio.get_running_loop().set_exception_handler(reports.exception_handler)
-        await scenario()
-
-    asyncio.run(main())
-    gc.collect()
-
-
-async def settle(within: float = WAIT) -> None:
-    """Until no task but this one is left in the loop."""
-    async with asyncio.timeout(within):
-        # No event says "the last task ended", so poll the loop's task list.
-        while len(asyncio.all_tasks()) > 1:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 def server_events(server: ServerProcess, token: str) -> list[dict[str, Any]]:

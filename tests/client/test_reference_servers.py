@@ -10,14 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 import shutil
-import signal
-import subprocess
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,12 +23,10 @@ from gqlwire.client import (
     GraphQLErrors,
 )
 from tests.harness.protocols import LEGACY_WS, PROTOCOLS, TRANSPORT_WS
-from tests.harness.servers import REPO_ROOT
 
-from .support import WAIT, fast_retry
+from .node_servers import NODE_MODULES, NodeServer, serve_node
+from .support import fast_retry
 
-NODE_DIR = Path(__file__).parent / "node"
-NODE_MODULES = REPO_ROOT / "node_modules"
 GREETINGS = ["Hi", "Bonjour", "Hola", "Ciao", "Zdravo"]
 
 pytestmark = [
@@ -45,85 +37,14 @@ pytestmark = [
 ]
 
 
-class NodeServer:
-    """A reference server process and the events it printed."""
-
-    def __init__(self, script: str) -> None:
-        self.process = subprocess.Popen(
-            ["node", str(NODE_DIR / script)],
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-            text=True,
-        )
-        self.events: list[dict[str, Any]] = []
-        self.output: list[str] = []
-        self._listening = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        if not self._listening.wait(WAIT):
-            self.stop()
-            raise RuntimeError(f"{script} did not listen:\n" + "".join(self.output))
-        self.port = int(self.events[0]["port"])
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a warning or a stack trace: kept in `output`
-            self.events.append(event)
-            if event.get("event") == "listening":
-                self._listening.set()
-
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/"
-
-    def named(self, name: str) -> list[dict[str, Any]]:
-        return [event for event in list(self.events) if event["event"] == name]
-
-    async def wait_for(self, name: str, count: int = 1) -> list[dict[str, Any]]:
-        async with asyncio.timeout(WAIT):
-            while len(self.named(name)) < count:  # noqa: ASYNC110 - events come from a thread
-                await asyncio.sleep(0.02)
-        return self.named(name)
-
-    def stop(self) -> int:
-        with contextlib.suppress(ProcessLookupError):
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            status = self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            status = self.process.wait(5)
-        self._reader.join(5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        return status
-
-
-def _serve(script: str) -> Iterator[NodeServer]:
-    server = NodeServer(script)
-    try:
-        yield server
-    finally:
-        status = server.stop()
-        # (The reference logs the syntax error test's exception: not checked here.)
-        assert status == 0, "".join(server.output)
-
-
 @pytest.fixture(scope="module")
 def reference_server() -> Iterator[NodeServer]:
-    yield from _serve("reference_server.mjs")
+    yield from serve_node("reference_server.mjs")
 
 
 @pytest.fixture(scope="module")
 def legacy_server() -> Iterator[NodeServer]:
-    yield from _serve("legacy_server.mjs")
+    yield from serve_node("legacy_server.mjs")
 
 
 @pytest.fixture(params=PROTOCOLS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gqlwire import Client
+from gqlwire.client import HTTPClient
 
 EXPECTED = "expected ws://HOST[:PORT]/PATH or wss://HOST[:PORT]/PATH"
 
@@ -52,3 +53,44 @@ def test_a_url_that_is_not_a_string_is_a_type_error() -> None:
 )
 def test_websocket_urls_are_taken(url: str) -> None:
     assert Client(url).url == url
+
+
+HTTP_EXPECTED = "expected http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("not-a-url", "is not a URL"),
+        (
+            "ws://127.0.0.1:8000/graphql",
+            "is a WebSocket URL (ws://): HTTPClient speaks HTTP and SSE",
+        ),
+        ("ftp://files.example/graphql", "has the scheme 'ftp'"),
+        ("http:///graphql", "has no host"),
+        ("https://127.0.0.1:port/graphql", "has an invalid port"),
+    ],
+)
+def test_http_client_refuses_what_is_not_an_http_url(url: str, problem: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        HTTPClient(url)
+    assert str(refused.value) == f"HTTPClient URL {url!r} {problem}; {HTTP_EXPECTED}"
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"headers": "Authorization: x"}, TypeError, "headers must be a dict or a function"),
+        ({"timeout": -1}, ValueError, "timeout must be >= 0"),
+        ({"idle_timeout": "1"}, TypeError, "idle_timeout must be a number of seconds"),
+        ({"retry_attempts": 1.5}, TypeError, "retry_attempts must be an int"),
+        ({"retry_wait": 3}, TypeError, "retry_wait must be callable"),
+        ({"max_response_size": 0}, ValueError, "max_response_size must be > 0"),
+    ],
+)
+def test_http_client_refuses_bad_options(
+    options: dict[str, object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        HTTPClient("https://api.example/graphql", **options)  # type: ignore[arg-type]
+    assert HTTPClient("https://api.example/graphql").url == "https://api.example/graphql"

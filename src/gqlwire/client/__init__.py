@@ -1,6 +1,7 @@
-"""The gqlwire client: GraphQL over WebSocket on aiohttp, both subprotocols.
+"""The gqlwire client: GraphQL over WebSocket on aiohttp, both subprotocols
+(:class:`Client`), and GraphQL over HTTP and Server-Sent Events (:class:`HTTPClient`).
 
-See :class:`Client`; ``python -m gqlwire query|subscribe`` is built on it (:mod:`.cli`).
+``python -m gqlwire query|subscribe`` is built on it (:mod:`.cli`).
 """
 
 from .client import Client
@@ -11,9 +12,13 @@ from .errors import (
     ConnectionAckTimeout,
     ConnectionClosed,
     ConnectionFailed,
+    ConnectionLost,
     ConnectionRejected,
     GraphQLErrors,
+    HTTPStatusError,
+    RequestTimeout,
 )
+from .http_client import HTTPClient
 from .retry import exponential_backoff, is_fatal_close_code
 
 __all__ = [
@@ -24,8 +29,12 @@ __all__ = [
     "ConnectionAckTimeout",
     "ConnectionClosed",
     "ConnectionFailed",
+    "ConnectionLost",
     "ConnectionRejected",
     "GraphQLErrors",
+    "HTTPClient",
+    "HTTPStatusError",
+    "RequestTimeout",
     "exponential_backoff",
     "is_fatal_close_code",
 ]

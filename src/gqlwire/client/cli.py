@@ -1,5 +1,9 @@
 """``gqlwire query`` and ``gqlwire subscribe``: the client on the command line.
 
+``--transport`` picks the client: ``ws`` (the default) is :class:`Client` over WebSocket;
+``http`` runs a query or mutation with :class:`HTTPClient` (GraphQL over HTTP); ``sse``
+runs the operation over Server-Sent Events (graphql-sse's distinct connections mode).
+
 Each result is printed as one line of JSON on stdout, flushed at once, so the output
 can be piped into line-oriented tools. Exit status: 0 when the operation completed
 (a result that carries GraphQL ``errors`` is still a result), 1 with one line on stderr
@@ -23,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from ..protocol.codes import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS
 from .client import Client
 from .errors import ClientError
-from .options import check_url
+from .http_client import HTTPClient
+from .options import check_http_url, check_url
 
 if TYPE_CHECKING:
     from ..cli import Commands
@@ -33,6 +38,9 @@ __all__ = ["add_client_commands"]
 _EXIT_ERROR = 1
 _EXIT_SIGNAL_BASE = 128  # a shell reports "killed by signal N" as 128 + N
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+WS, HTTP, SSE = "ws", "http", "sse"
+TRANSPORTS = (WS, HTTP, SSE)
 
 
 class _UsageError(Exception):
@@ -46,15 +54,15 @@ def add_client_commands(commands: Commands) -> None:
             "query",
             False,
             "run a query or mutation and print its result",
-            "Run a GraphQL query or mutation over WebSocket and print its result as one "
-            "line of JSON.",
+            "Run a GraphQL query or mutation over WebSocket (or HTTP, or SSE: see "
+            "--transport) and print its result as one line of JSON.",
         ),
         (
             "subscribe",
             True,
             "run a subscription and print each result as it arrives",
-            "Run a GraphQL subscription over WebSocket and print each result as one line "
-            "of JSON as it arrives, until the server completes it.",
+            "Run a GraphQL subscription over WebSocket (or SSE: see --transport) and print "
+            "each result as one line of JSON as it arrives, until the server completes it.",
         ),
     ):
         parser = commands.add_parser(
@@ -64,7 +72,11 @@ def add_client_commands(commands: Commands) -> None:
             + " Exit status: 0 when the operation completed, 1 when it failed (one line "
             "on stderr), 130 on Ctrl-C.",
         )
-        parser.add_argument("url", metavar="URL", help="the endpoint, ws:// or wss://")
+        parser.add_argument(
+            "url",
+            metavar="URL",
+            help="the endpoint: ws:// or wss:// (--transport ws), http:// or https:// (http, sse)",
+        )
         parser.add_argument(
             "query", metavar="QUERY", help="the GraphQL document; - reads it from standard input"
         )
@@ -75,30 +87,43 @@ def add_client_commands(commands: Commands) -> None:
             "--operation-name", metavar="NAME", help="the operation to run in QUERY"
         )
         parser.add_argument(
+            "--transport",
+            choices=TRANSPORTS,
+            default=WS,
+            help="ws: WebSocket; http: GraphQL over HTTP (queries and mutations); sse: "
+            "Server-Sent Events (default: %(default)s)",
+        )
+        parser.add_argument(
             "--protocol",
             choices=(GRAPHQL_TRANSPORT_WS, GRAPHQL_WS),
-            default=GRAPHQL_TRANSPORT_WS,
-            help="the subprotocol (default: %(default)s)",
+            help=f"the WebSocket subprotocol (default: {GRAPHQL_TRANSPORT_WS})",
         )
         parser.add_argument(
             "--header",
             action="append",
             default=[],
             metavar="NAME:VALUE",
-            help="an HTTP header of the WebSocket handshake (repeatable)",
+            help="an HTTP header of the WebSocket handshake, or of every HTTP request (repeatable)",
         )
         parser.add_argument(
             "--connection-params",
             metavar="JSON",
-            help="the connection_init payload, a JSON object",
+            help="the connection_init payload, a JSON object (--transport ws)",
         )
         parser.add_argument(
             "--retry-attempts",
             type=_count,
             default=0,
             metavar="N",
-            help="reconnect up to N times after an abnormal close, resubscribing "
-            "(default: %(default)s: report the failure at once)",
+            help="reconnect up to N times after an abnormal close (sse: a stream that "
+            "drops), resubscribing (default: %(default)s: report the failure at once)",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=_seconds,
+            metavar="SECONDS",
+            help="--transport http and sse: seconds to wait for a response (sse: for the "
+            "stream to open); 0: no limit (default: 30)",
         )
         parser.set_defaults(handler=_handler(streaming))
 
@@ -113,8 +138,19 @@ def _count(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class _Request:
+    transport: str
     url: str
     query: str
     variables: dict[str, Any] | None
@@ -123,6 +159,7 @@ class _Request:
     headers: dict[str, str]
     connection_params: dict[str, Any] | None
     retry_attempts: int
+    timeout: float | None
     streaming: bool
 
 
@@ -160,21 +197,51 @@ def _headers(pairs: list[str]) -> dict[str, str]:
 
 
 def _request(args: argparse.Namespace, streaming: bool) -> _Request:
+    transport: str = args.transport
+    _check_transport_options(args, transport, streaming)
     try:
-        check_url(args.url)
+        if transport == WS:
+            check_url(args.url)
+        else:
+            check_http_url(args.url)
     except ValueError as error:
-        raise _UsageError(str(error)) from None
+        hint = ""
+        if transport == WS and args.url.startswith(("http://", "https://")):
+            hint = " (over HTTP: --transport http or sse)"
+        raise _UsageError(f"{error}{hint}") from None
     return _Request(
+        transport=transport,
         url=args.url,
         query=_query(args.query),
         variables=_json_object(args.variables, "--variables"),
         operation_name=args.operation_name,
-        protocol=args.protocol,
+        protocol=args.protocol or GRAPHQL_TRANSPORT_WS,
         headers=_headers(args.header),
         connection_params=_json_object(args.connection_params, "--connection-params"),
         retry_attempts=args.retry_attempts,
+        timeout=args.timeout,
         streaming=streaming,
     )
+
+
+def _check_transport_options(args: argparse.Namespace, transport: str, streaming: bool) -> None:
+    """Refuse options the chosen transport would silently ignore."""
+    if streaming and transport == HTTP:
+        raise _UsageError("GraphQL over HTTP carries no subscription: use --transport sse")
+    if transport != WS:
+        for option, value in (
+            ("--protocol", args.protocol),
+            ("--connection-params", args.connection_params),
+        ):
+            if value is not None:
+                raise _UsageError(f"{option} applies to --transport ws only")
+    elif args.timeout is not None:
+        raise _UsageError("--timeout applies to --transport http and sse only")
+    if transport == HTTP and args.retry_attempts:
+        raise _UsageError(
+            "--retry-attempts applies to --transport ws and sse (a query over "
+            "HTTP is never sent twice)"
+        )
 
 
 def _query(text: str) -> str:
@@ -225,23 +292,10 @@ async def _main(request: _Request) -> int:
 
 async def _operate(request: _Request) -> int:
     try:
-        async with Client(
-            request.url,
-            protocol=request.protocol,
-            headers=request.headers,
-            connection_params=request.connection_params,
-            retry_attempts=request.retry_attempts,
-        ) as client:
-            if request.streaming:
-                async with contextlib.aclosing(
-                    client.subscribe(request.query, request.variables, request.operation_name)
-                ) as results:
-                    async for result in results:
-                        _print(result)
-            else:
-                _print(
-                    await client.execute(request.query, request.variables, request.operation_name)
-                )
+        if request.transport == WS:
+            await _over_websocket(request)
+        else:
+            await _over_http(request)
     except ClientError as error:
         return _fail(str(error))
     except BrokenPipeError:
@@ -251,6 +305,45 @@ async def _operate(request: _Request) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
     return 0
+
+
+async def _over_websocket(request: _Request) -> None:
+    async with Client(
+        request.url,
+        protocol=request.protocol,
+        headers=request.headers,
+        connection_params=request.connection_params,
+        retry_attempts=request.retry_attempts,
+    ) as client:
+        if request.streaming:
+            async with contextlib.aclosing(
+                client.subscribe(request.query, request.variables, request.operation_name)
+            ) as results:
+                async for result in results:
+                    _print(result)
+        else:
+            _print(await client.execute(request.query, request.variables, request.operation_name))
+
+
+async def _over_http(request: _Request) -> None:
+    options: dict[str, Any] = {}
+    if request.timeout is not None:
+        options["timeout"] = request.timeout
+    async with HTTPClient(
+        request.url, headers=request.headers, retry_attempts=request.retry_attempts, **options
+    ) as client:
+        if request.transport == HTTP:
+            _print(await client.execute(request.query, request.variables, request.operation_name))
+            return
+        async with contextlib.aclosing(
+            client.subscribe(request.query, request.variables, request.operation_name)
+        ) as results:
+            async for result in results:
+                _print(result)
+                if not request.streaming:
+                    return  # `query` prints the first result, as over WebSocket
+        if not request.streaming:
+            raise ClientError("the event stream completed without a result")
 
 
 def _print(result: dict[str, Any]) -> None:

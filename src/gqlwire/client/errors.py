@@ -19,8 +19,11 @@ __all__ = [
     "ConnectionAckTimeout",
     "ConnectionClosed",
     "ConnectionFailed",
+    "ConnectionLost",
     "ConnectionRejected",
     "GraphQLErrors",
+    "HTTPStatusError",
+    "RequestTimeout",
 ]
 
 
@@ -97,12 +100,69 @@ class BadResponse(ConnectionClosed):
 class ConnectionFailed(ClientError):
     """No WebSocket could be opened: the connection was refused, the handshake was
     answered with an HTTP error (``status``), or the server did not accept the
-    subprotocol."""
+    subprotocol. Over HTTP: the connection was refused, or (as its kind
+    :class:`HTTPStatusError`) the server answered with an HTTP error."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message, status)
         self.message = message
         self.status = status
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConnectionLost(ConnectionClosed):
+    """Over HTTP (:class:`~gqlwire.client.HTTPClient`): the connection ended before the
+    response did, or an event stream ended before its ``complete`` event (the server
+    went away, a proxy cut the stream). It is a :class:`ConnectionClosed` with code 1006
+    (Abnormal Closure), what a WebSocket that drops reports, so that one ``except``
+    covers both transports; ``detail`` says what happened."""
+
+    def __init__(
+        self,
+        detail: str = "",
+        code: int = CloseCode.ABNORMAL_CLOSURE,
+        reason: str = "connection lost",
+    ) -> None:
+        super().__init__(code, reason)
+        self.detail = detail or reason
+
+    def __str__(self) -> str:
+        return f"connection lost: {self.detail}"
+
+
+class HTTPStatusError(ConnectionFailed):
+    """Over HTTP: the server answered with a status that carries no GraphQL result and no
+    request error: 401, 403, 404, 405, 406, 413, 415, 426, 429, 5xx... (400 and 422
+    with GraphQL ``errors`` are request errors, raised as :class:`GraphQLErrors`).
+
+    ``status`` is the status code, ``errors`` the GraphQL errors of the body when it had
+    some (a gqlwire server's 403 ``Forbidden`` or 500 ``Internal server error``), and
+    ``body`` the start of the body as text. A :class:`ConnectionFailed`, as a WebSocket
+    handshake answered with an HTTP error is."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int,
+        *,
+        body: str = "",
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message, status)
+        self.status: int = status
+        self.body = body
+        self.errors = errors
+
+
+class RequestTimeout(ClientError):
+    """Over HTTP: no response within ``timeout`` seconds (for an event stream: before
+    the stream opened)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
     def __str__(self) -> str:
         return self.message

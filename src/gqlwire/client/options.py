@@ -14,7 +14,15 @@ from .retry import exponential_backoff
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["ClientOptions", "ConnectionParams", "RetryWait", "check_url"]
+__all__ = [
+    "ClientOptions",
+    "ConnectionParams",
+    "HTTPClientOptions",
+    "HeadersOption",
+    "RetryWait",
+    "check_http_url",
+    "check_url",
+]
 
 ConnectionParams = (
     Mapping[str, Any]
@@ -27,6 +35,14 @@ connection attempt to produce it (a fresh token on each reconnection)."""
 RetryWait = Callable[[int], float | Awaitable[None]]
 """Called with the number of reconnections tried so far; returns seconds to wait, or an
 awaitable that waits."""
+
+HeadersOption = (
+    Mapping[str, str]
+    | Callable[[], Mapping[str, str] | Awaitable[Mapping[str, str] | None] | None]
+    | None
+)
+"""HTTP headers of every request, or a function (sync or async) called before each
+request to produce them (a fresh token on each one)."""
 
 
 def _seconds(name: str, value: float | None, *, allow_none: bool = True) -> float:
@@ -66,6 +82,39 @@ def check_url(url: object) -> None:
         raise ValueError(f"Client URL {url!r} has an invalid port; {expected}") from None
 
 
+_HTTP_SCHEMES = ("http", "https")
+
+
+def check_http_url(url: object) -> None:
+    """:func:`check_url` for :class:`~gqlwire.client.HTTPClient`: http:// or https://."""
+    if not isinstance(url, str):
+        raise TypeError(f"url must be an http:// or https:// URL string, got {url!r}")
+    expected = "expected http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH"
+    parts = urlsplit(url)
+    if parts.scheme not in _HTTP_SCHEMES:
+        if parts.scheme in _WEBSOCKET_SCHEMES:
+            problem = f"is a WebSocket URL ({parts.scheme}://): HTTPClient speaks HTTP and SSE"
+        elif parts.scheme and parts.netloc:
+            problem = f"has the scheme {parts.scheme!r}"
+        else:
+            problem = "is not a URL"
+        raise ValueError(f"HTTPClient URL {url!r} {problem}; {expected}")
+    if not parts.hostname:
+        raise ValueError(f"HTTPClient URL {url!r} has no host; {expected}")
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise ValueError(f"HTTPClient URL {url!r} has an invalid port; {expected}") from None
+
+
+def _retry_attempts(retry_attempts: object) -> int:
+    if isinstance(retry_attempts, bool) or not isinstance(retry_attempts, int):
+        raise TypeError(f"retry_attempts must be an int, got {retry_attempts!r}")
+    if retry_attempts < 0:
+        raise ValueError(f"retry_attempts must be >= 0, got {retry_attempts!r}")
+    return retry_attempts
+
+
 @dataclass(frozen=True)
 class ClientOptions:
     url: str
@@ -97,10 +146,7 @@ class ClientOptions:
         session: aiohttp.ClientSession | None,
     ) -> ClientOptions:
         check_url(url)
-        if isinstance(retry_attempts, bool) or not isinstance(retry_attempts, int):
-            raise TypeError(f"retry_attempts must be an int, got {retry_attempts!r}")
-        if retry_attempts < 0:
-            raise ValueError(f"retry_attempts must be >= 0, got {retry_attempts!r}")
+        _retry_attempts(retry_attempts)
         if connection_params is not None and not (
             isinstance(connection_params, Mapping) or callable(connection_params)
         ):
@@ -121,5 +167,50 @@ class ClientOptions:
             retry_wait=retry_wait if retry_wait is not None else exponential_backoff,
             keep_alive=_seconds("keep_alive", keep_alive),
             connection_ack_timeout=_seconds("connection_ack_timeout", connection_ack_timeout),
+            session=session,
+        )
+
+
+@dataclass(frozen=True)
+class HTTPClientOptions:
+    url: str
+    headers: HeadersOption
+    timeout: float  # 0: no limit
+    idle_timeout: float  # 0: no limit
+    retry_attempts: int
+    retry_wait: RetryWait
+    max_response_size: int
+    session: aiohttp.ClientSession | None
+
+    @classmethod
+    def build(
+        cls,
+        url: str,
+        *,
+        headers: HeadersOption,
+        timeout: float | None,
+        idle_timeout: float | None,
+        retry_attempts: int,
+        retry_wait: RetryWait | None,
+        max_response_size: int,
+        session: aiohttp.ClientSession | None,
+    ) -> HTTPClientOptions:
+        check_http_url(url)
+        if headers is not None and not (isinstance(headers, Mapping) or callable(headers)):
+            raise TypeError(f"headers must be a dict or a function returning one, got {headers!r}")
+        if retry_wait is not None and not callable(retry_wait):
+            raise TypeError(f"retry_wait must be callable, got {retry_wait!r}")
+        if isinstance(max_response_size, bool) or not isinstance(max_response_size, int):
+            raise TypeError(f"max_response_size must be an int, got {max_response_size!r}")
+        if max_response_size <= 0:
+            raise ValueError(f"max_response_size must be > 0, got {max_response_size!r}")
+        return cls(
+            url=url,
+            headers=dict(headers) if isinstance(headers, Mapping) else headers,
+            timeout=_seconds("timeout", timeout),
+            idle_timeout=_seconds("idle_timeout", idle_timeout),
+            retry_attempts=_retry_attempts(retry_attempts),
+            retry_wait=retry_wait if retry_wait is not None else exponential_backoff,
+            max_response_size=max_response_size,
             session=session,
         )
