@@ -1,7 +1,9 @@
-"""gqlwire: GraphQL over WebSocket for Python.
+"""gqlwire: real-time GraphQL for Python.
 
-Both subprotocols (``graphql-transport-ws`` and legacy ``graphql-ws``), on every ASGI
-server, with graphql-core, Strawberry, Ariadne or Graphene schemas.
+Both WebSocket subprotocols (``graphql-transport-ws`` and legacy ``graphql-ws``), GraphQL
+over HTTP, Server-Sent Events and multipart HTTP on one endpoint, on aiohttp and every
+ASGI server, with graphql-core, Strawberry, Ariadne or Graphene schemas; a client for
+WebSocket (``Client``) and for HTTP and Server-Sent Events (``HTTPClient``).
 """
 
 from .client import (
@@ -12,8 +14,12 @@ from .client import (
     ConnectionAckTimeout,
     ConnectionClosed,
     ConnectionFailed,
+    ConnectionLost,
     ConnectionRejected,
     GraphQLErrors,
+    HTTPClient,
+    HTTPStatusError,
+    RequestTimeout,
 )
 from .context import ConnectionContext, Context, Headers, HTTPContext, HTTPResponseDraft
 from .errors import ServerError
@@ -36,15 +42,19 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionContext",
     "ConnectionFailed",
+    "ConnectionLost",
     "ConnectionRejected",
     "Context",
     "DocumentCache",
     "ExecutionArgs",
     "GraphQLErrors",
     "GraphQLServer",
+    "HTTPClient",
     "HTTPContext",
     "HTTPResponseDraft",
+    "HTTPStatusError",
     "Headers",
+    "RequestTimeout",
     "ServerError",
     "__version__",
 ]
