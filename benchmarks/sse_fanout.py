@@ -134,6 +134,11 @@ def _number(value: Any, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _cell(text: Any, limit: int = 80) -> str:
+    """``text`` fit for one table cell: one line, no column separator."""
+    return " ".join(str(text).replace("|", "/").split())[:limit]
+
+
 def table(report: dict[str, Any]) -> str:
     """The Markdown table of one run: one row per (subscribers, library, transport)."""
     lines = [
@@ -147,7 +152,7 @@ def table(report: dict[str, Any]) -> str:
         if "error" in result:
             lines.append(
                 f"| {result['subscribers']:,} | {result['library']} | "
-                f"{result['transport'].upper()} | error: {str(result['error'])[:80]} "
+                f"{result['transport'].upper()} | error: {_cell(result['error'])} "
                 "| | | | | |"
             )
             continue

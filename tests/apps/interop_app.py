@@ -18,6 +18,8 @@ HTTP paths:
 
 ``GET /_events?token=T``
     what was recorded under ``T``: a JSON list of ``[name, details]`` pairs, in order.
+``GET /_stats?route=/graphql``
+    ``stats()`` of the server at that path (open connections, running operations...).
 
 A connection's token is ``connection_params["token"]`` (clients set it through their
 connection params), so recording works the same on both subprotocols and both adapters.
@@ -286,6 +288,12 @@ async def _events_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     await respond(send, 200, json.dumps(body).encode())
 
 
-routes = Routes(SERVERS, http={"/_events": _events_endpoint})
+async def _stats_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    server = SERVERS[query.get("route", ["/graphql"])[0]]
+    await respond(send, 200, json.dumps(server.stats()).encode())
+
+
+routes = Routes(SERVERS, http={"/_events": _events_endpoint, "/_stats": _stats_endpoint})
 app = routes.asgi()
 aiohttp_app = routes.aiohttp()
