@@ -33,8 +33,8 @@ SERVERS = ("gqlwire-uvicorn", "strawberry-uvicorn")
 TRANSPORTS = ("sse", "ws")
 
 FULL: tuple[dict[str, Any], ...] = (
-    {"subscribers": 100, "events": 200, "repeat": 2},
-    {"subscribers": 1000, "events": 50, "repeat": 2},
+    {"subscribers": 100, "events": 100, "repeat": 2},
+    {"subscribers": 1000, "events": 30, "repeat": 2},
 )
 QUICK: tuple[dict[str, Any], ...] = ({"subscribers": 5, "events": 10, "repeat": 1},)
 

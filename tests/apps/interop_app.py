@@ -64,7 +64,7 @@ from graphql import (
     GraphQLString,
 )
 
-from gqlwire import ConnectionContext, GraphQLServer
+from gqlwire import ConnectionContext, Context, GraphQLServer
 from gqlwire.asgi_types import Receive, Scope, Send
 from tests.harness.routes import Routes, respond
 
@@ -99,7 +99,7 @@ def record(token: str | None, name: str, **details: Any) -> None:
         EVENTS[token].append([name, details])
 
 
-def connection_token(ctx: ConnectionContext) -> str | None:
+def connection_token(ctx: Context) -> str | None:
     params = ctx.connection_params
     token = params.get("token") if isinstance(params, dict) else None
     return token if isinstance(token, str) else None
@@ -241,24 +241,26 @@ SCHEMA = make_schema()
 # -- hooks ----------------------------------------------------------------------------------
 
 
-def _on_connect(ctx: ConnectionContext) -> bool | dict[str, Any]:
+def _on_connect(ctx: Context) -> bool | dict[str, Any]:
     token = connection_token(ctx)
     params = ctx.connection_params
-    record(token, "on_connect", connection_params=params, protocol=ctx.protocol)
+    # On HTTP transports (plain, SSE, multipart) there is no subprotocol: the transport.
+    protocol = ctx.protocol if isinstance(ctx, ConnectionContext) else ctx.transport
+    record(token, "on_connect", connection_params=params, protocol=protocol)
     if isinstance(params, dict) and params.get("reject") is True:
         return False
     return {"welcome": token}
 
 
-def _on_subscribe(ctx: ConnectionContext, id: str, payload: dict[str, Any]) -> None:
+def _on_subscribe(ctx: Context, id: str, payload: dict[str, Any]) -> None:
     record(connection_token(ctx), "on_subscribe", id=id)
 
 
-def _on_complete(ctx: ConnectionContext, id: str, payload: dict[str, Any]) -> None:
+def _on_complete(ctx: Context, id: str, payload: dict[str, Any]) -> None:
     record(connection_token(ctx), "on_complete", id=id)
 
 
-def _on_close(ctx: ConnectionContext, code: int, reason: str) -> None:
+def _on_close(ctx: Context, code: int, reason: str) -> None:
     record(connection_token(ctx), "on_close", code=code)
 
 
