@@ -7,6 +7,8 @@
 // Scenarios:
 //   query              { hello } through HttpLink
 //   multipart          subscription count(to: 5) through HttpLink, to its end
+//   multipart-boom     subscription boom(after: 2) through HttpLink: two results, then
+//                      its source raises
 //   multipart-dispose  subscription forever(token) through HttpLink, unsubscribed after
 //                      its third result; waits for the test's go-ahead, then ends
 //   ws                 subscription count(to: 5) through GraphQLWsLink (config.wsUrl,
@@ -84,6 +86,12 @@ const scenarios = {
   async multipart() {
     const apollo = httpApollo();
     await subscribe(apollo, 'count', COUNT, { to: 5 });
+    apollo.stop();
+  },
+
+  async 'multipart-boom'() {
+    const apollo = httpApollo();
+    await subscribe(apollo, 'boom', 'subscription Boom { boom(after: 2) }', {});
     apollo.stop();
   },
 

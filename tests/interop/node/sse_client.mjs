@@ -7,6 +7,7 @@
 //   query        { hello }
 //   subscription count(to: 5), to its end
 //   invalid      a document that does not validate
+//   boom         boom(after: 2): two results, then its source raises
 //   dispose      forever(token), disposed of after its third event; waits for the test's
 //                go-ahead (the stream is gone, the process still runs), then ends
 // Config: url, token, timeoutMs.
@@ -81,6 +82,10 @@ const scenarios = {
 
   async invalid() {
     await run('invalid', { query: '{ hello nope }' });
+  },
+
+  async boom() {
+    await run('boom', { query: 'subscription Boom { boom(after: 2) }' });
   },
 
   async dispose() {
