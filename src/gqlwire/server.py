@@ -19,7 +19,12 @@ from .limits import (
     DEFAULT_MAX_FIELDS,
     DEFAULT_MAX_ROOT_FIELDS,
 )
-from .options import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PENDING_BYTES, ServerOptions
+from .options import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_PENDING_BYTES,
+    DEFAULT_SSE_MAX_STREAMS,
+    ServerOptions,
+)
 from .outbox import OverflowPolicy
 from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS
 from .protocol.machine import (
@@ -99,6 +104,11 @@ class GraphQLServer:
           ``execution_time_slice`` (0.02 s).
         - ``max_connections`` (10 000 WebSockets), ``max_operations`` (on all of them).
 
+    GraphQL over SSE, single connection mode (docs/streams.md)
+        - ``sse_single_connection`` (``False``: needs sticky sessions behind a load
+          balancer), ``sse_reservation_timeout`` (10 s for a reserved stream to open),
+          ``sse_max_streams`` (10 000 reservations and streams per process).
+
     Slow clients
         - ``max_pending_messages`` (1000) and ``max_pending_bytes`` (4 MiB) queued per
           socket; ``slow_consumer_timeout`` (2 s) without progress closes it with 1013;
@@ -158,6 +168,9 @@ class GraphQLServer:
         share_key: Hook | None = None,
         slow_consumer_timeout: float = 2.0,
         overflow_policy: OverflowPolicy | Literal["close", "drop_oldest"] = OverflowPolicy.CLOSE,
+        sse_single_connection: bool = False,
+        sse_reservation_timeout: float | None = 10.0,
+        sse_max_streams: int | None = DEFAULT_SSE_MAX_STREAMS,
         strawberry_pipeline: bool | None = None,
     ) -> None:
         self._build(
@@ -210,6 +223,9 @@ class GraphQLServer:
                 share_key=share_key,
                 slow_consumer_timeout=slow_consumer_timeout,
                 overflow_policy=overflow_policy,
+                sse_single_connection=sse_single_connection,
+                sse_reservation_timeout=sse_reservation_timeout,
+                sse_max_streams=sse_max_streams,
                 strawberry_pipeline=strawberry_pipeline,
             )
         )
