@@ -27,8 +27,10 @@ CORE = {
     "gqlwire.graphiql",
     "gqlwire.hooks",
     "gqlwire.http",
+    "gqlwire.http_stream",
     "gqlwire.incremental",
     "gqlwire.limits",
+    "gqlwire.multipart",
     "gqlwire.operation",
     "gqlwire.options",
     "gqlwire.outbox",
@@ -37,6 +39,7 @@ CORE = {
     "gqlwire.schema_libraries",
     "gqlwire.server",
     "gqlwire.sharing",
+    "gqlwire.sse",
 }
 """The server core: every module between the adapters and graphql-core."""
 

@@ -24,8 +24,10 @@ from .client import (
 from .context import ConnectionContext, Context, Headers, HTTPContext, HTTPResponseDraft
 from .errors import ServerError
 from .execution import UNSET, DocumentCache, ExecutionArgs
+from .multipart import MultipartContext
 from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, CloseCode
 from .server import GraphQLServer
+from .sse import SSEContext
 
 __version__ = "0.1.0"
 
@@ -54,7 +56,9 @@ __all__ = [
     "HTTPResponseDraft",
     "HTTPStatusError",
     "Headers",
+    "MultipartContext",
     "RequestTimeout",
+    "SSEContext",
     "ServerError",
     "__version__",
 ]

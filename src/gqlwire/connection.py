@@ -24,7 +24,7 @@ import logging
 from collections.abc import Iterable
 from enum import Enum
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from .adapters.base import Transport
 from .context import ConnectionContext, Headers
@@ -144,11 +144,25 @@ class ConnectionStateError(RuntimeError):
 _CLOSE_SEND_WAIT = 5.0
 
 
+class OpenStream(Protocol):
+    """A streamed HTTP response (:mod:`gqlwire.http_stream`), as the registry sees it."""
+
+    def operation_count(self) -> int:
+        """The operations running on it."""
+
+    async def close(self, code: int, reason: str) -> None:
+        """End it (server shutdown): its operations are cancelled and the stream ends
+        with what its wire format has for an end."""
+
+
 class ConnectionRegistry:
-    """The open connections of one server, for stats and for closing them all."""
+    """The open connections and HTTP streams of one server, for stats, for the
+    per-process limits and for closing them all."""
 
     def __init__(self) -> None:
         self.connections: set[Connection] = set()
+        self.streams: set[OpenStream] = set()
+        """Open streamed HTTP responses (SSE, multipart)."""
         self.dropped_closed = 0  # dropped messages of connections that have ended
         self.slow_consumers_closed = 0
         self.running = 0  # operations running on every connection (max_operations)
@@ -157,7 +171,9 @@ class ConnectionRegistry:
         self._closes: set[asyncio.Task[None]] = set()  # close_all()'s, while they run
 
     def operations(self) -> int:
-        return sum(len(connection.operations) for connection in self.connections)
+        return sum(len(connection.operations) for connection in self.connections) + sum(
+            stream.operation_count() for stream in self.streams
+        )
 
     def dropped_messages(self) -> int:
         return self.dropped_closed + sum(c.outbox.dropped for c in self.connections)
@@ -171,7 +187,8 @@ class ConnectionRegistry:
         or forever.
         """
         loop = asyncio.get_running_loop()
-        closes = [loop.create_task(c.close(code, reason)) for c in list(self.connections)]
+        ending: list[Connection | OpenStream] = [*self.connections, *self.streams]
+        closes = [loop.create_task(c.close(code, reason)) for c in ending]
         if not closes:
             return
         for task in closes:
@@ -726,4 +743,10 @@ class _OperationChannel:
         self._connection.outbox.overflow()
 
 
-__all__ = ["Connection", "ConnectionRegistry", "ConnectionState", "ConnectionStateError"]
+__all__ = [
+    "Connection",
+    "ConnectionRegistry",
+    "ConnectionState",
+    "ConnectionStateError",
+    "OpenStream",
+]

@@ -19,6 +19,9 @@ from typing import Any, ClassVar, Final, Literal, Protocol
 
 from .protocol import CloseCode, OperationId
 
+TransportName = Literal["websocket", "http", "sse", "multipart"]
+"""What carries an operation: :attr:`Context.transport`."""
+
 RawHeaders = Iterable[tuple[str | bytes, str | bytes]]
 """Header name and value pairs as a server gives them: ``str`` (aiohttp) or latin-1
 ``bytes`` (ASGI), names in any case, a repeated header once per value."""
@@ -104,8 +107,8 @@ class Context:
 
     __slots__ = ("_cookies", "_headers", "extra", "state")
 
-    transport: ClassVar[Literal["websocket", "http"]]
-    """``"websocket"`` or ``"http"``."""
+    transport: ClassVar[TransportName]
+    """``"websocket"``, ``"http"``, ``"sse"`` or ``"multipart"``."""
 
     def __init__(self, extra: dict[str, Any], headers: Headers) -> None:
         self.extra = extra
@@ -176,7 +179,7 @@ class ConnectionContext(Context):
 
     __slots__ = ("_connection",)
 
-    transport: ClassVar[Literal["websocket", "http"]] = "websocket"
+    transport: ClassVar[TransportName] = "websocket"
 
     def __init__(
         self,
@@ -252,7 +255,7 @@ class HTTPContext(Context):
 
     __slots__ = ("method", "response")
 
-    transport: ClassVar[Literal["websocket", "http"]] = "http"
+    transport: ClassVar[TransportName] = "http"
 
     def __init__(self, method: str, headers: Headers, extra: dict[str, Any]) -> None:
         super().__init__(extra, headers)

@@ -9,23 +9,41 @@ The rules (methods, media types, status codes, cross-site checks) are in docs/ht
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
-from graphql import OperationType
+from graphql import GraphQLError, OperationType, get_operation_ast
 
 from .context import Headers, HTTPContext, HTTPResponseDraft
 from .errors import ServerError
 from .graphiql import graphiql_response
 from .hooks import call_hook
+from .http_stream import (
+    RETRY_AFTER_SECONDS,
+    Framing,
+    HTTPStreamResponse,
+    StreamedOperation,
+)
+from .incremental import uses_incremental
+from .multipart import (
+    MULTIPART_MIXED,
+    SUBSCRIPTION_SPEC,
+    IncrementalMultipartFraming,
+    MultipartContext,
+    SubscriptionMultipartFraming,
+)
 from .operation import Admission, Operation
 from .protocol import ErrorStage
 from .protocol.codes import INTERNAL_SERVER_ERROR_REASON
 from .protocol.messages import JSONObject
+from .sse import EVENT_STREAM, SSEContext, SSEFraming
 
 if TYPE_CHECKING:
+    from .connection import ConnectionRegistry
+    from .options import ServerOptions
     from .runtime import ServerRuntime
 
 logger = logging.getLogger("gqlwire")
@@ -59,8 +77,86 @@ class HTTPResponse:
     body: bytes
 
 
-async def handle_http_request(runtime: ServerRuntime, request: HTTPRequest) -> HTTPResponse:
-    """Answer one GraphQL-over-HTTP request (the rules: docs/http.md)."""
+async def handle_http_request(
+    runtime: ServerRuntime, request: HTTPRequest, registry: ConnectionRegistry | None = None
+) -> HTTPResponse | HTTPStreamResponse:
+    """Answer one request on the endpoint: GraphQL over HTTP, or a stream (Server-Sent
+    Events, multipart HTTP) when ``Accept`` asks for one (the rules: docs/http.md,
+    docs/streams.md). ``registry``: where open streams are counted and closed."""
+    options = runtime.options
+    refusal = screen_request(request, runtime)
+    if isinstance(refusal, HTTPResponse):
+        return refusal
+    screened = refusal
+    choice = negotiate_transports(request.headers.get("accept"), options, screened.kind)
+    if choice is None:
+        return not_acceptable(options, screened.kind)
+    context = choice.context_class(request.method, request.headers, request.extra)
+    try:
+        admitted = await call_hook(options.on_connect, context)
+    except Exception as error:
+        return failure_response(error, "on_connect", options.debug)
+    if admitted is False:
+        return _with_draft(error_response(403, "Forbidden"), context.response, options.debug)
+    if screened.malformed is not None:
+        status = screened.malformed.status
+        if status == 422 and choice.media_type != GRAPHQL_RESPONSE_JSON:
+            status = 400  # legacy and streaming clients know only 400 for a bad request
+        response = error_response(status, str(screened.malformed))
+        return _with_draft(response, context.response, options.debug)
+    assert screened.payload is not None
+    if choice.transport is not Transport.JSON:
+        return await stream_operation(runtime, registry, request, context, screened.payload, choice)
+
+    result = _HTTPResult()
+    # No operation id over HTTP: hooks get None (docs/http.md).
+    operation = Operation(
+        runtime,
+        context,
+        None,
+        screened.payload,
+        result,
+        admit=_admission(request.method, options),
+    )
+    await operation.run()
+    response = result.response(choice.media_type, options.debug)
+    if not result.raised:
+        response = _with_draft(response, context.response, options.debug)
+    return response
+
+
+# -- screening -----------------------------------------------------------------------------
+
+
+class OperationKind(Enum):
+    """What a request asks for, as far as choosing its transport goes."""
+
+    SINGLE = "single"
+    """A query or mutation answered by one result (or a request we cannot read: its
+    error is one response)."""
+    INCREMENTAL = "incremental"
+    """A query or mutation that uses ``@defer`` or ``@stream``."""
+    SUBSCRIPTION = "subscription"
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenedRequest:
+    """A request that passed the checks before negotiation: its parameters (or why they
+    cannot be read, answered after ``on_connect``) and the kind of its operation."""
+
+    kind: OperationKind
+    payload: JSONObject | None = None
+    malformed: MalformedRequest | None = field(default=None)
+
+
+def screen_request(request: HTTPRequest, runtime: ServerRuntime) -> HTTPResponse | ScreenedRequest:
+    """The checks that need no application code (method, origin, GraphiQL, cross-site
+    requests), then the request's parameters and the kind of its operation.
+
+    The parameters are read before ``on_connect`` because the kind of operation picks
+    the transport, and the transport the context ``on_connect`` is given; a malformed
+    request is still answered only after ``on_connect`` (docs/http.md).
+    """
     options = runtime.options
     if request.method not in ALLOWED_METHODS:
         return error_response(
@@ -81,34 +177,31 @@ async def handle_http_request(runtime: ServerRuntime, request: HTTPRequest) -> H
     )
     if refusal is not None:
         return refusal
-    media_type = negotiate_media_type(request.headers.get("accept"))
-    if media_type is None:
-        return error_response(
-            406, f"Acceptable media types are {GRAPHQL_RESPONSE_JSON} and {APPLICATION_JSON}"
-        )
-    context = HTTPContext(request.method, request.headers, request.extra)
-    try:
-        admitted = await call_hook(options.on_connect, context)
-    except Exception as error:
-        return failure_response(error, "on_connect", options.debug)
-    if admitted is False:
-        return _with_draft(error_response(403, "Forbidden"), context.response, options.debug)
     try:
         payload = read_request_parameters(request)
     except MalformedRequest as error:
-        status = error.status
-        if status == 422 and media_type == APPLICATION_JSON:
-            status = 400  # legacy clients know only 400 for a bad request
-        return _with_draft(error_response(status, str(error)), context.response, options.debug)
+        return ScreenedRequest(OperationKind.SINGLE, malformed=error)
+    return ScreenedRequest(_operation_kind(payload, runtime), payload)
 
-    result = _HTTPResult()
-    # No operation id over HTTP: hooks get None (docs/http.md).
-    operation = Operation(runtime, context, None, payload, result, admit=_admission(request.method))
-    await operation.run()
-    response = result.response(media_type, options.debug)
-    if not result.raised:
-        response = _with_draft(response, context.response, options.debug)
-    return response
+
+def _operation_kind(payload: JSONObject, runtime: ServerRuntime) -> OperationKind:
+    """The kind of the operation the request names; :attr:`OperationKind.SINGLE` when
+    its document does not parse (the operation reports that) or names no operation.
+
+    Parsed by the runtime's document cache (with its token limit), where the operation
+    then finds it: each text is parsed once."""
+    if runtime.options.parse is not None:
+        return OperationKind.SINGLE  # application code: it runs once, in the operation
+    try:
+        document = runtime.documents.parse(payload["query"])
+    except (GraphQLError, RecursionError):
+        return OperationKind.SINGLE
+    operation = get_operation_ast(document, payload.get("operationName"))
+    if operation is None:
+        return OperationKind.SINGLE
+    if operation.operation is OperationType.SUBSCRIPTION:
+        return OperationKind.SUBSCRIPTION
+    return OperationKind.INCREMENTAL if uses_incremental(document) else OperationKind.SINGLE
 
 
 # -- cross-site requests ------------------------------------------------------------------
@@ -327,6 +420,7 @@ class _MediaRange:
     media: str
     quality: float
     charset: str | None
+    parameters: dict[str, str] = field(default_factory=dict)
 
 
 def _media_range(text: str) -> _MediaRange:
@@ -337,7 +431,7 @@ def _media_range(text: str) -> _MediaRange:
         quality = 0.0  # a range we cannot read accepts nothing
     if not 0 <= quality <= 1:
         quality = 0.0
-    return _MediaRange(media, quality, parameters.get("charset"))
+    return _MediaRange(media, quality, parameters.get("charset"), parameters)
 
 
 def _quality(ranges: list[_MediaRange], media: str) -> tuple[float, bool]:
@@ -363,6 +457,265 @@ def _quality(ranges: list[_MediaRange], media: str) -> tuple[float, bool]:
     return quality, best_specificity == 2
 
 
+# -- transports ---------------------------------------------------------------------------
+
+
+class Transport(Enum):
+    """What carries the answer to a request."""
+
+    JSON = "json"
+    SSE = "sse"
+    MULTIPART_SUBSCRIPTION = "multipart-subscription"
+    """Apollo's multipart subscription protocol (``subscriptionSpec="1.0"``)."""
+    MULTIPART = "multipart"
+    """``multipart/mixed``: one part per result (incremental delivery)."""
+
+
+SSE_MEDIA: Final = EVENT_STREAM
+MULTIPART_SUBSCRIPTION_MEDIA: Final = f'{MULTIPART_MIXED};subscriptionSpec="{SUBSCRIPTION_SPEC}"'
+
+
+@dataclass(frozen=True, slots=True)
+class TransportChoice:
+    """The outcome of negotiation: the transport, and for JSON its media type."""
+
+    transport: Transport
+    media_type: str
+    """The JSON media type, or the streaming type's (without parameters)."""
+
+    @property
+    def context_class(self) -> type[HTTPContext]:
+        if self.transport is Transport.SSE:
+            return SSEContext
+        if self.transport is Transport.JSON:
+            return HTTPContext
+        return MultipartContext
+
+    def framing(self, options: ServerOptions) -> Framing:
+        if self.transport is Transport.SSE:
+            return SSEFraming(options.sse_keep_alive)
+        if self.transport is Transport.MULTIPART_SUBSCRIPTION:
+            return SubscriptionMultipartFraming(options.multipart_heartbeat)
+        return IncrementalMultipartFraming()
+
+
+def negotiate_transports(
+    accept: str | None, options: ServerOptions, kind: OperationKind
+) -> TransportChoice | None:
+    """The transport for a request's ``Accept`` and the kind of its operation, or
+    ``None`` (answer 406).
+
+    Each candidate gets its q-value (RFC 9110); the highest wins. A streaming type
+    counts only when named exactly (``*/*`` and ``text/*`` never start a stream), and
+    only when its option is on. A query or mutation goes to JSON on a tie (urql names
+    ``multipart/mixed`` first for every request), unless it uses ``@defer`` or
+    ``@stream``, whose increments a named streaming type carries. A subscription takes
+    the best streaming type, the first named on a tie; with none, a JSON request keeps
+    its JSON choice, for the operation to answer with 426.
+    """
+    json_type = negotiate_media_type(accept)
+    ranges = [_media_range(part) for part in accept.split(",") if part.strip()] if accept else []
+    streams = _streaming_candidates(ranges, options)
+    if kind is not OperationKind.SUBSCRIPTION and json_type is not None:
+        json_quality = (
+            max(_quality(ranges, GRAPHQL_RESPONSE_JSON)[0], _quality(ranges, APPLICATION_JSON)[0])
+            if ranges
+            else 1.0
+        )
+        streams = [
+            c
+            for c in streams
+            if c[0] > json_quality or (c[0] == json_quality and kind is OperationKind.INCREMENTAL)
+        ]
+        if not streams:
+            return TransportChoice(Transport.JSON, json_type)
+    if streams:
+        _quality_of, _position, transport, media = max(
+            streams, key=lambda candidate: (candidate[0], -candidate[1])
+        )
+        return TransportChoice(transport, media)
+    if json_type is not None:
+        return TransportChoice(Transport.JSON, json_type)  # a subscription: 426
+    return None
+
+
+def _streaming_candidates(
+    ranges: list[_MediaRange], options: ServerOptions
+) -> list[tuple[float, int, Transport, str]]:
+    """(q-value, position in ``Accept``, transport, media type) of every streaming type
+    named with a q-value above 0, for the transports that are on."""
+    found: list[tuple[float, int, Transport, str]] = []
+    for position, candidate in enumerate(ranges):
+        if candidate.quality <= 0 or candidate.charset not in (None, "utf-8"):
+            continue
+        if candidate.media == EVENT_STREAM and options.sse:
+            found.append((candidate.quality, position, Transport.SSE, EVENT_STREAM))
+        elif candidate.media == MULTIPART_MIXED and options.multipart:
+            transport = (
+                Transport.MULTIPART_SUBSCRIPTION
+                if "subscriptionspec" in candidate.parameters
+                else Transport.MULTIPART
+            )
+            found.append((candidate.quality, position, transport, MULTIPART_MIXED))
+    return found
+
+
+def acceptable_media_types(options: ServerOptions, kind: OperationKind) -> list[str]:
+    """The media types this server answers an operation of ``kind`` with."""
+    served = [] if kind is OperationKind.SUBSCRIPTION else [GRAPHQL_RESPONSE_JSON, APPLICATION_JSON]
+    if options.sse:
+        served.append(SSE_MEDIA)
+    if options.multipart:
+        served.append(
+            MULTIPART_SUBSCRIPTION_MEDIA if kind is OperationKind.SUBSCRIPTION else MULTIPART_MIXED
+        )
+        if kind is OperationKind.SUBSCRIPTION:
+            served.append(MULTIPART_MIXED)
+    return served
+
+
+def not_acceptable(options: ServerOptions, kind: OperationKind) -> HTTPResponse:
+    """406: what the request accepts is nothing this server answers it with; the body's
+    ``errors[0].extensions.acceptable`` lists what it does."""
+    served = acceptable_media_types(options, kind)
+    return HTTPResponse(
+        406,
+        [("content-type", f"{APPLICATION_JSON}; charset=utf-8"), ("vary", "Accept")],
+        orjson.dumps(
+            {
+                "errors": [
+                    {
+                        "message": f"Acceptable media types are {', '.join(served)}",
+                        "extensions": {"acceptable": served},
+                    }
+                ]
+            }
+        ),
+    )
+
+
+# -- streams ------------------------------------------------------------------------------
+
+
+async def stream_operation(
+    runtime: ServerRuntime,
+    registry: ConnectionRegistry | None,
+    request: HTTPRequest,
+    context: HTTPContext,
+    payload: JSONObject,
+    choice: TransportChoice,
+) -> HTTPResponse | HTTPStreamResponse:
+    """Run one operation whose results go into a stream: the stream once the operation
+    is admitted, or an ordinary response when it ends before (docs/streams.md)."""
+    options = runtime.options
+    busy = _over_process_limits(registry, options)
+    if busy is not None:
+        return _with_draft(busy, context.response, options.debug)
+    stream = HTTPStreamResponse(
+        choice.framing(options),
+        registry,
+        slow_consumer_timeout=options.slow_consumer_timeout,
+        cleanup_timeout=options.cleanup_timeout,
+    )
+    sink = StreamedOperation(stream, debug=options.debug)
+    operation = Operation(
+        runtime,
+        context,
+        None,
+        payload,
+        sink,
+        member=sink,
+        admit=sink.admission(_stream_admission(request.method)),
+        incremental_delivery=True,
+    )
+    task = stream.start(sink, operation.run())
+    if await sink.wait_until_open(task):
+        try:
+            stream.status, stream.headers = (
+                context.response.merged_into(stream.status, stream.headers)
+                if not context.response.is_empty()
+                else (stream.status, stream.headers)
+            )
+        except ValueError as error:
+            await stream.aclose()
+            return failure_response(error, "ctx.response", options.debug)
+        return stream
+    await stream.aclose()
+    return _early_response(sink, choice, options, context.response)
+
+
+def _over_process_limits(
+    registry: ConnectionRegistry | None, options: ServerOptions
+) -> HTTPResponse | None:
+    """503 with ``Retry-After`` when the server runs ``max_operations`` operations, or
+    holds ``max_connections`` WebSockets and streams together."""
+    if registry is None:
+        return None
+    message = None
+    if options.max_operations is not None and registry.running >= options.max_operations:
+        registry.refused_operations += 1
+        message = (
+            "Operation limit reached: this server runs at most "
+            f"{options.max_operations} operations at once"
+        )
+    elif (
+        options.max_connections is not None
+        and len(registry.connections) + len(registry.streams) >= options.max_connections
+    ):
+        registry.refused_connections += 1
+        message = "Too many connections"
+    if message is None:
+        return None
+    return error_response(503, message, [("retry-after", str(RETRY_AFTER_SECONDS))])
+
+
+def _early_response(
+    sink: StreamedOperation,
+    choice: TransportChoice,
+    options: ServerOptions,
+    draft: HTTPResponseDraft,
+) -> HTTPResponse:
+    """The answer to a streamed operation that ended before its stream started."""
+    if sink.early_failure is not None:
+        error = sink.early_failure
+        if isinstance(error, _Refused):
+            refusal = error_response(error.status, str(error), error.headers)
+            return _with_draft(refusal, draft, options.debug)
+        return failure_response(error, "HTTP operation", options.debug)
+    errors = sink.early_errors or [{"message": "The operation produced no result"}]
+    if choice.transport is Transport.SSE and sink.early_stage is not ErrorStage.SYNTAX:
+        # graphql-sse's distinct mode: request errors are a `next` event, then `complete`.
+        framing = choice.framing(options)
+        body = framing.opening() + framing.errors(errors, None)
+        response = HTTPResponse(
+            200,
+            [
+                ("content-type", framing.content_type),
+                ("cache-control", "no-cache"),
+                ("vary", "Accept"),
+            ],
+            body,
+        )
+    else:
+        status = 400 if sink.early_errors is not None else 500
+        response = HTTPResponse(
+            status,
+            [("content-type", f"{APPLICATION_JSON}; charset=utf-8"), ("vary", "Accept")],
+            orjson.dumps({"errors": errors}),
+        )
+    return _with_draft(response, draft, options.debug)
+
+
+def _stream_admission(method: str) -> Admission:
+    """What a stream refuses to run: mutations sent with ``GET``."""
+
+    def admit(kind: OperationType) -> None:
+        if kind is OperationType.MUTATION and method == "GET":
+            raise _Refused(405, "Mutations cannot be sent with GET: use POST", [("allow", "POST")])
+
+    return admit
+
+
 # -- running the operation ------------------------------------------------------------------
 
 
@@ -375,8 +728,9 @@ class _Refused(Exception):
         self.headers = headers
 
 
-def _admission(method: str) -> Admission:
-    """What HTTP refuses to run: subscriptions, and mutations sent with ``GET``.
+def _admission(method: str, options: ServerOptions) -> Admission:
+    """What a JSON response refuses to carry: subscriptions, and mutations sent with
+    ``GET``.
 
     Checked just before execution, so that it also covers documents that
     ``on_subscribe`` supplies (persisted queries and the like).
@@ -386,14 +740,23 @@ def _admission(method: str) -> Admission:
         if kind is OperationType.SUBSCRIPTION:
             raise _Refused(
                 426,
-                "Subscriptions are not served over HTTP: connect a WebSocket to this URL "
-                "(graphql-transport-ws or graphql-ws)",
+                "Subscriptions are not served as one JSON response: " + _subscription_ways(options),
                 [("upgrade", "websocket"), ("connection", "Upgrade")],
             )
         if kind is OperationType.MUTATION and method == "GET":
             raise _Refused(405, "Mutations cannot be sent with GET: use POST", [("allow", "POST")])
 
     return admit
+
+
+def _subscription_ways(options: ServerOptions) -> str:
+    """How a client subscribes on this endpoint, for the 426 answer."""
+    ways = ["connect a WebSocket to this URL (graphql-transport-ws or graphql-ws)"]
+    if options.sse:
+        ways.append(f"ask for {SSE_MEDIA} (Server-Sent Events)")
+    if options.multipart:
+        ways.append(f"ask for {MULTIPART_SUBSCRIPTION_MEDIA} (multipart HTTP)")
+    return ", or ".join(ways)
 
 
 class _HTTPResult:
@@ -531,15 +894,26 @@ def error_response(
 __all__ = [
     "APPLICATION_JSON",
     "GRAPHQL_RESPONSE_JSON",
+    "MULTIPART_SUBSCRIPTION_MEDIA",
     "PREFLIGHT_HEADERS",
     "SIMPLE_CONTENT_TYPES",
+    "SSE_MEDIA",
     "HTTPRequest",
     "HTTPResponse",
     "MalformedRequest",
+    "OperationKind",
+    "ScreenedRequest",
+    "Transport",
+    "TransportChoice",
+    "acceptable_media_types",
     "cross_site_refusal",
     "error_response",
     "handle_http_request",
     "negotiate_media_type",
+    "negotiate_transports",
+    "not_acceptable",
     "parse_media_type",
     "read_request_parameters",
+    "screen_request",
+    "stream_operation",
 ]

@@ -254,12 +254,17 @@ class Operation:
         assert self.args is not None
         return await resolve(self.runtime.subscribe_function(self.args))
 
-    async def _execute(self, args: ExecutionArgs) -> Any:
+    def _admit(self, args: ExecutionArgs) -> OperationType:
+        """The operation's type, once the transport's admission let it through."""
         operation = operation_of(args)
         assert operation is not None
         if self.admit is not None:
             self.admit(operation.operation)
-        if operation.operation is OperationType.SUBSCRIPTION:
+        return operation.operation
+
+    async def _execute(self, args: ExecutionArgs) -> Any:
+        kind = self._admit(args)
+        if kind is OperationType.SUBSCRIPTION:
             return await resolve(self.runtime.subscribe_function(args))
         return await resolve(self.runtime.execute_function(args))
 
@@ -285,7 +290,8 @@ class Operation:
         return share
 
     async def _run_shared(self, share: Hashable) -> None:
-        assert self.member is not None
+        assert self.member is not None and self.args is not None
+        self._admit(self.args)
         key = group_key(share, self.payload)
         ended = await self.runtime.sharing.run(key, self.member, self._subscribe)
         if ended.result is not None:

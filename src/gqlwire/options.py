@@ -69,7 +69,12 @@ _KINDS: tuple[tuple[tuple[str, ...], tuple[type, ...], bool, str], ...] = (
         True,
         "a number of seconds or None",
     ),
-    (("cleanup_timeout", "slow_consumer_timeout"), (int, float), False, "a number of seconds"),
+    (
+        ("cleanup_timeout", "slow_consumer_timeout", "sse_keep_alive", "multipart_heartbeat"),
+        (int, float),
+        False,
+        "a number of seconds",
+    ),
     (
         (
             "max_subscriptions_per_connection",
@@ -83,7 +88,12 @@ _KINDS: tuple[tuple[tuple[str, ...], tuple[type, ...], bool, str], ...] = (
         "an int or None",
     ),
     (("document_cache_size",), (int,), False, "an int"),
-    (("debug", "mask_errors", "introspection", "graphiql"), (bool,), False, "True or False"),
+    (
+        ("debug", "mask_errors", "introspection", "graphiql", "sse", "multipart"),
+        (bool,),
+        False,
+        "True or False",
+    ),
     (("hide_suggestions", "strawberry_pipeline"), (bool,), True, "True, False or None"),
 )
 """(names, accepted types, whether None is accepted, what to say): the options whose
@@ -162,6 +172,10 @@ class ServerOptions:
     sse_reservation_timeout: float | None = 10.0
     sse_max_streams: int | None = DEFAULT_SSE_MAX_STREAMS
     strawberry_pipeline: bool | None = None
+    sse: bool = True
+    sse_keep_alive: float = 12.0
+    multipart: bool = True
+    multipart_heartbeat: float = 5.0
 
     def __post_init__(self) -> None:
         for names, types, optional, expected in _KINDS:
@@ -223,6 +237,10 @@ class ServerOptions:
             seconds = getattr(self, name)
             if seconds is not None and not seconds > 0:
                 raise ValueError(f"{name} must be > 0 or None, got {seconds!r}")
+        for name in ("sse_keep_alive", "multipart_heartbeat"):
+            seconds = getattr(self, name)
+            if not seconds > 0:
+                raise ValueError(f"{name} must be > 0, got {seconds!r}")
         OverflowPolicy(self.overflow_policy)  # a ValueError naming the value
 
     def replace(self, **changes: Any) -> ServerOptions:

@@ -104,10 +104,15 @@ class GraphQLServer:
           ``execution_time_slice`` (0.02 s).
         - ``max_connections`` (10 000 WebSockets), ``max_operations`` (on all of them).
 
-    GraphQL over SSE, single connection mode (docs/streams.md)
-        - ``sse_single_connection`` (``False``: needs sticky sessions behind a load
-          balancer), ``sse_reservation_timeout`` (10 s for a reserved stream to open),
-          ``sse_max_streams`` (10 000 reservations and streams per process).
+    Streams over HTTP (docs/streams.md)
+        - ``sse`` (``True``): GraphQL over Server-Sent Events, with a keep-alive comment
+          every ``sse_keep_alive`` seconds (12).
+        - ``multipart`` (``True``): multipart HTTP (Apollo's subscriptions, incremental
+          delivery), with a heartbeat every ``multipart_heartbeat`` seconds (5).
+        - ``sse_single_connection`` (``False``): SSE's single connection mode (it needs
+          sticky sessions behind a load balancer); ``sse_reservation_timeout`` (10 s for
+          a reserved stream to open), ``sse_max_streams`` (10 000 reservations and
+          streams per process).
 
     Slow clients
         - ``max_pending_messages`` (1000) and ``max_pending_bytes`` (4 MiB) queued per
@@ -172,6 +177,10 @@ class GraphQLServer:
         sse_reservation_timeout: float | None = 10.0,
         sse_max_streams: int | None = DEFAULT_SSE_MAX_STREAMS,
         strawberry_pipeline: bool | None = None,
+        sse: bool = True,
+        sse_keep_alive: float = 12.0,
+        multipart: bool = True,
+        multipart_heartbeat: float = 5.0,
     ) -> None:
         self._build(
             ServerOptions(
@@ -227,6 +236,10 @@ class GraphQLServer:
                 sse_reservation_timeout=sse_reservation_timeout,
                 sse_max_streams=sse_max_streams,
                 strawberry_pipeline=strawberry_pipeline,
+                sse=sse,
+                sse_keep_alive=sse_keep_alive,
+                multipart=multipart,
+                multipart_heartbeat=multipart_heartbeat,
             )
         )
 
@@ -289,10 +302,12 @@ class GraphQLServer:
         return application(AiohttpHandler(self.runtime, self._registry), path)
 
     def stats(self) -> dict[str, int]:
-        """Open connections and running operations, across every app of this server."""
+        """Open connections (WebSocket) and HTTP streams (SSE, multipart), running
+        operations on all of them, across every app of this server."""
         registry = self._registry
         return {
             "connections": len(registry.connections),
+            "http_streams": len(registry.streams),
             "operations": registry.operations(),
             "dropped_messages": registry.dropped_messages(),
             "slow_consumers_closed": registry.slow_consumers_closed,
@@ -300,7 +315,8 @@ class GraphQLServer:
         }
 
     async def close_all(self, code: int = SHUTDOWN.code, reason: str = SHUTDOWN.reason) -> None:
-        """Close every open connection (for a graceful shutdown)."""
+        """Close every open connection and end every HTTP stream (for a graceful
+        shutdown)."""
         await self._registry.close_all(code, reason)
 
     def __repr__(self) -> str:

@@ -21,6 +21,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from ..connection import Connection, ConnectionRegistry
 from ..context import Headers
 from ..http import HTTPRequest, error_response, handle_http_request
+from ..http_stream import HTTPStreamResponse, write_stream
 from ..protocol import CloseCode, parse_protocol_header
 from .base import Frame
 
@@ -37,6 +38,12 @@ CLOSE_TIMEOUT = 3.0
 # no task switch (asyncio's default high-water mark); above it frames wait in the
 # outbox for the buffer to drain.
 _DIRECT_WRITE_LIMIT = 64 * 1024
+
+# How often a streamed response looks whether its client is still connected: aiohttp
+# tells a handler nothing when its client leaves (handler cancellation is off by
+# default), and a silent stream would otherwise hold its operation until the next
+# keep-alive fails to write.
+CLIENT_GONE_POLL = 0.5
 
 # The two-byte headers of the text frames short enough to need no extended length.
 _SHORT_TEXT_HEADERS = tuple(bytes((0x81, length)) for length in range(126))
@@ -235,8 +242,53 @@ class AiohttpHandler:
                 body=body,
                 extra={"request": request},
             ),
+            self.registry,
         )
+        if isinstance(outcome, HTTPStreamResponse):
+            return await stream_response(request, outcome)
         return _response(outcome)
+
+
+async def stream_response(request: web.Request, response: HTTPStreamResponse) -> web.StreamResponse:
+    """Write a streamed response chunk by chunk; the client leaving (a failed write, or
+    a closed transport seen by a watcher task) cancels the operations, whose cleanup
+    runs before this returns."""
+    streamed = web.StreamResponse(status=response.status)
+    for name, value in response.headers:
+        streamed.headers.add(name, value)
+    watcher: asyncio.Task[None] | None = None
+
+    async def write(chunk: bytes) -> bool:
+        try:
+            await streamed.write(chunk)
+        except Exception as error:
+            logger.debug("write raised %r: the client is gone", error)
+            return False
+        return True
+
+    try:
+        await streamed.prepare(request)
+        watcher = asyncio.get_running_loop().create_task(_watch_transport(request, response))
+        await write_stream(response, write)
+        if not watcher.done():
+            await streamed.write_eof()
+    except Exception as error:
+        logger.debug("streamed response ended by %r", error)
+        response.client_gone()
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        await response.aclose()
+    return streamed
+
+
+async def _watch_transport(request: web.Request, response: HTTPStreamResponse) -> None:
+    while True:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            response.client_gone()
+            return
+        await asyncio.sleep(CLIENT_GONE_POLL)
 
 
 async def read_body(request: web.Request, limit: int | None) -> bytes | None:

@@ -9,6 +9,8 @@ silently succeed, ``websocket.connect`` may arrive twice, ports may be strings a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,7 @@ from ..asgi_types import Message, Receive, Scope, Send
 from ..connection import Connection, ConnectionRegistry
 from ..context import Headers
 from ..http import HTTPRequest, error_response, handle_http_request
+from ..http_stream import HTTPStreamResponse, write_stream
 from ..protocol import CloseCode, parse_protocol_header
 from .base import Frame
 
@@ -206,8 +209,11 @@ class ASGIApp:
             body=body,
             extra={"scope": scope},
         )
-        response = await handle_http_request(self.runtime, request)
-        await _respond(send, response.status, response.headers, response.body)
+        response = await handle_http_request(self.runtime, request, self.registry)
+        if isinstance(response, HTTPStreamResponse):
+            await _stream(receive, send, response)
+        else:
+            await _respond(send, response.status, response.headers, response.body)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -246,6 +252,54 @@ async def _read_body(receive: Receive, limit: int | None) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
+
+
+async def _stream(receive: Receive, send: Send, response: HTTPStreamResponse) -> None:
+    """Write a streamed response chunk by chunk while a task watches for the client's
+    ``http.disconnect``, which cancels the operations (their cleanup runs before this
+    returns). A send that raises also means the client is gone: servers raise any type."""
+    watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, response))
+
+    async def write(chunk: bytes) -> bool:
+        return await _send_quietly(
+            send, {"type": "http.response.body", "body": chunk, "more_body": True}
+        )
+
+    try:
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+        start = {"type": "http.response.start", "status": response.status, "headers": headers}
+        if await _send_quietly(send, start):
+            await write_stream(response, write)
+            if not watcher.done():
+                await _send_quietly(send, {"type": "http.response.body", "body": b""})
+        else:
+            response.client_gone()
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        await response.aclose()
+
+
+async def _watch_disconnect(receive: Receive, response: HTTPStreamResponse) -> None:
+    while True:
+        try:
+            message = await receive()
+        except Exception as error:
+            logger.debug("receive() raised %r: treated as a disconnect", error)
+            break
+        if message.get("type") == "http.disconnect":
+            break
+    response.client_gone()
+
+
+async def _send_quietly(send: Send, message: Message) -> bool:
+    try:
+        await send(message)
+    except Exception as error:
+        logger.debug("send(%s) raised %r: the client is gone", message["type"], error)
+        return False
+    return True
 
 
 async def _respond(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
