@@ -34,6 +34,7 @@ from .protocol.machine import (
 )
 from .runtime import ServerRuntime
 from .schema_libraries import default_context
+from .sse_single import SingleConnectionMode
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from .adapters.asgi import ASGIApp
     from .execution import ExecuteFunction
     from .hooks import Hook
+    from .http import HTTPRoute
 
 
 class GraphQLServer:
@@ -109,10 +111,11 @@ class GraphQLServer:
           every ``sse_keep_alive`` seconds (12).
         - ``multipart`` (``True``): multipart HTTP (Apollo's subscriptions, incremental
           delivery), with a heartbeat every ``multipart_heartbeat`` seconds (5).
-        - ``sse_single_connection`` (``False``): SSE's single connection mode (it needs
-          sticky sessions behind a load balancer); ``sse_reservation_timeout`` (10 s for
-          a reserved stream to open), ``sse_max_streams`` (10 000 reservations and
-          streams per process).
+
+    GraphQL over SSE, single connection mode (docs/streams.md)
+        - ``sse_single_connection`` (``False``: needs sticky sessions behind a load
+          balancer), ``sse_reservation_timeout`` (10 s for a reserved stream to open),
+          ``sse_max_streams`` (10 000 reservations and streams per process).
 
     Slow clients
         - ``max_pending_messages`` (1000) and ``max_pending_bytes`` (4 MiB) queued per
@@ -255,6 +258,14 @@ class GraphQLServer:
         self.runtime = ServerRuntime(options)
         """What the apps of this server run with, built from :attr:`options`."""
         self._registry = ConnectionRegistry()
+        self._sse_single = (
+            SingleConnectionMode(self.runtime, self._registry)
+            if options.sse_single_connection
+            else None
+        )
+        self._routes: tuple[HTTPRoute, ...] = (
+            (self._sse_single,) if self._sse_single is not None else ()
+        )
 
     def replace(self, **changes: Any) -> GraphQLServer:
         """A new server with the same options except ``changes``."""
@@ -265,7 +276,7 @@ class GraphQLServer:
         is mounted at."""
         from .adapters.asgi import ASGIApp
 
-        return ASGIApp(self.runtime, self._registry)
+        return ASGIApp(self.runtime, self._registry, self._routes)
 
     def routes(self, path: str = "/graphql") -> list[BaseRoute]:
         """Starlette routes serving WebSocket and HTTP at exactly ``path``.
@@ -292,14 +303,14 @@ class GraphQLServer:
         serving WebSocket and HTTP on its route."""
         from .adapters.aiohttp import AiohttpHandler
 
-        return AiohttpHandler(self.runtime, self._registry).handle
+        return AiohttpHandler(self.runtime, self._registry, self._routes).handle
 
     def aiohttp_app(self, path: str = "/graphql") -> web.Application:
         """A ready aiohttp ``Application`` with the handler at ``path``; on shutdown it
         closes every WebSocket with 1001 ``Going away``."""
         from .adapters.aiohttp import AiohttpHandler, application
 
-        return application(AiohttpHandler(self.runtime, self._registry), path)
+        return application(AiohttpHandler(self.runtime, self._registry, self._routes), path)
 
     def stats(self) -> dict[str, int]:
         """Open connections (WebSocket) and HTTP streams (SSE, multipart), running
@@ -312,6 +323,11 @@ class GraphQLServer:
             "dropped_messages": registry.dropped_messages(),
             "slow_consumers_closed": registry.slow_consumers_closed,
             **self.runtime.sharing.stats(),
+            **(
+                self._sse_single.stats()
+                if self._sse_single is not None
+                else {"sse_streams": 0, "sse_operations": 0}
+            ),
         }
 
     async def close_all(self, code: int = SHUTDOWN.code, reason: str = SHUTDOWN.reason) -> None:
