@@ -27,6 +27,7 @@ from .http import (
     HTTPRequest,
     HTTPResponse,
     MalformedRequest,
+    _over_process_limits,
     _with_draft,
     cross_site_refusal,
     error_response,
@@ -34,7 +35,7 @@ from .http import (
     parse_media_type,
     read_request_parameters,
 )
-from .http_stream import HTTPStreamResponse, StreamedOperation
+from .http_stream import RETRY_AFTER_SECONDS, HTTPStreamResponse, StreamedOperation
 from .operation import Operation
 from .protocol.sse_single import (
     OPERATION_ID_PARAMETER,
@@ -109,8 +110,8 @@ def _refusal_response(refusal: Refusal) -> HTTPResponse:
     return error_response(refusal.status, refusal.message, headers)
 
 
-def _empty(status: int, headers: list[tuple[str, str]] | None = None) -> HTTPResponse:
-    return HTTPResponse(status, headers or [], b"")
+def _empty(status: int) -> HTTPResponse:
+    return HTTPResponse(status, [], b"")
 
 
 class SingleConnectionFraming(SSEFraming):
@@ -258,6 +259,9 @@ class SingleConnectionMode:
     def _reserve(self, request: HTTPRequest) -> HTTPResponse:
         if not accepts(request.headers.get("accept"), TEXT_PLAIN):
             return error_response(406, f"A reservation's token is sent as {TEXT_PLAIN}")
+        busy = _over_process_limits(self.registry, self.options)
+        if busy is not None:
+            return busy  # max_connections counts WebSockets and streams together
         loop = asyncio.get_running_loop()
         reservation = self.table.reserve(loop.time())
         if isinstance(reservation, Refusal):
@@ -310,6 +314,16 @@ class SingleConnectionMode:
             payload = read_request_parameters(request)
         except MalformedRequest as error:
             return error_response(415 if error.status == 415 else 400, str(error))
+        limit = self.options.max_operations
+        if limit is not None and self.registry.running >= limit:
+            self.registry.refused_operations += 1
+            return _refusal_response(
+                Refusal(
+                    503,
+                    f"Operation limit reached: this server runs at most {limit} operations at once",
+                    RETRY_AFTER_SECONDS,
+                )
+            )
         operation_id = (payload.get("extensions") or {}).get("operationId")
         now = asyncio.get_running_loop().time()
         reservation = self.table.start_operation(token, operation_id, now)
