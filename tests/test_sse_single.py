@@ -491,6 +491,20 @@ async def test_limits_on_streams_and_operations(http: httpx.AsyncClient) -> None
         assert "Too many operations" in error_message(response)
 
 
+async def test_max_operations_counts_the_operations_on_streams(http: httpx.AsyncClient) -> None:
+    key = uuid.uuid4().hex
+    token = await reserve(http, "/capped")
+    async with open_stream(http, token, "/capped") as stream:
+        query = f'subscription {{ tracked(key: "{key}") }}'
+        assert (await post_operation(http, token, query, "a", "/capped")).status_code == 202
+        response = await post_operation(http, token, "{ hello }", "b", "/capped")
+        assert response.status_code == 503 and int(response.headers["retry-after"]) > 0
+        assert "Operation limit reached" in error_message(response)
+        await http.delete("/capped", params={"operationId": "a"}, headers={TOKEN_HEADER: token})
+        assert (await post_operation(http, token, "{ hello }", "b", "/capped")).status_code == 202
+        assert (await stream.events_of("b"))[0][0] == "next"
+
+
 # -- hooks and context ---------------------------------------------------------------------------
 
 
@@ -583,6 +597,12 @@ async def test_single_connection_mode_is_off_by_default(http: httpx.AsyncClient)
 
 
 async def test_shutdown_ends_an_open_stream(server_name: str) -> None:
+    if server_name == "granian":
+        pytest.xfail(
+            "granian's worker waits for open HTTP responses before it runs the lifespan's "
+            "shutdown, and gives the application no other stop signal: the stream ends "
+            "only when granian kills the worker (docs/streams.md)"
+        )
     proc = start_server(APP, server_name)
     try:
         async with httpx.AsyncClient(base_url=proc.http_url(""), timeout=WAIT) as http:

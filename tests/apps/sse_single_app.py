@@ -23,6 +23,8 @@ GraphQL paths (single connection mode on, keep-alive every ``KEEP_ALIVE`` s):
     reservations expire after ``SHORT_RESERVATION`` seconds.
 ``/limited``
     ``sse_max_streams=2`` and ``max_subscriptions_per_connection=2``.
+``/capped``
+    ``max_operations=1``: one operation at a time in the whole server.
 ``/shared``
     every ``tracked`` and ``count`` subscription shares (``share_key``).
 ``/off``
@@ -165,6 +167,7 @@ servers = {
     "/graphql": _server(),
     "/short": _server(sse_reservation_timeout=SHORT_RESERVATION),
     "/limited": _server(sse_max_streams=2, max_subscriptions_per_connection=2),
+    "/capped": _server(max_operations=1),
     "/shared": _server(share_key=lambda ctx: "everyone"),
     "/off": GraphQLServer(schema),
 }

@@ -83,6 +83,7 @@ def test_concurrent_operations_on_one_stream(proc: ServerProcess) -> None:
 async def test_dispose_mid_stream_ends_the_server_operation(proc: ServerProcess) -> None:
     since = proc.log_offset()
     key = uuid.uuid4().hex
+    await wait_until_idle(proc)  # the earlier scenarios' streams have ended
     async with live_node(SCRIPT, "dispose", {"url": proc.http_url("/graphql"), "key": key}) as live:
         await live.until("ready")
         busy = stats(proc)
