@@ -88,6 +88,10 @@ class _ASGIRoutes:
         else:
             await respond(send, 404, b"")
 
+    async def close_all(self) -> None:
+        """What ``gqlwire serve`` calls on a stop signal (see ``ASGIApp.close_all``)."""
+        await self.routes.close_all()
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
