@@ -1,12 +1,13 @@
 """The SSE fan-out benchmark: gqlwire and Strawberry, each over GraphQL over SSE
-(distinct connections mode) and over ``graphql-transport-ws``, on uvicorn.
+(distinct connections mode) and over ``graphql-transport-ws``, on uvicorn, and gqlwire
+on aiohttp too.
 
     python -m benchmarks.sse_fanout              # 100 and 1,000 subscribers (1-2 minutes)
     python -m benchmarks.sse_fanout --quick      # a smoke run (seconds)
     python -m benchmarks.sse_fanout --out DIR    # results elsewhere than benchmarks/results
 
-Both servers start at the beginning and stay up; within one size, the four
-(library, transport) pairs take turns, round after round, as in :mod:`.driver`, and the
+The servers start at the beginning and stay up; within one size, the
+(server, transport) pairs take turns, round after round, as in :mod:`.driver`, and the
 best round of each is reported. The load generator is :mod:`.loadgen`'s ``fanout``
 scenario with ``transport`` set to ``sse`` (:mod:`.sseclient`) or ``ws``
 (:mod:`.wsclient`). Writes ``sse_fanout.json`` (every measurement) and
@@ -16,7 +17,9 @@ scenario with ``transport`` set to ``sse`` (:mod:`.sseclient`) or ``ws``
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
+import os
 import sys
 import tempfile
 import time
@@ -29,12 +32,12 @@ from .configs import CONFIGS_BY_NAME
 from .driver import Log, ServerProcess, _settle, best_of, machine_info, run_loadgen, running
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SERVERS = ("gqlwire-uvicorn", "strawberry-uvicorn")
+SERVERS = ("gqlwire-uvicorn", "strawberry-uvicorn", "gqlwire-aiohttp")
 TRANSPORTS = ("sse", "ws")
 
 FULL: tuple[dict[str, Any], ...] = (
-    {"subscribers": 100, "events": 100, "repeat": 2},
-    {"subscribers": 1000, "events": 30, "repeat": 2},
+    {"subscribers": 100, "events": 200, "repeat": 2},
+    {"subscribers": 1000, "events": 40, "repeat": 2},
 )
 QUICK: tuple[dict[str, Any], ...] = ({"subscribers": 5, "events": 10, "repeat": 1},)
 
@@ -48,7 +51,8 @@ class Pair:
 
     @property
     def name(self) -> str:
-        return f"{self.server.split('-')[0]} {self.transport.upper()}"
+        library, server = self.server.split("-")
+        return f"{library} {self.transport.upper()} ({server})"
 
 
 def pairs() -> list[Pair]:
@@ -67,7 +71,7 @@ def _one_run(server: ServerProcess, pair: Pair, size: dict[str, Any]) -> dict[st
     }
     started = time.perf_counter()
     result = run_loadgen(params, _RUN_TIMEOUT)
-    result["wall_s"] = time.perf_counter() - started
+    result["run_wall_s"] = time.perf_counter() - started  # wall_s is the measured window
     with suppress(OSError):
         _settle(server)
     return result
@@ -77,6 +81,7 @@ def run(sizes: tuple[dict[str, Any], ...], log: Log = print) -> dict[str, Any]:
     """Every size against every pair, interleaved; the JSON-ready results."""
     started = time.perf_counter()
     meta = machine_info()
+    meta["packages"]["h11"] = _version("h11")  # uvicorn's HTTP/1.1 parser without httptools
     meta["sizes"] = list(sizes)
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="gqlwire-sse-bench-") as logs, ExitStack() as stack:
@@ -110,12 +115,20 @@ def run(sizes: tuple[dict[str, Any], ...], log: Log = print) -> dict[str, Any]:
                     **size,
                     **result,
                 }
-                log(f"  {pair.name:<16} {size['subscribers']:>5} subscribers  {_brief(result)}")
+                log(f"  {pair.name:<26} {size['subscribers']:>5} subscribers  {_brief(result)}")
         for name, server in servers.items():
             server.stop()
             results[f"{name}/log"] = server.log_problems()
+    meta["load_average_end"] = os.getloadavg()
     meta["wall_s"] = time.perf_counter() - started
     return {"meta": meta, "results": results}
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def _brief(result: dict[str, Any]) -> str:
@@ -139,30 +152,40 @@ def _cell(text: Any, limit: int = 80) -> str:
     return " ".join(str(text).replace("|", "/").split())[:limit]
 
 
+def _busy(result: dict[str, Any]) -> str:
+    """The load generator's CPU time over the measured window's wall time: near 100 %,
+    it, not the server, sets the pace."""
+    wall, cpu = result.get("wall_s"), result.get("client_cpu_s")
+    if not isinstance(wall, int | float) or not isinstance(cpu, int | float) or wall <= 0:
+        return "n/a"
+    return f"{cpu / wall:.0%}"
+
+
 def table(report: dict[str, Any]) -> str:
     """The Markdown table of one run: one row per (subscribers, library, transport)."""
     lines = [
-        "| subscribers | library | transport | events/s | server CPU µs/event "
-        "| client CPU µs/event | client/server CPU | server RSS MB | counts |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---|",
+        "| subscribers | library | server | transport | events/s | server CPU µs/event "
+        "| client CPU µs/event | load generator busy | server RSS MB | counts |",
+        "|---:|---|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for key, result in report["results"].items():
         if key.endswith("/log"):
             continue
         if "error" in result:
             lines.append(
-                f"| {result['subscribers']:,} | {result['library']} | "
+                f"| {result['subscribers']:,} | {result['library']} | {result['server']} | "
                 f"{result['transport'].upper()} | error: {_cell(result['error'])} "
                 "| | | | | |"
             )
             continue
         rss = result.get("server_rss_bytes")
         lines.append(
-            f"| {result['subscribers']:,} | {result['library']} | {result['transport'].upper()} "
+            f"| {result['subscribers']:,} | {result['library']} | {result['server']} "
+            f"| {result['transport'].upper()} "
             f"| {_number(result.get('msgs_per_s'), 0)} "
             f"| {_number(result.get('server_cpu_us_per_msg'))} "
             f"| {_number(result.get('client_cpu_us_per_msg'))} "
-            f"| {_number(result.get('client_vs_server_cpu'), 2)} "
+            f"| {_busy(result)} "
             f"| {_number(rss / 1e6 if isinstance(rss, int | float) else None)} "
             f"| {'ok' if result.get('ok') else 'WRONG'} |"
         )
@@ -171,16 +194,22 @@ def table(report: dict[str, Any]) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     meta = report["meta"]
+    packages = meta["packages"]
+    versions = ", ".join(
+        f"{name} {packages[name]}" for name in ("uvicorn", "aiohttp", "strawberry-graphql", "h11")
+    )
+    start, end = meta["load_average_start"][0], meta["load_average_end"][0]
     return "\n".join(
         [
             "# SSE fan-out",
             "",
             f"{meta['date']}; {meta['cpu_model']}, {meta['cores']} cores; {meta['python']}; "
-            f"graphql-core {meta['graphql_core']}; {meta['pinning']}; "
+            f"graphql-core {meta['graphql_core']}; {versions}; {meta['pinning']}; "
+            f"load average {start:.1f} at the start, {end:.1f} at the end; "
             f"run took {meta['wall_s']:.0f} s.",
             "",
             "One channel, every subscriber subscribed to it, the events published as fast as "
-            "the server's loop allows; uvicorn, one worker. SSE is GraphQL over SSE in distinct "
+            "the server's loop allows; one worker. SSE is GraphQL over SSE in distinct "
             "connections mode (one HTTP/1.1 connection per subscriber), WS is "
             "graphql-transport-ws. The best of the rounds by server CPU per event.",
             "",

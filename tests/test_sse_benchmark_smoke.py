@@ -1,7 +1,8 @@
 """The SSE fan-out benchmark's quick mode (``python -m benchmarks.sse_fanout --quick``):
-gqlwire and Strawberry each over SSE and over WebSocket, a few subscribers, end to end.
+gqlwire and Strawberry on uvicorn and gqlwire on aiohttp, each over SSE and over
+WebSocket, a few subscribers, end to end.
 
-Durations are never asserted; what is checked is that every (library, transport) pair
+Durations are never asserted; what is checked is that every (server, transport) pair
 ran, that the load generator counted every event (nothing lost, duplicated or
 reordered), and that the JSON and Markdown outputs are well formed.
 """
@@ -18,10 +19,13 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PAIRS = {
-    ("gqlwire", "sse"),
-    ("gqlwire", "ws"),
-    ("strawberry", "sse"),
-    ("strawberry", "ws"),
+    (library, server, transport)
+    for library, server in (
+        ("gqlwire", "uvicorn"),
+        ("strawberry", "uvicorn"),
+        ("gqlwire", "aiohttp"),
+    )
+    for transport in ("sse", "ws")
 }
 
 
@@ -53,7 +57,7 @@ def measured(report: dict[str, Any]) -> list[dict[str, Any]]:
 @pytest.mark.timeout(180)
 def test_every_pair_delivered_every_event(report: dict[str, Any]) -> None:
     results = measured(report)
-    assert {(r["library"], r["transport"]) for r in results} == PAIRS
+    assert {(r["library"], r["server"], r["transport"]) for r in results} == PAIRS
     for result in results:
         assert "error" not in result, result
         assert result["ok"] is True, result
@@ -67,7 +71,7 @@ def test_every_pair_delivered_every_event(report: dict[str, Any]) -> None:
 @pytest.mark.timeout(180)
 def test_servers_logged_no_error(report: dict[str, Any]) -> None:
     logs = {key: value for key, value in report["results"].items() if key.endswith("/log")}
-    assert set(logs) == {"gqlwire-uvicorn/log", "strawberry-uvicorn/log"}
+    assert set(logs) == {f"{library}-{server}/log" for library, server, _ in PAIRS}
     for problems in logs.values():
         assert problems["tracebacks"] == 0, problems
         assert problems["error_lines"] == 0, problems
@@ -79,7 +83,7 @@ def test_markdown_has_one_row_per_pair(quick_run: Path, report: dict[str, Any]) 
     assert text.startswith("# SSE fan-out")
     assert f"graphql-core {report['meta']['graphql_core']}" in text
     rows = [line for line in text.splitlines() if line.startswith("| 5 |")]
-    assert sorted(row.split(" | ")[1:3] for row in rows) == sorted(
-        [library, transport.upper()] for library, transport in PAIRS
+    assert sorted(row.split(" | ")[1:4] for row in rows) == sorted(
+        [library, server, transport.upper()] for library, server, transport in PAIRS
     )
     assert all(row.rstrip().endswith("| ok |") for row in rows), rows
