@@ -161,6 +161,15 @@ def _busy(result: dict[str, Any]) -> str:
     return f"{cpu / wall:.0%}"
 
 
+def _row_order(result: dict[str, Any]) -> tuple[int, int, int]:
+    server = f"{result['library']}-{result['server']}"
+    return (
+        int(result["subscribers"]),
+        SERVERS.index(server) if server in SERVERS else len(SERVERS),
+        TRANSPORTS.index(result["transport"]) if result["transport"] in TRANSPORTS else 2,
+    )
+
+
 def table(report: dict[str, Any]) -> str:
     """The Markdown table of one run: one row per (subscribers, library, transport)."""
     lines = [
@@ -168,9 +177,8 @@ def table(report: dict[str, Any]) -> str:
         "| client CPU µs/event | load generator busy | server RSS MB | counts |",
         "|---:|---|---|---|---:|---:|---:|---:|---:|---|",
     ]
-    for key, result in report["results"].items():
-        if key.endswith("/log"):
-            continue
+    rows = [result for key, result in report["results"].items() if not key.endswith("/log")]
+    for result in sorted(rows, key=_row_order):
         if "error" in result:
             lines.append(
                 f"| {result['subscribers']:,} | {result['library']} | {result['server']} | "
@@ -212,6 +220,12 @@ def markdown(report: dict[str, Any]) -> str:
             "the server's loop allows; one worker. SSE is GraphQL over SSE in distinct "
             "connections mode (one HTTP/1.1 connection per subscriber), WS is "
             "graphql-transport-ws. The best of the rounds by server CPU per event.",
+            "",
+            "The load generator is one Python process on the other core. Where it is busy "
+            "near 100 % of the measured window, it set the pace: events/s is its limit, not "
+            "the server's, and server CPU per event is the figure to compare. Each server "
+            "process serves both transports and every size in turn, so its RSS is the "
+            "process's at the end of that window, not the cost of that transport alone.",
             "",
             table(report),
             "",
