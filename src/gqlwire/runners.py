@@ -670,6 +670,8 @@ def _serve_daphne(launch: _Launch) -> None:
         if scope.get("type") == "websocket":
             receive = _DaphneReadGate.wrap(send, receive)
             send = _DaphneWriteGate.wrap(send)
+        elif scope.get("type") == "http":
+            send = _DaphneWriteGate.wrap_streamed_body(send)
         await app(scope, receive, send)
 
     server = Server(
@@ -858,7 +860,7 @@ class _DaphneWriteGate:
         self.chained = chained  # the producer registered before us (twisted.web's channel)
 
     @classmethod
-    def wrap(cls, send: Send) -> Send:
+    def wrap(cls, send: Send, gated_type: str = "websocket.send") -> Send:
         protocol = send.args[0] if isinstance(send, functools.partial) and send.args else None
         transport: Any = getattr(protocol, "transport", None)
         register = getattr(transport, "registerProducer", None)
@@ -882,10 +884,41 @@ class _DaphneWriteGate:
 
         async def gated_send(message: Message) -> None:
             await send(message)
-            if not gate.room.is_set() and message.get("type") == "websocket.send":
+            if not gate.room.is_set() and message.get("type") == gated_type:
                 await gate.room.wait()
 
         return gated_send
+
+    @classmethod
+    def wrap_streamed_body(cls, send: Send) -> Send:
+        """The same for a streamed HTTP response (SSE, multipart): the gate is installed
+        at its first body chunk that is not the last one, so that ordinary responses
+        (and the keep-alive connection they leave) are untouched; a connection that
+        already has one (a later stream on it) reuses it."""
+        gated: Send | None = None
+
+        async def send_body(message: Message) -> None:
+            nonlocal gated
+            if gated is None and message.get("more_body"):
+                protocol = (
+                    send.args[0] if isinstance(send, functools.partial) and send.args else None
+                )
+                transport: Any = getattr(protocol, "transport", None)
+                existing = getattr(transport, "producer", None)
+                if isinstance(existing, cls):
+                    gate = existing
+
+                    async def reuse(message: Message) -> None:
+                        await send(message)
+                        if not gate.room.is_set() and message.get("more_body"):
+                            await gate.room.wait()
+
+                    gated = reuse
+                else:
+                    gated = cls.wrap(send, "http.response.body")
+            await (gated or send)(message)
+
+        return send_body
 
     # IPushProducer, called by Twisted in the event loop's thread.
     def pauseProducing(self) -> None:
