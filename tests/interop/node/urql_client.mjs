@@ -7,6 +7,9 @@
 // Scenarios:
 //   query         { hello }
 //   subscription  count(to: 5), to its end
+//   subscription-multipart
+//                 the same, asking for multipart only (`Accept: multipart/mixed`, through
+//                 urql's fetchOptions): urql reads Apollo's multipart subscription format too
 //   dispose       forever(token), unsubscribed after its third result; waits for the
 //                 test's go-ahead, then ends
 // Config: url, token, timeoutMs.
@@ -29,13 +32,19 @@ import {
 const { scenario, config } = parseArguments();
 const clearGuards = installGuards(config.timeoutMs ?? 15000);
 
-const client = new Client({
-  url: config.url,
-  exchanges: [fetchExchange],
-  fetchSubscriptions: true,
-  requestPolicy: 'network-only',
-  fetch: recordingFetch('urql'),
-});
+function makeClient(fetchOptions = {}) {
+  return new Client({
+    url: config.url,
+    exchanges: [fetchExchange],
+    fetchSubscriptions: true,
+    requestPolicy: 'network-only',
+    fetch: recordingFetch('urql'),
+    fetchOptions,
+  });
+}
+
+const client = makeClient();
+const COUNT = 'subscription Count($to: Int!) { count(to: $to) }';
 
 // What urql hands the application for one result.
 function described(result) {
@@ -85,10 +94,12 @@ const scenarios = {
   },
 
   async subscription() {
-    await run(
-      'count',
-      client.subscription(gql('subscription Count($to: Int!) { count(to: $to) }'), { to: 5 }),
-    );
+    await run('count', client.subscription(gql(COUNT), { to: 5 }));
+  },
+
+  async 'subscription-multipart'() {
+    const multipart = makeClient({ headers: { accept: 'multipart/mixed' } });
+    await run('count', multipart.subscription(gql(COUNT), { to: 5 }));
   },
 
   async dispose() {
