@@ -21,6 +21,8 @@ INTEROP_APP = "tests.apps.interop_app:app"
 WAIT = float(os.environ.get("GQLWIRE_TEST_WAIT", "5.0"))
 """How long to wait for something the server must do (a hook, a source's cleanup)."""
 _POLL = 0.05
+_HELD = ("connections", "operations", "http_streams", "sse_streams", "sse_operations")
+"""The counts of ``stats()`` that say what the server still holds for its clients."""
 
 
 @dataclass
@@ -86,13 +88,14 @@ class InteropServer:
         return stats
 
     async def wait_for_idle(self, route: str = "/graphql") -> dict[str, int]:
-        """Poll until the server at ``route`` runs no operation and holds no connection
-        (other tests' clients are gone too: the module's tests run one at a time)."""
+        """Poll until the server at ``route`` runs no operation and holds no WebSocket
+        and no HTTP stream (other tests' clients are gone too: the module's tests run one
+        at a time)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + WAIT
         while True:
             stats = await self.stats(route)
-            if stats["operations"] == 0 and stats["connections"] == 0:
+            if not any(stats.get(key) for key in _HELD):
                 return stats
             if loop.time() > deadline:
                 raise AssertionError(f"the server is not idle within {WAIT} s: {stats}")
