@@ -12,7 +12,8 @@ WebSocket paths:
     sequences are exact), every hook below.
 ``/keepalive``
     the same, with ``keep_alive=KEEP_ALIVE`` seconds (``ping`` on graphql-transport-ws,
-    ``ka`` on legacy graphql-ws) and a generous ``pong_timeout``.
+    ``ka`` on legacy graphql-ws) and a generous ``pong_timeout``; on HTTP streams, an SSE
+    comment or a multipart ``{}`` heartbeat after ``KEEP_ALIVE`` seconds of silence.
 
 HTTP paths:
 
@@ -69,7 +70,8 @@ from gqlwire.asgi_types import Receive, Scope, Send
 from tests.harness.routes import Routes, respond
 
 KEEP_ALIVE = 0.2
-"""Seconds between keep-alive messages on ``/keepalive``."""
+"""Seconds between keep-alive messages (WebSocket) and of silence before a keep-alive
+(HTTP streams) on ``/keepalive``."""
 KEEP_ALIVE_PONG_TIMEOUT = 10.0
 """A client's pong may be slow on a loaded machine; the keep-alive tests are not about it."""
 TICK = 0.05
@@ -277,7 +279,12 @@ def _server(**options: Any) -> GraphQLServer:
 
 SERVERS: dict[str, GraphQLServer] = {
     "/graphql": _server(keep_alive=None),
-    "/keepalive": _server(keep_alive=KEEP_ALIVE, pong_timeout=KEEP_ALIVE_PONG_TIMEOUT),
+    "/keepalive": _server(
+        keep_alive=KEEP_ALIVE,
+        pong_timeout=KEEP_ALIVE_PONG_TIMEOUT,
+        sse_keep_alive=KEEP_ALIVE,
+        multipart_heartbeat=KEEP_ALIVE,
+    ),
 }
 
 

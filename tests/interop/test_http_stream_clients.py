@@ -10,10 +10,11 @@
   for a subscription, and every type for a query: ``node/urql_client.mjs``.
 
 Each script reports every HTTP response it got (status, media type), so each test also
-checks which transport the server chose. Where a client goes away in the middle of a
-subscription, the test waits until the source's ``finally`` ran and ``stats()`` is back
-to zero, as for a dropped WebSocket. The server's log must stay clean (the ``interop``
-fixture).
+checks which transport the server chose; asked to (``keepBody``), it also reports the
+body as it came, keep-alives the client does not show included. Where a client goes
+away in the middle of a subscription, the test waits until the source's ``finally`` ran
+and ``stats()`` is back to zero, as for a dropped WebSocket. The server's log must stay
+clean (the ``interop`` fixture).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.apps.interop_app import boom_message
+from tests.apps.interop_app import KEEP_ALIVE, boom_message
 from tests.harness.node import NodeRun
 
 from .support import InteropServer
@@ -76,6 +77,14 @@ async def assert_ended_on_the_server(interop: InteropServer, token: str) -> None
     events = await interop.wait_for(token, "source_finally")
     assert [name for name, _ in events].count("source_start") == 1, events
     await interop.wait_for_idle()
+
+
+def keep_alives(body: str, media_type: str) -> int:
+    """SSE comments, or multipart parts that are an empty JSON object (heartbeats)."""
+    if media_type == "text/event-stream":
+        blocks = re.split(r"\r?\n\r?\n", body)
+        return sum(1 for b in blocks if b and all(line.startswith(":") for line in b.splitlines()))
+    return len(re.findall(r"\r\n\r\n\{\}\r\n--", body))
 
 
 # -- graphql-sse, distinct connections mode --------------------------------------------------
@@ -225,3 +234,39 @@ async def test_urql_unsubscribing_ends_the_operation(interop: InteropServer, tok
         result = await live.finish()
     result.assert_succeeded()
     assert data_of(result, "forever") == [{"data": {"forever": n}} for n in range(3)]
+
+
+# -- every client, past keep-alives ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "scenario", "media_type"),
+    [
+        (SSE_CLIENT, "subscription", "text/event-stream"),
+        (APOLLO_CLIENT, "multipart", "multipart/mixed"),
+        (URQL_CLIENT, "subscription", "text/event-stream"),
+    ],
+    ids=["graphql-sse", "apollo", "urql"],
+)
+def test_clients_read_past_keep_alives(
+    interop: InteropServer, token: str, script: str, scenario: str, media_type: str
+) -> None:
+    # /keepalive sends an SSE comment or a multipart {} part after KEEP_ALIVE seconds of
+    # silence; the events come further apart than that.
+    delay_ms = int(KEEP_ALIVE * 2.5 * 1000)
+    result = interop.node(
+        script,
+        scenario,
+        token,
+        url=interop.http_url("/keepalive"),
+        delayMs=delay_ms,
+        keepBody=True,
+    )
+    result.assert_succeeded()
+    assert media_types(result) == [media_type]
+    received = data_of(result, "count")
+    assert [r for i, r in enumerate(received) if i == 0 or r != received[i - 1]] == COUNTS
+    assert result.of("count")[-1] == ("complete", None)
+    [body] = result.named("body")
+    # Four silences, each longer than KEEP_ALIVE (an SSE stream also starts with one).
+    assert keep_alives(body["text"], media_type) >= 2, body["text"]

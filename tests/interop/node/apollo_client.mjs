@@ -6,14 +6,16 @@
 //
 // Scenarios:
 //   query              { hello } through HttpLink
-//   multipart          subscription count(to: 5) through HttpLink, to its end
+//   multipart          subscription count(to: 5, delayMs: config.delayMs) through
+//                      HttpLink, to its end
 //   multipart-boom     subscription boom(after: 2) through HttpLink: two results, then
 //                      its source raises
 //   multipart-dispose  subscription forever(token) through HttpLink, unsubscribed after
 //                      its third result; waits for the test's go-ahead, then ends
 //   ws                 subscription count(to: 5) through GraphQLWsLink (config.wsUrl,
 //                      connection params {token}), to its end
-// Config: url (http://...), wsUrl (ws://...), token, timeoutMs.
+// Config: url (http://...), wsUrl (ws://...), token, delayMs, keepBody (see
+// recordingFetch), timeoutMs.
 // Events (one JSON line each, see common.mjs): response {label, status, contentType, ...}
 // for each HTTP response; next {op, result: {data, error}}; error {op, message}; complete
 // {op}; disposed {op}; socket-closed {code, reason} (GraphQLWsLink's socket); done.
@@ -22,6 +24,7 @@ import { ApolloClient, HttpLink, InMemoryCache, gql } from '@apollo/client';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { createClient } from 'graphql-ws';
 import {
+  bodiesReported,
   RecordingWebSocket,
   emit,
   finish,
@@ -36,7 +39,7 @@ const clearGuards = installGuards(config.timeoutMs ?? 15000);
 
 function httpApollo() {
   return new ApolloClient({
-    link: new HttpLink({ uri: config.url, fetch: recordingFetch('apollo') }),
+    link: new HttpLink({ uri: config.url, fetch: recordingFetch('apollo', { keepBody: config.keepBody }) }),
     cache: new InMemoryCache(),
   });
 }
@@ -72,7 +75,7 @@ function subscribe(apollo, op, query, variables, stopAfter = Infinity) {
   });
 }
 
-const COUNT = 'subscription Count($to: Int!) { count(to: $to) }';
+const COUNT = 'subscription Count($to: Int!, $delayMs: Int) { count(to: $to, delayMs: $delayMs) }';
 
 const scenarios = {
   async query() {
@@ -85,7 +88,7 @@ const scenarios = {
 
   async multipart() {
     const apollo = httpApollo();
-    await subscribe(apollo, 'count', COUNT, { to: 5 });
+    await subscribe(apollo, 'count', COUNT, { to: 5, delayMs: config.delayMs ?? 0 });
     apollo.stop();
   },
 
@@ -116,7 +119,7 @@ const scenarios = {
       connectionParams: { token: config.token },
     });
     const apollo = new ApolloClient({ link: new GraphQLWsLink(client), cache: new InMemoryCache() });
-    await subscribe(apollo, 'count', COUNT, { to: 5 });
+    await subscribe(apollo, 'count', COUNT, { to: 5, delayMs: config.delayMs ?? 0 });
     apollo.stop();
     await client.dispose();
     await RecordingWebSocket.closed();
@@ -129,4 +132,5 @@ if (!play) {
   process.exit(2);
 }
 await play();
+await bodiesReported();
 finish(clearGuards);

@@ -122,8 +122,10 @@ export class RecordingWebSocket extends WebSocket {
 
 // The global fetch, reporting each response's status and media type as a `response`
 // event (with the request's `accept` and a `label`): the HTTP clients hide which transport
-// the server chose, and the tests check it.
-export function recordingFetch(label) {
+// the server chose, and the tests check it. With `keepBody`, the client reads one copy of
+// the body and a `body` event {label, text} gives the other, whole, once it ended (or was
+// cut): what the client hides of the wire, keep-alive comments and heartbeat parts.
+export function recordingFetch(label, { keepBody = false } = {}) {
   return async (input, init = {}) => {
     const headers = new Headers(init.headers ?? {});
     const response = await fetch(input, init);
@@ -134,8 +136,57 @@ export function recordingFetch(label) {
       status: response.status,
       contentType: response.headers.get('content-type'),
     });
-    return response;
+    if (!keepBody || response.body === null) return response;
+    const [forClient, forUs] = response.body.tee();
+    const ended = endOfBody(response.headers.get('content-type') ?? '');
+    pendingBodies.push(readWhole(forUs, ended).then((text) => emit('body', { label, text })));
+    return new Response(forClient, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
   };
+}
+
+const pendingBodies = [];
+
+// Resolves once every body kept by `recordingFetch` was reported: await it before `finish`.
+export function bodiesReported() {
+  return Promise.all(pendingBodies);
+}
+
+// Whether a body of this media type ended by its protocol's own last bytes: an SSE
+// `complete` event, a multipart closing delimiter. A client that stops reading there
+// cancels its branch of the tee, and the stream's end may then never reach the other
+// branch (seen with graphql-sse on Node 20).
+function endOfBody(contentType) {
+  if (/^text\/event-stream/i.test(contentType)) {
+    return (text) => /(^|\n)event: ?complete\r?\n(data:[^\n]*\n)?\r?\n$/.test(text);
+  }
+  if (/^multipart\/mixed/i.test(contentType)) return (text) => /\r\n--[^\r\n]*--\r\n$/.test(text);
+  return () => false;
+}
+
+async function readWhole(stream, ended) {
+  const decoder = new TextDecoder();
+  const reader = stream.getReader();
+  let text = '';
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+      if (ended(text)) {
+        // Not awaited: cancelling the source of a tee whose other branch was cancelled
+        // may never settle.
+        reader.cancel().catch(() => {});
+        break;
+      }
+    }
+  } catch {
+    // cut by the client's abort: what came so far
+  }
+  return text + decoder.decode();
 }
 
 // A GraphQL error or list of them as plain JSON: messages (and extensions, when any).

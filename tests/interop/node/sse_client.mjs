@@ -5,18 +5,19 @@
 //
 // Scenarios:
 //   query        { hello }
-//   subscription count(to: 5), to its end
+//   subscription count(to: 5, delayMs: config.delayMs), to its end
 //   invalid      a document that does not validate
 //   boom         boom(after: 2): two results, then its source raises
 //   dispose      forever(token), disposed of after its third event; waits for the test's
 //                go-ahead (the stream is gone, the process still runs), then ends
-// Config: url, token, timeoutMs.
+// Config: url, token, delayMs, keepBody (see recordingFetch), timeoutMs.
 // Events (one JSON line each, see common.mjs): response {label, status, contentType, ...}
 // for each HTTP response; next {op, result}; error {op, errors | message}; complete
 // {op}; disposed {op}; done.
 
 import { createClient } from 'graphql-sse';
 import {
+  bodiesReported,
   describeErrors,
   emit,
   finish,
@@ -33,7 +34,7 @@ const client = createClient({
   url: config.url,
   singleConnection: false,
   retryAttempts: 0,
-  fetchFn: recordingFetch('graphql-sse'),
+  fetchFn: recordingFetch('graphql-sse', { keepBody: config.keepBody }),
 });
 
 // Runs one operation; resolves with "complete" or "error" when it ends. `onNext` may
@@ -75,8 +76,8 @@ const scenarios = {
 
   async subscription() {
     await run('count', {
-      query: 'subscription Count($to: Int!) { count(to: $to) }',
-      variables: { to: 5 },
+      query: 'subscription Count($to: Int!, $delayMs: Int) { count(to: $to, delayMs: $delayMs) }',
+      variables: { to: 5, delayMs: config.delayMs ?? 0 },
     });
   },
 
@@ -109,4 +110,5 @@ if (!play) {
 }
 await play();
 client.dispose();
+await bodiesReported();
 finish(clearGuards);

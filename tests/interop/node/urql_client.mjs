@@ -6,13 +6,13 @@
 //
 // Scenarios:
 //   query         { hello }
-//   subscription  count(to: 5), to its end
+//   subscription  count(to: 5, delayMs: config.delayMs), to its end
 //   subscription-multipart
 //                 the same, asking for multipart only (`Accept: multipart/mixed`, through
 //                 urql's fetchOptions): urql reads Apollo's multipart subscription format too
 //   dispose       forever(token), unsubscribed after its third result; waits for the
 //                 test's go-ahead, then ends
-// Config: url, token, timeoutMs.
+// Config: url, token, delayMs, keepBody (see recordingFetch), timeoutMs.
 // Events (one JSON line each, see common.mjs): response {label, status, contentType, ...}
 // for each HTTP response; next {op, result: {data, errors, hasNext}}; complete {op}
 // (urql's source ended); disposed {op}; done.
@@ -20,6 +20,7 @@
 import { Client, fetchExchange, gql } from '@urql/core';
 import { onEnd, pipe, subscribe } from 'wonka';
 import {
+  bodiesReported,
   describeErrors,
   emit,
   finish,
@@ -38,13 +39,13 @@ function makeClient(fetchOptions = {}) {
     exchanges: [fetchExchange],
     fetchSubscriptions: true,
     requestPolicy: 'network-only',
-    fetch: recordingFetch('urql'),
+    fetch: recordingFetch('urql', { keepBody: config.keepBody }),
     fetchOptions,
   });
 }
 
 const client = makeClient();
-const COUNT = 'subscription Count($to: Int!) { count(to: $to) }';
+const COUNT = 'subscription Count($to: Int!, $delayMs: Int) { count(to: $to, delayMs: $delayMs) }';
 
 // What urql hands the application for one result.
 function described(result) {
@@ -94,12 +95,12 @@ const scenarios = {
   },
 
   async subscription() {
-    await run('count', client.subscription(gql(COUNT), { to: 5 }));
+    await run('count', client.subscription(gql(COUNT), { to: 5, delayMs: config.delayMs ?? 0 }));
   },
 
   async 'subscription-multipart'() {
     const multipart = makeClient({ headers: { accept: 'multipart/mixed' } });
-    await run('count', multipart.subscription(gql(COUNT), { to: 5 }));
+    await run('count', multipart.subscription(gql(COUNT), { to: 5, delayMs: config.delayMs ?? 0 }));
   },
 
   async dispose() {
@@ -120,4 +121,5 @@ if (!play) {
   process.exit(2);
 }
 await play();
+await bodiesReported();
 finish(clearGuards);
