@@ -88,6 +88,11 @@ class _ASGIRoutes:
         else:
             await respond(send, 404, b"")
 
+    async def close_all(self) -> None:
+        """What ``gqlwire serve`` calls on a stop signal, before the server drains its
+        connections (an open HTTP stream would otherwise hold the stop)."""
+        await self.routes.close_all()
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
