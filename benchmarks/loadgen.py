@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from .feed import machine_busy, raise_open_file_limit, runqueue_wait
+from .sseclient import open_sse_subscriber
 from .wsclient import Subscriber, Tally, open_subscriber, summary
 
 Params = dict[str, Any]
@@ -135,6 +136,7 @@ class Measurement:
             "client_vs_server_cpu": client_cpu / server_cpu if server_cpu > 0 else None,
             "client_vs_server_user": client_user / server_user if server_user > 0 else None,
             "server_waited_for_cpu_s": stats["runqueue_wait"] - self._server["runqueue_wait"],
+            "server_rss_bytes": stats["rss"],
             "client_waited_for_cpu_s": runqueue_wait() - self._client_wait,
             "other_processes_cpu_s": max(0.0, others),
             "server_extra": stats.get("extra", {}),
@@ -155,12 +157,14 @@ async def open_many(
     start_index: int = 0,
     record_latency: bool = False,
 ) -> list[Subscriber]:
-    """``count`` subscribers, at most ``concurrency`` handshakes in flight at once."""
+    """``count`` subscribers, at most ``concurrency`` handshakes in flight at once, over
+    ``params["transport"]``: ``ws`` (graphql-transport-ws, the default) or ``sse``."""
     gate = asyncio.Semaphore(int(params.get("concurrency", 64)))
+    opener = open_sse_subscriber if params.get("transport") == "sse" else open_subscriber
 
     async def one(index: int) -> Subscriber:
         async with gate:
-            return await open_subscriber(
+            return await opener(
                 index,
                 params["host"],
                 params["port"],

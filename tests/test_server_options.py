@@ -89,3 +89,21 @@ def test_a_value_of_the_wrong_type_is_refused(option: str, value: Any, message: 
     with pytest.raises(TypeError) as refused:
         GraphQLServer(schema, **{option: value})
     assert str(refused.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "error", "message"),
+    [
+        ("sse_single_connection", 1, TypeError, "sse_single_connection must be True or False"),
+        ("sse_reservation_timeout", 0, ValueError, "sse_reservation_timeout must be > 0 or None"),
+        ("sse_reservation_timeout", "10", ValueError, "sse_reservation_timeout must be > 0"),
+        ("sse_max_streams", 0, ValueError, "sse_max_streams must be an int >= 1 or None"),
+        ("sse_max_streams", 2.5, ValueError, "sse_max_streams must be an int >= 1 or None"),
+    ],
+)
+def test_the_single_connection_mode_options_are_checked(
+    option: str, value: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        GraphQLServer(schema, **{option: value})
+    GraphQLServer(schema, sse_reservation_timeout=None, sse_max_streams=None)

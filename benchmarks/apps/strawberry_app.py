@@ -1,5 +1,6 @@
-"""Strawberry's own ASGI app (``graphql-transport-ws``), written as its docs show: an
-async generator per subscription, fed by a per-subscriber queue."""
+"""Strawberry's own ASGI app (``graphql-transport-ws``, and GraphQL over SSE in distinct
+connections mode, which Strawberry enables through ``subscription_protocols``), written
+as its docs show: an async generator per subscription, fed by a per-subscriber queue."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 from strawberry.asgi import GraphQL
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+)
 
 from ..feed import Broker, Control
 from .control import with_control
@@ -45,4 +51,12 @@ schema = strawberry.Schema(query=Query, subscription=Subscription)
 
 control = Control(broker.publish, broker.subscriptions)
 
-asgi_app = with_control(GraphQL(schema), control, app_handles_lifespan=False)
+app = GraphQL(
+    schema,
+    subscription_protocols=(
+        GRAPHQL_TRANSPORT_WS_PROTOCOL,
+        GRAPHQL_WS_PROTOCOL,
+        GRAPHQL_SSE_PROTOCOL,
+    ),
+)
+asgi_app = with_control(app, control, app_handles_lifespan=False)

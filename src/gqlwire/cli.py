@@ -315,19 +315,19 @@ class _ServedApp:
             raise RunnerError(str(error)) from None
 
     async def close_all(self) -> None:
-        """Close the served GraphQLServer's WebSockets with 1001 "Going away" and end its
-        HTTP streams; for an application served as it is, its own ``close_all()`` if it
-        has one (an ASGI server drains open responses before its lifespan shutdown, so
-        a stream would otherwise hold the stop)."""
+        """Close the served GraphQLServer's WebSockets with 1001 "Going away" and end
+        its HTTP streams; of the user's own application, call its ``close_all()`` if it
+        has one (``GraphQLServer.asgi()``'s does). uvicorn waits for open responses
+        before the lifespan's shutdown: an event stream would otherwise hold the stop."""
         built = self._built
         if built is None:
             return
         if built.server is not None:
             await built.server.close_all()
             return
-        own_close_all = getattr(built.own_app, "close_all", None)
-        if callable(own_close_all):
-            await own_close_all()
+        close_all = getattr(built.own_app, "close_all", None)
+        if callable(close_all):
+            await close_all()
 
 
 served_app = _ServedApp()

@@ -9,9 +9,10 @@ The rules (methods, media types, status codes, cross-site checks) are in docs/ht
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -77,13 +78,33 @@ class HTTPResponse:
     body: bytes
 
 
+class HTTPRoute(Protocol):
+    """Requests of the endpoint that another module answers before the rules below:
+    SSE's single connection mode (:mod:`gqlwire.sse_single`)."""
+
+    def claims(self, request: HTTPRequest) -> bool:
+        """Whether this route answers ``request``."""
+
+    async def handle(self, request: HTTPRequest) -> HTTPResponse | HTTPStreamResponse:
+        """Answer ``request`` (its origin was allowed)."""
+
+
 async def handle_http_request(
-    runtime: ServerRuntime, request: HTTPRequest, registry: ConnectionRegistry | None = None
+    runtime: ServerRuntime,
+    request: HTTPRequest,
+    registry: ConnectionRegistry | None = None,
+    routes: Sequence[HTTPRoute] = (),
 ) -> HTTPResponse | HTTPStreamResponse:
     """Answer one request on the endpoint: GraphQL over HTTP, or a stream (Server-Sent
     Events, multipart HTTP) when ``Accept`` asks for one (the rules: docs/http.md,
-    docs/streams.md). ``registry``: where open streams are counted and closed."""
+    docs/streams.md). ``registry``: where open streams are counted and closed;
+    ``routes``: the server's routes, tried first."""
     options = runtime.options
+    for route in routes:
+        if route.claims(request):
+            if not options.origin_allowed(request.headers.get("origin")):
+                return error_response(403, "Origin not allowed")
+            return await route.handle(request)
     refusal = screen_request(request, runtime)
     if isinstance(refusal, HTTPResponse):
         return refusal
@@ -900,6 +921,7 @@ __all__ = [
     "SSE_MEDIA",
     "HTTPRequest",
     "HTTPResponse",
+    "HTTPRoute",
     "MalformedRequest",
     "OperationKind",
     "ScreenedRequest",

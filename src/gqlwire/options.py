@@ -111,6 +111,11 @@ serves well, so only a flood meets it, while it bounds what idle and slow connec
 may hold together."""
 
 
+DEFAULT_SSE_MAX_STREAMS = 10_000
+"""Reservations and open streams of SSE's single connection mode in one process, like
+``max_connections`` for WebSockets."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServerOptions:
     """Every option of :class:`gqlwire.GraphQLServer`; see its docstring."""
@@ -163,6 +168,9 @@ class ServerOptions:
     share_key: Hook | None = None
     slow_consumer_timeout: float = 2.0
     overflow_policy: OverflowPolicy | str = OverflowPolicy.CLOSE
+    sse_single_connection: bool = False
+    sse_reservation_timeout: float | None = 10.0
+    sse_max_streams: int | None = DEFAULT_SSE_MAX_STREAMS
     strawberry_pipeline: bool | None = None
     sse: bool = True
     sse_keep_alive: float = 12.0
@@ -214,6 +222,7 @@ class ServerOptions:
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
             ):
                 raise ValueError(f"{name} must be an int >= 1 or None, got {value!r}")
+        _check_single_connection_mode(self)
         if not isinstance(self.csrf_prevention, bool):
             raise TypeError(f"csrf_prevention must be True or False, got {self.csrf_prevention!r}")
         if self.max_pending_bytes is not None and (
@@ -255,3 +264,21 @@ class ServerOptions:
         """The origins ``allowed_origins`` names one by one (``"*"`` names none): their
         pages may send cross-site ``GET`` requests without a preflight header."""
         return frozenset(origin for origin in self.allowed_origins or () if origin != "*")
+
+
+def _check_single_connection_mode(options: ServerOptions) -> None:
+    """The options of SSE's single connection mode (docs/streams.md)."""
+    if not isinstance(options.sse_single_connection, bool):
+        raise TypeError(
+            f"sse_single_connection must be True or False, got {options.sse_single_connection!r}"
+        )
+    timeout = options.sse_reservation_timeout
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
+    ):
+        raise ValueError(f"sse_reservation_timeout must be > 0 or None, got {timeout!r}")
+    streams = options.sse_max_streams
+    if streams is not None and (
+        isinstance(streams, bool) or not isinstance(streams, int) or streams < 1
+    ):
+        raise ValueError(f"sse_max_streams must be an int >= 1 or None, got {streams!r}")

@@ -19,7 +19,12 @@ from .limits import (
     DEFAULT_MAX_FIELDS,
     DEFAULT_MAX_ROOT_FIELDS,
 )
-from .options import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PENDING_BYTES, ServerOptions
+from .options import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_PENDING_BYTES,
+    DEFAULT_SSE_MAX_STREAMS,
+    ServerOptions,
+)
 from .outbox import OverflowPolicy
 from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS
 from .protocol.machine import (
@@ -29,6 +34,7 @@ from .protocol.machine import (
 )
 from .runtime import ServerRuntime
 from .schema_libraries import default_context
+from .sse_single import SingleConnectionMode
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
     from .adapters.asgi import ASGIApp
     from .execution import ExecuteFunction
     from .hooks import Hook
+    from .http import HTTPRoute
 
 
 class GraphQLServer:
@@ -105,6 +112,11 @@ class GraphQLServer:
         - ``multipart`` (``True``): multipart HTTP (Apollo's subscriptions, incremental
           delivery), with a heartbeat every ``multipart_heartbeat`` seconds (5).
 
+    GraphQL over SSE, single connection mode (docs/streams.md)
+        - ``sse_single_connection`` (``False``: needs sticky sessions behind a load
+          balancer), ``sse_reservation_timeout`` (10 s for a reserved stream to open),
+          ``sse_max_streams`` (10 000 reservations and streams per process).
+
     Slow clients
         - ``max_pending_messages`` (1000) and ``max_pending_bytes`` (4 MiB) queued per
           socket; ``slow_consumer_timeout`` (2 s) without progress closes it with 1013;
@@ -164,6 +176,9 @@ class GraphQLServer:
         share_key: Hook | None = None,
         slow_consumer_timeout: float = 2.0,
         overflow_policy: OverflowPolicy | Literal["close", "drop_oldest"] = OverflowPolicy.CLOSE,
+        sse_single_connection: bool = False,
+        sse_reservation_timeout: float | None = 10.0,
+        sse_max_streams: int | None = DEFAULT_SSE_MAX_STREAMS,
         strawberry_pipeline: bool | None = None,
         sse: bool = True,
         sse_keep_alive: float = 12.0,
@@ -220,6 +235,9 @@ class GraphQLServer:
                 share_key=share_key,
                 slow_consumer_timeout=slow_consumer_timeout,
                 overflow_policy=overflow_policy,
+                sse_single_connection=sse_single_connection,
+                sse_reservation_timeout=sse_reservation_timeout,
+                sse_max_streams=sse_max_streams,
                 strawberry_pipeline=strawberry_pipeline,
                 sse=sse,
                 sse_keep_alive=sse_keep_alive,
@@ -240,6 +258,14 @@ class GraphQLServer:
         self.runtime = ServerRuntime(options)
         """What the apps of this server run with, built from :attr:`options`."""
         self._registry = ConnectionRegistry()
+        self._sse_single = (
+            SingleConnectionMode(self.runtime, self._registry)
+            if options.sse_single_connection
+            else None
+        )
+        self._routes: tuple[HTTPRoute, ...] = (
+            (self._sse_single,) if self._sse_single is not None else ()
+        )
 
     def replace(self, **changes: Any) -> GraphQLServer:
         """A new server with the same options except ``changes``."""
@@ -250,7 +276,7 @@ class GraphQLServer:
         is mounted at."""
         from .adapters.asgi import ASGIApp
 
-        return ASGIApp(self.runtime, self._registry)
+        return ASGIApp(self.runtime, self._registry, self._routes)
 
     def routes(self, path: str = "/graphql") -> list[BaseRoute]:
         """Starlette routes serving WebSocket and HTTP at exactly ``path``.
@@ -277,14 +303,14 @@ class GraphQLServer:
         serving WebSocket and HTTP on its route."""
         from .adapters.aiohttp import AiohttpHandler
 
-        return AiohttpHandler(self.runtime, self._registry).handle
+        return AiohttpHandler(self.runtime, self._registry, self._routes).handle
 
     def aiohttp_app(self, path: str = "/graphql") -> web.Application:
         """A ready aiohttp ``Application`` with the handler at ``path``; on shutdown it
         closes every WebSocket with 1001 ``Going away``."""
         from .adapters.aiohttp import AiohttpHandler, application
 
-        return application(AiohttpHandler(self.runtime, self._registry), path)
+        return application(AiohttpHandler(self.runtime, self._registry, self._routes), path)
 
     def stats(self) -> dict[str, int]:
         """Open connections (WebSocket) and HTTP streams (SSE, multipart), running
@@ -297,6 +323,11 @@ class GraphQLServer:
             "dropped_messages": registry.dropped_messages(),
             "slow_consumers_closed": registry.slow_consumers_closed,
             **self.runtime.sharing.stats(),
+            **(
+                self._sse_single.stats()
+                if self._sse_single is not None
+                else {"sse_streams": 0, "sse_operations": 0}
+            ),
         }
 
     async def close_all(self, code: int = SHUTDOWN.code, reason: str = SHUTDOWN.reason) -> None:

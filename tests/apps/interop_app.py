@@ -18,6 +18,8 @@ HTTP paths:
 
 ``GET /_events?token=T``
     what was recorded under ``T``: a JSON list of ``[name, details]`` pairs, in order.
+``GET /_stats?route=/graphql``
+    ``stats()`` of the server at that path (open connections, running operations...).
 
 A connection's token is ``connection_params["token"]`` (clients set it through their
 connection params), so recording works the same on both subprotocols and both adapters.
@@ -62,7 +64,7 @@ from graphql import (
     GraphQLString,
 )
 
-from gqlwire import ConnectionContext, GraphQLServer
+from gqlwire import ConnectionContext, Context, GraphQLServer
 from gqlwire.asgi_types import Receive, Scope, Send
 from tests.harness.routes import Routes, respond
 
@@ -97,7 +99,7 @@ def record(token: str | None, name: str, **details: Any) -> None:
         EVENTS[token].append([name, details])
 
 
-def connection_token(ctx: ConnectionContext) -> str | None:
+def connection_token(ctx: Context) -> str | None:
     params = ctx.connection_params
     token = params.get("token") if isinstance(params, dict) else None
     return token if isinstance(token, str) else None
@@ -239,24 +241,26 @@ SCHEMA = make_schema()
 # -- hooks ----------------------------------------------------------------------------------
 
 
-def _on_connect(ctx: ConnectionContext) -> bool | dict[str, Any]:
+def _on_connect(ctx: Context) -> bool | dict[str, Any]:
     token = connection_token(ctx)
     params = ctx.connection_params
-    record(token, "on_connect", connection_params=params, protocol=ctx.protocol)
+    # On HTTP transports (plain, SSE, multipart) there is no subprotocol: the transport.
+    protocol = ctx.protocol if isinstance(ctx, ConnectionContext) else ctx.transport
+    record(token, "on_connect", connection_params=params, protocol=protocol)
     if isinstance(params, dict) and params.get("reject") is True:
         return False
     return {"welcome": token}
 
 
-def _on_subscribe(ctx: ConnectionContext, id: str, payload: dict[str, Any]) -> None:
+def _on_subscribe(ctx: Context, id: str, payload: dict[str, Any]) -> None:
     record(connection_token(ctx), "on_subscribe", id=id)
 
 
-def _on_complete(ctx: ConnectionContext, id: str, payload: dict[str, Any]) -> None:
+def _on_complete(ctx: Context, id: str, payload: dict[str, Any]) -> None:
     record(connection_token(ctx), "on_complete", id=id)
 
 
-def _on_close(ctx: ConnectionContext, code: int, reason: str) -> None:
+def _on_close(ctx: Context, code: int, reason: str) -> None:
     record(connection_token(ctx), "on_close", code=code)
 
 
@@ -286,6 +290,12 @@ async def _events_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     await respond(send, 200, json.dumps(body).encode())
 
 
-routes = Routes(SERVERS, http={"/_events": _events_endpoint})
+async def _stats_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    server = SERVERS[query.get("route", ["/graphql"])[0]]
+    await respond(send, 200, json.dumps(server.stats()).encode())
+
+
+routes = Routes(SERVERS, http={"/_events": _events_endpoint, "/_stats": _stats_endpoint})
 app = routes.asgi()
 aiohttp_app = routes.aiohttp()

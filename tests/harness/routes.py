@@ -89,8 +89,7 @@ class _ASGIRoutes:
             await respond(send, 404, b"")
 
     async def close_all(self) -> None:
-        """What ``gqlwire serve`` calls on a stop signal, before the server drains its
-        connections (an open HTTP stream would otherwise hold the stop)."""
+        """What ``gqlwire serve`` calls on a stop signal (see ``ASGIApp.close_all``)."""
         await self.routes.close_all()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

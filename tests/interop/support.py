@@ -38,6 +38,9 @@ class InteropServer:
     def url(self, path: str = "/graphql") -> str:
         return self.proc.ws_url(path)
 
+    def http_url(self, path: str = "/graphql") -> str:
+        return self.proc.http_url(path)
+
     def node(
         self, script: str, scenario: str, token: str, path: str = "/graphql", **config: Any
     ) -> NodeRun:
@@ -73,6 +76,27 @@ class InteropServer:
 
     def wait_for_sync(self, token: str, name: str) -> list[tuple[str, dict[str, Any]]]:
         return asyncio.run(self.wait_for(token, name))
+
+    async def stats(self, route: str = "/graphql") -> dict[str, int]:
+        """``stats()`` of the server at ``route``."""
+        async with httpx.AsyncClient(timeout=WAIT) as http:
+            response = await http.get(self.proc.http_url("/_stats", f"route={route}"))
+        response.raise_for_status()
+        stats: dict[str, int] = response.json()
+        return stats
+
+    async def wait_for_idle(self, route: str = "/graphql") -> dict[str, int]:
+        """Poll until the server at ``route`` runs no operation and holds no connection
+        (other tests' clients are gone too: the module's tests run one at a time)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT
+        while True:
+            stats = await self.stats(route)
+            if stats["operations"] == 0 and stats["connections"] == 0:
+                return stats
+            if loop.time() > deadline:
+                raise AssertionError(f"the server is not idle within {WAIT} s: {stats}")
+            await asyncio.sleep(_POLL)
 
     def expect_errors_scenario_log(self) -> None:
         """Allow what the server logs for the "errors" scenario's resolver and source

@@ -1,10 +1,12 @@
 """Clients we did not write running ``@defer`` and ``@stream`` queries over
-``graphql-transport-ws``, on every server name (``node/incremental_client.mjs``):
+``graphql-transport-ws`` and over HTTP, on every server name
+(``node/incremental_client.mjs``):
 
 - npm ``graphql-ws``'s ``createClient`` receives one ``next`` per result, in the format
   of graphql-js 17 (``pending``, ``incremental``, ``completed``, ``hasNext``);
 - Apollo Client 4 with ``GraphQLWsLink`` and its ``GraphQL17Alpha9Handler`` merges them
-  into the whole result.
+  into the whole result; with ``HttpLink`` instead, it asks for incremental delivery over
+  ``multipart/mixed`` and merges the parts the same way.
 
 The app is :mod:`tests.apps.incremental_app`.
 """
@@ -111,3 +113,38 @@ def test_apollo_client_merges_a_streamed_list(server: ServerProcess) -> None:
         "error": None,
     }
     assert all(item["error"] is None for item in emitted), str(result)
+
+
+def test_apollo_client_merges_a_deferred_query_over_http(server: ServerProcess) -> None:
+    result = run_node(
+        SCRIPT,
+        "apollo-http",
+        {
+            "url": server.http_url(),
+            "query": "query Q { hello person { name ... @defer { friends { name } } } }",
+        },
+    )
+    result.assert_succeeded()
+    [response] = result.named("response")
+    assert response["status"] == 200, str(result)
+    # Apollo asks for `multipart/mixed;incrementalSpec=v0.2` first; the answer is
+    # incremental delivery over multipart/mixed.
+    assert str(response["accept"]).startswith("multipart/mixed;incrementalSpec=v0.2"), str(result)
+    assert str(response["contentType"]).replace(" ", "").startswith("multipart/mixed;"), str(result)
+    emitted = apollo_results(result)
+    person = {"__typename": "Person", "name": "Ada"}
+    friends = [{"__typename": "Person", "name": name} for name in ("Grace", "Linus")]
+    assert emitted == [
+        {
+            "data": {"hello": "world", "person": person},
+            "dataState": "streaming",
+            "networkStatus": 9,
+            "error": None,
+        },
+        {
+            "data": {"hello": "world", "person": {**person, "friends": friends}},
+            "dataState": "complete",
+            "networkStatus": 7,
+            "error": None,
+        },
+    ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
@@ -20,7 +21,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from ..connection import Connection, ConnectionRegistry
 from ..context import Headers
-from ..http import HTTPRequest, error_response, handle_http_request
+from ..http import HTTPRequest, HTTPRoute, error_response, handle_http_request
 from ..http_stream import HTTPStreamResponse, write_stream
 from ..protocol import CloseCode, parse_protocol_header
 from .base import Frame
@@ -194,10 +195,16 @@ def is_websocket_request(request: web.Request) -> bool:
 class AiohttpHandler:
     """The aiohttp request handler of a :class:`~gqlwire.GraphQLServer`."""
 
-    def __init__(self, runtime: ServerRuntime, registry: ConnectionRegistry) -> None:
+    def __init__(
+        self,
+        runtime: ServerRuntime,
+        registry: ConnectionRegistry,
+        routes: Sequence[HTTPRoute] = (),
+    ) -> None:
         self.runtime = runtime
         self.options = runtime.options
         self.registry = registry
+        self.routes = routes
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The request handler (a coroutine function, as aiohttp requires)."""
@@ -243,6 +250,7 @@ class AiohttpHandler:
                 extra={"request": request},
             ),
             self.registry,
+            self.routes,
         )
         if isinstance(outcome, HTTPStreamResponse):
             return await stream_response(request, outcome)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..asgi_types import Message, Receive, Scope, Send
 from ..connection import Connection, ConnectionRegistry
 from ..context import Headers
-from ..http import HTTPRequest, error_response, handle_http_request
+from ..http import HTTPRequest, HTTPRoute, error_response, handle_http_request
 from ..http_stream import HTTPStreamResponse, write_stream
 from ..protocol import CloseCode, parse_protocol_header
 from .base import Frame
@@ -166,10 +167,16 @@ def request_headers(scope: Scope) -> Headers:
 class ASGIApp:
     """The ASGI application of a :class:`~gqlwire.GraphQLServer`."""
 
-    def __init__(self, runtime: ServerRuntime, registry: ConnectionRegistry) -> None:
+    def __init__(
+        self,
+        runtime: ServerRuntime,
+        registry: ConnectionRegistry,
+        routes: Sequence[HTTPRoute] = (),
+    ) -> None:
         self.runtime = runtime
         self.options = runtime.options
         self.registry = registry
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope.get("type")
@@ -209,11 +216,17 @@ class ASGIApp:
             body=body,
             extra={"scope": scope},
         )
-        response = await handle_http_request(self.runtime, request, self.registry)
+        response = await handle_http_request(self.runtime, request, self.registry, self.routes)
         if isinstance(response, HTTPStreamResponse):
             await _stream(receive, send, response)
         else:
             await _respond(send, response.status, response.headers, response.body)
+
+    async def close_all(self) -> None:
+        """End every WebSocket and HTTP stream of this server (``gqlwire serve`` calls it
+        on a stop signal: uvicorn waits for open responses before the lifespan's
+        shutdown, so a stream would otherwise hold the stop forever)."""
+        await self.registry.close_all()
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -119,3 +119,32 @@ export class RecordingWebSocket extends WebSocket {
     });
   }
 }
+
+// The global fetch, reporting each response's status and media type as a `response`
+// event (with the request's `accept` and a `label`): the HTTP clients hide which transport
+// the server chose, and the tests check it.
+export function recordingFetch(label) {
+  return async (input, init = {}) => {
+    const headers = new Headers(init.headers ?? {});
+    const response = await fetch(input, init);
+    emit('response', {
+      label,
+      method: init.method ?? 'GET',
+      accept: headers.get('accept'),
+      status: response.status,
+      contentType: response.headers.get('content-type'),
+    });
+    return response;
+  };
+}
+
+// A GraphQL error or list of them as plain JSON: messages (and extensions, when any).
+export function describeErrors(errors) {
+  const list = Array.isArray(errors) ? errors : [errors];
+  return list.map((error) => ({
+    message: String(error?.message ?? error),
+    ...(error?.extensions && Object.keys(error.extensions).length
+      ? { extensions: error.extensions }
+      : {}),
+  }));
+}
