@@ -403,6 +403,18 @@ async def test_hooks_and_context(proc: ServerProcess, kind: Kind) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
+async def test_on_error_sees_request_errors(proc: ServerProcess, kind: Kind) -> None:
+    token = new_token()
+    headers = {"x-token": token}
+    async with open_stream(
+        proc.http_url(), "subscription { nope }", ACCEPT[kind], headers=headers
+    ) as reader:
+        await reader.read_to_end()
+    events = await wait_for_events(proc, token, "error")
+    assert events[-1]["messages"] == ["Cannot query field 'nope' on type 'Subscription'."]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 async def test_on_connect_refusal_is_403_before_any_stream(proc: ServerProcess, kind: Kind) -> None:
     url = proc.http_url("/refuse")
     async with open_stream(url, "subscription { count(to: 1) }", ACCEPT[kind]) as reader:
