@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -22,7 +23,13 @@ import pytest
 from gqlwire.response_stream import GRAPHQL_CORE_3_3
 from tests.apps.streams_app import FAIL_MESSAGE, GOOD_ORIGIN, SMALL
 from tests.harness.control import fetch_events, new_token, wait_for_events
-from tests.harness.servers import LogWatch, ServerPool, ServerProcess
+from tests.harness.servers import (
+    LogWatch,
+    ServerPool,
+    ServerProcess,
+    assert_clean_log,
+    start_server,
+)
 from tests.harness.streams import (
     MULTIPART,
     MULTIPART_SUBSCRIPTION,
@@ -396,6 +403,18 @@ async def test_hooks_and_context(proc: ServerProcess, kind: Kind) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
+async def test_on_error_sees_request_errors(proc: ServerProcess, kind: Kind) -> None:
+    token = new_token()
+    headers = {"x-token": token}
+    async with open_stream(
+        proc.http_url(), "subscription { nope }", ACCEPT[kind], headers=headers
+    ) as reader:
+        await reader.read_to_end()
+    events = await wait_for_events(proc, token, "error")
+    assert events[-1]["messages"] == ["Cannot query field 'nope' on type 'Subscription'."]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 async def test_on_connect_refusal_is_403_before_any_stream(proc: ServerProcess, kind: Kind) -> None:
     url = proc.http_url("/refuse")
     async with open_stream(url, "subscription { count(to: 1) }", ACCEPT[kind]) as reader:
@@ -543,3 +562,28 @@ async def test_a_client_that_does_not_read_is_dropped(proc: ServerProcess) -> No
         await wait_for_events(proc, token, "source_finally", within=30)
     await wait_idle(proc, "/slow")
     assert (await fetch_events(proc, token))[0] == {"event": "source_start"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_server_shutdown_ends_open_streams(server_name: str, kind: Kind) -> None:
+    if server_name == "granian":
+        # granian's worker gives the application no hook before it stops serving, and
+        # its lifespan shutdown comes after open responses: the stream is dropped.
+        pytest.xfail("granian: no hook ends a stream before the server drops it")
+    proc = start_server(APP, server_name)
+    try:
+        token = new_token()
+        query = f'subscription {{ tracked(token: "{token}") }}'
+        headers = {"x-token": token}
+        async with open_stream(proc.http_url(), query, ACCEPT[kind], headers=headers) as reader:
+            await (reader.sse_until(1) if kind == "sse" else reader.parts_until(1))
+            proc.send_signal(signal.SIGTERM)
+            await reader.read_to_end(within=20)
+        if kind == "sse":
+            assert results(reader, kind)[-1] == ("complete",)
+        else:
+            assert results(reader, kind) == [{"data": {"tracked": "ready"}}]  # and closed
+        assert await asyncio.to_thread(proc.wait, 15) == 0, proc.log()
+        assert_clean_log(proc)
+    finally:
+        proc.stop()

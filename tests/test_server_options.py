@@ -107,3 +107,22 @@ def test_the_single_connection_mode_options_are_checked(
     with pytest.raises(error, match=message):
         GraphQLServer(schema, **{option: value})
     GraphQLServer(schema, sse_reservation_timeout=None, sse_max_streams=None)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "error", "message"),
+    [
+        ("sse", 1, TypeError, "sse must be True or False, got 1"),
+        ("multipart", None, TypeError, "multipart must be True or False, got None"),
+        ("sse_keep_alive", None, TypeError, "sse_keep_alive must be a number of seconds"),
+        ("sse_keep_alive", 0, ValueError, "sse_keep_alive must be > 0, got 0"),
+        ("multipart_heartbeat", -1, ValueError, "multipart_heartbeat must be > 0, got -1"),
+        ("multipart_heartbeat", "5", TypeError, "multipart_heartbeat must be a number"),
+    ],
+)
+def test_the_stream_options_are_checked(
+    option: str, value: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        GraphQLServer(schema, **{option: value})
+    GraphQLServer(schema, sse=False, multipart=False, sse_keep_alive=0.5, multipart_heartbeat=1)
