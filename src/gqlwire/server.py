@@ -104,7 +104,8 @@ class GraphQLServer:
           (64 MiB), ``max_tokens``, ``max_depth``, ``max_aliases``, ``max_root_fields``,
           ``max_fields``, ``max_directives``; execution: ``max_execution_time`` (10 s) in slices of
           ``execution_time_slice`` (0.02 s).
-        - ``max_connections`` (10 000 WebSockets), ``max_operations`` (on all of them).
+        - ``max_connections`` (10 000 WebSockets and HTTP streams), ``max_operations``
+          (on all of them).
 
     Streams over HTTP (docs/streams.md)
         - ``sse`` (``True``): GraphQL over Server-Sent Events, with a keep-alive comment
