@@ -148,3 +148,22 @@ def test_apollo_client_merges_a_deferred_query_over_http(server: ServerProcess) 
             "error": None,
         },
     ]
+
+
+def test_apollo_client_merges_a_streamed_list_over_http(server: ServerProcess) -> None:
+    result = run_node(
+        SCRIPT,
+        "apollo-http",
+        {"url": server.http_url(), "query": "query S { numbers(to: 4) @stream(initialCount: 1) }"},
+    )
+    result.assert_succeeded()
+    assert str(result.first("response")["contentType"]).startswith("multipart/mixed"), str(result)
+    emitted = apollo_results(result)
+    assert emitted[0]["data"] == {"numbers": [1]}
+    assert emitted[-1] == {
+        "data": {"numbers": [1, 2, 3, 4]},
+        "dataState": "complete",
+        "networkStatus": 7,
+        "error": None,
+    }
+    assert all(item["error"] is None for item in emitted), str(result)
