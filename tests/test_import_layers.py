@@ -40,6 +40,7 @@ CORE = {
     "gqlwire.server",
     "gqlwire.sharing",
     "gqlwire.sse",
+    "gqlwire.sse_single",
 }
 """The server core: every module between the adapters and graphql-core."""
 

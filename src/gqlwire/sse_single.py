@@ -12,7 +12,6 @@ operation a task of it reporting to a
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 from urllib.parse import parse_qs
@@ -52,8 +51,6 @@ from .sse import EVENT_STREAM, SSEContext, SSEFraming
 
 if TYPE_CHECKING:
     from .runtime import ServerRuntime
-
-logger = logging.getLogger("gqlwire")
 
 TEXT_PLAIN: Final = "text/plain"
 METHODS: Final = "GET, POST, PUT, DELETE"
