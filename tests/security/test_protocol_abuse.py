@@ -135,6 +135,7 @@ async def test_a_ping_payload_at_the_limit_is_echoed_and_a_larger_one_closes_wit
 SOCKETS = 4
 LARGE_PINGS = 64  # per socket: 64 MiB written each time
 ROUNDS = 12  # each socket reconnects and attacks again once closed
+FIXED_GROWTH_BOUND = 80 * MIB  # a sixth of what the rounds send
 # daphne drops a finished connection (and what it read ahead for it) on a timer that runs
 # once a second, not when the application returns.
 DAPHNE_REAPS_EVERY = 1.1
@@ -193,7 +194,11 @@ async def test_large_pings_from_clients_that_do_not_read_do_not_grow_the_server(
     # read-ahead was bounded.
     share = 7 if proc.server == "daphne" else 10
     assert later_growth < later / share, ([peak // MIB for peak in peaks], later)
-    assert growth < sent / share, (growth, sent)
+    # In all, the process grows by a fixed amount (the first round's buffers and the
+    # allocator's arenas: 24 to 46 MiB measured), not by what was sent: before the
+    # ping limit it grew by about all of it. How much a round gets to send before its
+    # close depends on the machine's load, so the bound is absolute.
+    assert growth < FIXED_GROWTH_BOUND, (growth, sent)
 
 
 SMALL_PING = {"type": "ping", "payload": {"p": "a" * (MAX_PING_PAYLOAD_BYTES - 8)}}
