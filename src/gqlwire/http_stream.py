@@ -28,11 +28,11 @@ from typing import Any, Final, Protocol
 import orjson
 from graphql import OperationType
 
-from .connection import ConnectionRegistry
+from .connection import SHUTDOWN, ConnectionRegistry
 from .errors import ServerError
 from .operation import Admission
 from .protocol import ErrorStage
-from .protocol.codes import INTERNAL_SERVER_ERROR_REASON, CloseCode
+from .protocol.codes import INTERNAL_SERVER_ERROR_REASON
 from .protocol.messages import JSONObject
 
 logger = logging.getLogger("gqlwire")
@@ -197,7 +197,7 @@ class HTTPStreamResponse:
     def operation_count(self) -> int:
         return len(self._operations)
 
-    async def close(self, code: int = CloseCode.GOING_AWAY, reason: str = "") -> None:
+    async def close(self, code: int = SHUTDOWN.code, reason: str = SHUTDOWN.reason) -> None:
         """End the stream from the server's side (shutdown): the operations are
         cancelled (their ``on_complete`` runs), each gets the format's end, and the body
         its closing bytes. ``code`` and ``reason`` are the WebSocket's and mean nothing
