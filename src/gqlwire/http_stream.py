@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any, Final, Protocol
 
 import orjson
@@ -147,34 +147,67 @@ class HTTPStreamResponse:
 
     # -- what the adapter calls ------------------------------------------------------------
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body, chunk by chunk, with keep-alives in silences; ends with the stream."""
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """The body, with keep-alives in silences; ends with the stream.
+
+        Everything queued when the writer comes round is written as one chunk, so a
+        client that fell behind costs one write rather than one per result. The
+        keep-alive timer fires once per interval and looks when the last write was,
+        instead of being armed and cancelled around every result.
+        """
         opening = self.framing.opening()
         if opening:
             yield opening
         interval = self.framing.keep_alive_interval
-        while True:
-            if self._queue:
-                chunk, counted = self._queue.popleft()
-                if counted:
-                    self._results -= 1
-                self._taken.set()
-                if chunk:
-                    yield chunk
-                continue
+        loop = asyncio.get_running_loop()
+        last_write = loop.time()
+        keep_alive_due = False
+        timer: asyncio.TimerHandle | None = None
+
+        def tick(period: float) -> None:
+            nonlocal keep_alive_due, timer
             if self._ended:
-                return
-            self._ready.clear()
-            if interval is None:
+                return  # nothing more to keep alive: the timer is not armed again
+            silence = loop.time() - last_write
+            if silence >= period:
+                keep_alive_due = True
+                self._ready.set()
+                silence = 0.0
+            timer = loop.call_later(period - silence, tick, period)
+
+        if interval is not None:
+            timer = loop.call_later(interval, tick, interval)
+        queue = self._queue
+        try:
+            while True:
+                if queue:
+                    parts: list[bytes] = []
+                    while queue:
+                        chunk, counted = queue.popleft()
+                        if counted:
+                            self._results -= 1
+                        if chunk:
+                            parts.append(chunk)
+                    self._taken.set()
+                    if parts:
+                        last_write = loop.time()
+                        keep_alive_due = False
+                        yield parts[0] if len(parts) == 1 else b"".join(parts)
+                    continue
+                if self._ended:
+                    return
+                if keep_alive_due:
+                    keep_alive_due = False
+                    last_write = loop.time()
+                    keep_alive = self.framing.keep_alive()
+                    if keep_alive:
+                        yield keep_alive
+                    continue
+                self._ready.clear()
                 await self._ready.wait()
-                continue
-            try:
-                async with asyncio.timeout(interval):
-                    await self._ready.wait()
-            except TimeoutError:
-                keep_alive = self.framing.keep_alive()
-                if keep_alive:
-                    yield keep_alive
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def client_gone(self) -> None:
         """The client went away: nothing more is written, the operations are cancelled
@@ -470,10 +503,13 @@ async def write_stream(
     """Write ``response``'s body with ``write`` (``False``: the client is gone), then
     close it. For adapters: the body ends normally, or at the first failed write."""
     try:
-        async for chunk in response.chunks():
-            if not await write(chunk):
-                response.client_gone()
-                break
+        # aclosing: a body left early stops its keep-alive timer now, not when the
+        # generator is collected.
+        async with contextlib.aclosing(response.chunks()) as chunks:
+            async for chunk in chunks:
+                if not await write(chunk):
+                    response.client_gone()
+                    break
     finally:
         with contextlib.suppress(Exception):
             await response.aclose()
