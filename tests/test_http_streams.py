@@ -19,6 +19,9 @@ from typing import Any, Literal
 
 import httpx
 import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
 
 from gqlwire.response_stream import GRAPHQL_CORE_3_3
 from tests.apps.streams_app import FAIL_MESSAGE, GOOD_ORIGIN, SMALL
@@ -310,6 +313,59 @@ async def test_a_subscription_asked_as_json_names_every_way_to_subscribe(
         assert response.status_code == 426
         message = response.json()["errors"][0]["message"]
         assert "WebSocket" in message and "event-stream" not in message
+
+
+async def test_websocket_turned_off(proc: ServerProcess) -> None:
+    """``websocket=False``: every handshake is refused with 403 (with a body where the
+    server lets the application write one), and a subscription asked as JSON gets 406
+    naming the streams, since there is no WebSocket to upgrade to; HTTP goes on."""
+    with pytest.raises(InvalidStatus) as refused:
+        async with websockets.connect(
+            proc.ws_url("/no-websocket"), subprotocols=[Subprotocol("graphql-transport-ws")]
+        ):
+            pass
+    assert refused.value.response.status_code == 403
+    async with httpx.AsyncClient(timeout=10) as client:
+        query = await client.post(proc.http_url("/no-websocket"), json={"query": "{ hello }"})
+        assert (query.status_code, query.json()) == (200, {"data": {"hello": "world"}})
+        response = await client.post(
+            proc.http_url("/no-websocket"), json={"query": "subscription { count(to: 1) }"}
+        )
+        assert response.status_code == 406
+        error = response.json()["errors"][0]
+        assert "text/event-stream" in error["message"] and "WebSocket" not in error["message"]
+        assert "upgrade" not in response.headers
+    async with open_stream(
+        proc.http_url("/no-websocket"), "subscription { count(to: 1) }", SSE
+    ) as reader:
+        await reader.read_to_end()
+        assert results(reader, "sse") == [("next", {"data": {"count": 1}}), ("complete",)]
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json", URQL_ACCEPT])
+async def test_json_turned_off(proc: ServerProcess, accept: str | None) -> None:
+    """``http_json=False``: a request that would be answered as one JSON result gets
+    406 listing the streaming types; a stream asked for by name is still served."""
+    headers = {} if accept is None else {"accept": accept}
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(
+            proc.http_url("/streams-only"), json={"query": "{ hello }"}, headers=headers
+        )
+    if accept == URQL_ACCEPT:  # it names the streams too: one of them answers
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("multipart/mixed")
+        return
+    assert response.status_code == 406
+    assert response.json()["errors"][0]["extensions"]["acceptable"] == [
+        "text/event-stream",
+        "multipart/mixed",
+    ]
+
+
+async def test_json_turned_off_still_streams(proc: ServerProcess) -> None:
+    async with open_stream(proc.http_url("/streams-only"), "{ hello }", SSE) as reader:
+        await reader.read_to_end()
+        assert results(reader, "sse") == [("next", {"data": {"hello": "world"}}), ("complete",)]
 
 
 # -- incremental delivery ------------------------------------------------------------------

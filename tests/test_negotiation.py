@@ -95,6 +95,32 @@ def test_a_transport_turned_off_is_never_chosen() -> None:
     ]
 
 
+def test_json_turned_off_leaves_only_the_streams() -> None:
+    no_json = GraphQLServer(SCHEMA, http_json=False).options
+    assert chosen(None, OperationKind.SINGLE, no_json) is None
+    assert chosen("application/json", OperationKind.SINGLE, no_json) is None
+    assert chosen(URQL, OperationKind.SINGLE, no_json) == (Transport.MULTIPART, "multipart/mixed")
+    assert chosen("application/json", OperationKind.SUBSCRIPTION, no_json) is None
+    assert acceptable_media_types(no_json, OperationKind.SINGLE) == [
+        "text/event-stream",
+        "multipart/mixed",
+    ]
+
+
+def test_a_subscription_asked_as_json_without_websocket_is_not_acceptable() -> None:
+    # With a WebSocket to upgrade to it is chosen as JSON, to be answered with 426.
+    assert chosen("application/json", OperationKind.SUBSCRIPTION) == (
+        Transport.JSON,
+        APPLICATION_JSON,
+    )
+    no_websocket = GraphQLServer(SCHEMA, websocket=False).options
+    assert chosen("application/json", OperationKind.SUBSCRIPTION, no_websocket) is None
+    assert chosen("application/json", OperationKind.SINGLE, no_websocket) == (
+        Transport.JSON,
+        APPLICATION_JSON,
+    )
+
+
 def test_what_is_acceptable_per_kind() -> None:
     assert acceptable_media_types(OPTIONS, OperationKind.SINGLE) == [
         GRAPHQL_RESPONSE_JSON,

@@ -118,6 +118,8 @@ def test_the_single_connection_mode_options_are_checked(
         ("sse_keep_alive", 0, ValueError, "sse_keep_alive must be > 0, got 0"),
         ("multipart_heartbeat", -1, ValueError, "multipart_heartbeat must be > 0, got -1"),
         ("multipart_heartbeat", "5", TypeError, "multipart_heartbeat must be a number"),
+        ("websocket", 0, TypeError, "websocket must be"),
+        ("http_json", "no", TypeError, "http_json must be"),
     ],
 )
 def test_the_stream_options_are_checked(
@@ -126,3 +128,17 @@ def test_the_stream_options_are_checked(
     with pytest.raises(error, match=message):
         GraphQLServer(schema, **{option: value})
     GraphQLServer(schema, sse=False, multipart=False, sse_keep_alive=0.5, multipart_heartbeat=1)
+
+
+def test_turning_every_transport_off_is_refused() -> None:
+    with pytest.raises(ValueError, match="every transport is turned off"):
+        GraphQLServer(schema, websocket=False, http_json=False, sse=False, multipart=False)
+    # One left is enough: the single connection mode of SSE, say.
+    GraphQLServer(
+        schema,
+        websocket=False,
+        http_json=False,
+        sse=False,
+        multipart=False,
+        sse_single_connection=True,
+    )

@@ -534,7 +534,7 @@ def negotiate_transports(
     the best streaming type, the first named on a tie; with none, a JSON request keeps
     its JSON choice, for the operation to answer with 426.
     """
-    json_type = negotiate_media_type(accept)
+    json_type = negotiate_media_type(accept) if options.http_json else None
     ranges = [_media_range(part) for part in accept.split(",") if part.strip()] if accept else []
     streams = _streaming_candidates(ranges, options)
     if kind is not OperationKind.SUBSCRIPTION and json_type is not None:
@@ -555,7 +555,7 @@ def negotiate_transports(
             streams, key=lambda candidate: (candidate[0], -candidate[1])
         )
         return TransportChoice(transport, media)
-    if json_type is not None:
+    if json_type is not None and options.websocket:
         return TransportChoice(Transport.JSON, json_type)  # a subscription: 426
     return None
 
@@ -583,7 +583,11 @@ def _streaming_candidates(
 
 def acceptable_media_types(options: ServerOptions, kind: OperationKind) -> list[str]:
     """The media types this server answers an operation of ``kind`` with."""
-    served = [] if kind is OperationKind.SUBSCRIPTION else [GRAPHQL_RESPONSE_JSON, APPLICATION_JSON]
+    served = (
+        [GRAPHQL_RESPONSE_JSON, APPLICATION_JSON]
+        if kind is not OperationKind.SUBSCRIPTION and options.http_json
+        else []
+    )
     if options.sse:
         served.append(SSE_MEDIA)
     if options.multipart:
@@ -759,9 +763,12 @@ def _admission(method: str, options: ServerOptions) -> Admission:
 
     def admit(kind: OperationType) -> None:
         if kind is OperationType.SUBSCRIPTION:
+            message = "Subscriptions are not served as one JSON response: "
+            if not options.websocket:  # nothing to upgrade to: only what Accept can ask for
+                raise _Refused(406, message + _subscription_ways(options), [])
             raise _Refused(
                 426,
-                "Subscriptions are not served as one JSON response: " + _subscription_ways(options),
+                message + _subscription_ways(options),
                 [("upgrade", "websocket"), ("connection", "Upgrade")],
             )
         if kind is OperationType.MUTATION and method == "GET":
@@ -772,12 +779,14 @@ def _admission(method: str, options: ServerOptions) -> Admission:
 
 def _subscription_ways(options: ServerOptions) -> str:
     """How a client subscribes on this endpoint, for the 426 answer."""
-    ways = ["connect a WebSocket to this URL (graphql-transport-ws or graphql-ws)"]
+    ways: list[str] = []
+    if options.websocket:
+        ways.append("connect a WebSocket to this URL (graphql-transport-ws or graphql-ws)")
     if options.sse:
         ways.append(f"ask for {SSE_MEDIA} (Server-Sent Events)")
     if options.multipart:
         ways.append(f"ask for {MULTIPART_SUBSCRIPTION_MEDIA} (multipart HTTP)")
-    return ", or ".join(ways)
+    return ", or ".join(ways) if ways else "this server serves no subscriptions"
 
 
 class _HTTPResult:

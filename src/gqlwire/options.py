@@ -89,7 +89,16 @@ _KINDS: tuple[tuple[tuple[str, ...], tuple[type, ...], bool, str], ...] = (
     ),
     (("document_cache_size",), (int,), False, "an int"),
     (
-        ("debug", "mask_errors", "introspection", "graphiql", "sse", "multipart"),
+        (
+            "debug",
+            "mask_errors",
+            "introspection",
+            "graphiql",
+            "websocket",
+            "http_json",
+            "sse",
+            "multipart",
+        ),
         (bool,),
         False,
         "True or False",
@@ -172,6 +181,8 @@ class ServerOptions:
     sse_reservation_timeout: float | None = 10.0
     sse_max_streams: int | None = DEFAULT_SSE_MAX_STREAMS
     strawberry_pipeline: bool | None = None
+    websocket: bool = True
+    http_json: bool = True
     sse: bool = True
     sse_keep_alive: float = 12.0
     multipart: bool = True
@@ -197,6 +208,17 @@ class ServerOptions:
             raise ValueError(
                 f"protocols must name {GRAPHQL_TRANSPORT_WS!r} and/or {GRAPHQL_WS!r}, "
                 f"got {list(self.protocols)!r}"
+            )
+        if not (
+            self.websocket
+            or self.http_json
+            or self.sse
+            or self.multipart
+            or self.sse_single_connection
+        ):
+            raise ValueError(
+                "every transport is turned off: keep one of websocket, http_json, sse, "
+                "multipart or sse_single_connection"
             )
         for name in _FUNCTION_OPTIONS:
             value = getattr(self, name)

@@ -108,6 +108,11 @@ class GraphQLServer:
           (on all of them).
 
     Streams over HTTP (docs/streams.md)
+        - ``websocket`` (``True``): both WebSocket subprotocols; ``False`` refuses every
+          handshake with 403.
+        - ``http_json`` (``True``): GraphQL over HTTP with one JSON result per request;
+          ``False`` leaves the streaming transports, and a request that accepts only JSON
+          gets 406.
         - ``sse`` (``True``): GraphQL over Server-Sent Events, with a keep-alive comment
           every ``sse_keep_alive`` seconds (12).
         - ``multipart`` (``True``): multipart HTTP (Apollo's subscriptions, incremental
@@ -181,6 +186,8 @@ class GraphQLServer:
         sse_reservation_timeout: float | None = 10.0,
         sse_max_streams: int | None = DEFAULT_SSE_MAX_STREAMS,
         strawberry_pipeline: bool | None = None,
+        websocket: bool = True,
+        http_json: bool = True,
         sse: bool = True,
         sse_keep_alive: float = 12.0,
         multipart: bool = True,
@@ -240,6 +247,8 @@ class GraphQLServer:
                 sse_reservation_timeout=sse_reservation_timeout,
                 sse_max_streams=sse_max_streams,
                 strawberry_pipeline=strawberry_pipeline,
+                websocket=websocket,
+                http_json=http_json,
                 sse=sse,
                 sse_keep_alive=sse_keep_alive,
                 multipart=multipart,

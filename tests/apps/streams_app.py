@@ -24,6 +24,10 @@ Paths:
     ``max_message_size=SMALL``.
 ``/off``
     ``sse=False, multipart=False``.
+``/no-websocket``
+    ``websocket=False``.
+``/streams-only``
+    ``http_json=False``.
 ``/capped``
     ``max_operations=1``.
 ``/shared``
@@ -255,6 +259,8 @@ SERVERS: dict[str, GraphQLServer] = {
     "/origins": GraphQLServer(SCHEMA, allowed_origins=[GOOD_ORIGIN]),
     "/small": GraphQLServer(SCHEMA, max_message_size=SMALL),
     "/off": GraphQLServer(SCHEMA, sse=False, multipart=False),
+    "/no-websocket": GraphQLServer(SCHEMA, websocket=False),
+    "/streams-only": GraphQLServer(SCHEMA, http_json=False),
     "/capped": GraphQLServer(SCHEMA, max_operations=1, on_complete=_on_complete),
     "/shared": GraphQLServer(SCHEMA, share_key=lambda _ctx: "all", on_complete=_on_complete),
     "/slow": GraphQLServer(

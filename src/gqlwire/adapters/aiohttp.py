@@ -40,6 +40,9 @@ CLOSE_TIMEOUT = 3.0
 # outbox for the buffer to drain.
 _DIRECT_WRITE_LIMIT = 64 * 1024
 
+# The answer to a handshake with websocket=False (ASGI servers send a bare 403).
+_WEBSOCKET_OFF = "WebSocket is not served on this endpoint"
+
 # How often a streamed response looks whether its client is still connected: aiohttp
 # tells a handler nothing when its client leaves (handler cancellation is off by
 # default), and a silent stream would otherwise hold its operation until the next
@@ -213,6 +216,8 @@ class AiohttpHandler:
         return await self.http(request)
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
+        if not self.options.websocket:
+            return _response(error_response(403, _WEBSOCKET_OFF))
         if not self.options.origin_allowed(request.headers.get("Origin")):
             return _response(error_response(403, "Origin not allowed"))
         offered = parse_protocol_header(request.headers.getall("Sec-WebSocket-Protocol", ()))

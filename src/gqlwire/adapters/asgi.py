@@ -191,7 +191,7 @@ class ASGIApp:
         transport = ASGIWebSocketTransport(scope, receive, send)
         if not await transport.wait_for_connect():
             return
-        if not self.options.origin_allowed(header(scope, b"origin")):
+        if not self.options.websocket or not self.options.origin_allowed(header(scope, b"origin")):
             await transport.refuse()
             return
         offered = parse_protocol_header(str(p) for p in scope.get("subprotocols") or ())
