@@ -694,6 +694,10 @@ def _over_process_limits(
     return error_response(503, message, [("retry-after", str(RETRY_AFTER_SECONDS))])
 
 
+_ANSWERED_STAGES: Final = frozenset({ErrorStage.SYNTAX, ErrorStage.OPERATION})
+"""Errors that a streamed operation answers with 400 before any stream, in either mode."""
+
+
 def _early_response(
     sink: StreamedOperation,
     choice: TransportChoice,
@@ -708,8 +712,9 @@ def _early_response(
             return _with_draft(refusal, draft, options.debug)
         return failure_response(error, "HTTP operation", options.debug)
     errors = sink.early_errors or [{"message": "The operation produced no result"}]
-    if choice.transport is Transport.SSE and sink.early_stage is not ErrorStage.SYNTAX:
-        # graphql-sse's distinct mode: request errors are a `next` event, then `complete`.
+    if choice.transport is Transport.SSE and sink.early_stage not in _ANSWERED_STAGES:
+        # graphql-sse's distinct mode: request errors are a `next` event, then `complete`
+        # (a document that does not parse, or names no operation, it answers with 400).
         framing = choice.framing(options)
         body = framing.opening() + framing.errors(errors, None)
         response = HTTPResponse(

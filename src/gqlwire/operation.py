@@ -192,7 +192,7 @@ class Operation:
         operation = operation_of(args)
         if operation is None:
             await self._report_errors(
-                [GraphQLError("Unable to identify operation")], ErrorStage.REQUEST
+                [GraphQLError("Unable to identify operation")], ErrorStage.OPERATION
             )
             return None
         args.incremental_delivery = self.incremental_delivery

@@ -168,12 +168,20 @@ class ReservedStream(HTTPStreamResponse):
         await super().aclose()
 
     async def stop(self, operation_id: str) -> None:
-        """Stop one operation (``DELETE``) and wait for its cleanup."""
+        """Stop one operation (``DELETE``), wait for its cleanup, then end it on the
+        stream with its ``complete``, as graphql-sse's handler does once the stopped
+        source has returned."""
         task = self.tasks.get(operation_id)
         if task is None:
             return
+        operation = self._operations.get(task)
+        report = operation is not None and operation.opened and operation.is_active()
+        if operation is not None and report:
+            operation.ended = True  # cancelled, it queues nothing more of its own
         task.cancel()
         await asyncio.wait([task], timeout=self.mode.options.cleanup_timeout)
+        if report:
+            self.put_final(self.framing.complete(operation_id))
 
 
 class SingleConnectionMode:
@@ -215,7 +223,10 @@ class SingleConnectionMode:
             return error_response(
                 405, f"Method {request.method} is not allowed", [("allow", METHODS)]
             )
-        if request.method == "POST" and options.csrf_prevention:
+        # A POST without a body (graphql-sse opens a stream so, and answers one whose
+        # token names nothing 404) carries nothing a cross-site form could smuggle in:
+        # like a GET, it does something only with a token that names a stream.
+        if request.method == "POST" and request.body.strip() and options.csrf_prevention:
             refusal = cross_site_refusal(request, options.trusted_origins)
             if refusal is not None:
                 return refusal

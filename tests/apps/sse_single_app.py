@@ -11,6 +11,7 @@ Schema::
       tracked(key: String!): String!  # "ready", then waits until ended; records its
                                       # start and its ``finally`` under ``key``
       failing: String!             # "one", then its source raises
+      throwing: String!            # its subscribe function raises: no source at all
     }
 
 GraphQL paths (single connection mode on, keep-alive every ``KEEP_ALIVE`` s):
@@ -54,6 +55,7 @@ SHORT_RESERVATION = 0.3
 STRANGER = "stranger"
 EXPLODING_USER = "explode"
 SECRET = "on_connect exploded (a secret)"
+KABOOM = "Kaboom!"
 
 EVENTS: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
 
@@ -81,6 +83,7 @@ schema: GraphQLSchema = build_schema(
       count(to: Int!): Int!
       tracked(key: String!): String!
       failing: String!
+      throwing: String!
     }
     """
 )
@@ -117,6 +120,10 @@ async def _failing(_root: Any, _info: Any) -> AsyncIterator[dict[str, str]]:
     raise RuntimeError("the source failed")
 
 
+def _throwing(_root: Any, _info: Any) -> AsyncIterator[dict[str, str]]:
+    raise RuntimeError(KABOOM)
+
+
 def _install() -> None:
     assert schema.query_type and schema.mutation_type and schema.subscription_type
     schema.query_type.fields["hello"].resolve = lambda _r, _i, name: f"Hello {name}!"
@@ -127,6 +134,7 @@ def _install() -> None:
         field = schema.subscription_type.fields[name]
         field.subscribe = source
         field.resolve = lambda event, _info, _name=name, **_args: event[_name]
+    schema.subscription_type.fields["throwing"].subscribe = _throwing
 
 
 _install()

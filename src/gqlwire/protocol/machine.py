@@ -74,7 +74,9 @@ class ErrorStage(Enum):
     VALIDATION = "validation"
     """The document is not valid against the schema."""
     REQUEST = "request"
-    """Errors returned by ``on_subscribe``, or no operation could be identified."""
+    """Errors returned by ``on_subscribe``."""
+    OPERATION = "operation"
+    """No operation of the document could be identified (``operationName``)."""
     STREAM = "stream"
     """The subscription's source raised while streaming."""
 
