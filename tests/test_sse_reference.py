@@ -511,3 +511,52 @@ async def test_an_operation_that_cannot_be_chosen_is_400(http: httpx.AsyncClient
         assert response.status_code == 400, response.text
         assert response.headers["content-type"] == JSON_UTF8
         assert response.json()["errors"][0]["message"]
+
+
+async def test_multiline_results_are_one_data_line(
+    proc: ServerProcess, http: httpx.AsyncClient
+) -> None:
+    """Reference client test "should accept and handle multiline responses": a result
+    holding line breaks reaches the client whole. The server writes each event's data
+    as one line of JSON (line breaks escaped), in both modes."""
+    query = {
+        "query": "query ($n: String!) { hello(name: $n) }",
+        "variables": {"n": "some\n\nthing"},
+    }
+    result = {"data": {"hello": "Hello some\n\nthing!"}}
+    async with open_stream(proc.http_url("/graphql"), query, SSE) as reader:
+        assert wire(await reader.read_to_end()) == ":\n\n" + next_event(result) + complete_event()
+    token = await reserve(http)
+    async with reserved_stream(proc, token) as reader:
+        response = await post_operation(
+            http, token, query["query"], "1", variables=query["variables"]
+        )
+        assert response.status_code == 202
+        assert await read_until(reader, complete_event("1")) == (
+            ":\n\n" + next_event({"id": "1", "payload": result}) + complete_event("1")
+        )
+
+
+async def test_an_event_stream_request_with_a_reserved_token_opens_that_stream(
+    proc: ServerProcess, http: httpx.AsyncClient
+) -> None:
+    """Handler rule: an event stream request whose token names a reservation opens that
+    reservation's stream, whatever operation it also carries (the operation is not
+    run); the stream then carries only what is posted to it."""
+    token = await reserve(http)
+    async with open_stream(
+        proc.http_url("/graphql"),
+        "{ hello }",
+        SSE,
+        method="GET",
+        headers={TOKEN_HEADER: token},
+    ) as reader:
+        assert reader.status == 200 and reader.content_type == SSE_UTF8
+        assert (
+            await post_operation(http, token, "{ whoami { operationId } }", "1")
+        ).status_code == 202
+        assert await read_until(reader, complete_event("1")) == (
+            ":\n\n"
+            + next_event({"id": "1", "payload": {"data": {"whoami": {"operationId": "1"}}}})
+            + complete_event("1")
+        )
