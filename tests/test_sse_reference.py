@@ -412,14 +412,17 @@ async def test_delete_ends_the_operation_with_its_complete(
         await read_until(reader, complete_event("2"))
 
 
-async def test_other_methods_with_a_token_are_405(http: httpx.AsyncClient) -> None:
+async def test_other_methods_with_a_token_are_405(
+    proc: ServerProcess, http: httpx.AsyncClient
+) -> None:
     """Handler rule: with a token, a method other than ``GET``, ``POST``, ``PUT`` and
     ``DELETE`` is 405 with ``Allow: GET, POST, PUT, DELETE``."""
     token = await reserve(http)
-    for method in ("PATCH", "OPTIONS"):
-        response = await http.request(method, "/graphql", headers={TOKEN_HEADER: token})
-        assert response.status_code == 405, method
-        assert response.headers["allow"] == "GET, POST, PUT, DELETE"
+    async with reserved_stream(proc, token):  # opened: it leaves no reservation behind
+        for method in ("PATCH", "OPTIONS"):
+            response = await http.request(method, "/graphql", headers={TOKEN_HEADER: token})
+            assert response.status_code == 405, method
+            assert response.headers["allow"] == "GET, POST, PUT, DELETE"
 
 
 async def test_an_operation_request_must_accept_json(
@@ -427,7 +430,10 @@ async def test_an_operation_request_must_accept_json(
 ) -> None:
     """Handler rule: an operation's request (with the token) whose ``Accept`` admits no
     JSON (``*/*``, ``application/*``, ``application/json`` do) is 406; one that admits
-    it is accepted."""
+    it is accepted. The token is looked up first: with one that names nothing, the
+    answer is 404 whatever ``Accept`` says."""
+    response = await post_operation(http, "0", "{ hello }", "1", headers={"accept": "text/html"})
+    refusal(response, 404, "Stream not found")
     token = await reserve(http)
     async with reserved_stream(proc, token) as reader:
         response = await post_operation(
@@ -519,18 +525,15 @@ async def test_multiline_results_are_one_data_line(
     """Reference client test "should accept and handle multiline responses": a result
     holding line breaks reaches the client whole. The server writes each event's data
     as one line of JSON (line breaks escaped), in both modes."""
-    query = {
-        "query": "query ($n: String!) { hello(name: $n) }",
-        "variables": {"n": "some\n\nthing"},
-    }
+    document = "query ($n: String!) { hello(name: $n) }"
+    variables = {"n": "some\n\nthing"}
+    query = {"query": document, "variables": variables}
     result = {"data": {"hello": "Hello some\n\nthing!"}}
     async with open_stream(proc.http_url("/graphql"), query, SSE) as reader:
         assert wire(await reader.read_to_end()) == ":\n\n" + next_event(result) + complete_event()
     token = await reserve(http)
     async with reserved_stream(proc, token) as reader:
-        response = await post_operation(
-            http, token, query["query"], "1", variables=query["variables"]
-        )
+        response = await post_operation(http, token, document, "1", variables=variables)
         assert response.status_code == 202
         assert await read_until(reader, complete_event("1")) == (
             ":\n\n" + next_event({"id": "1", "payload": result}) + complete_event("1")

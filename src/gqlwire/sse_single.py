@@ -313,11 +313,12 @@ class SingleConnectionMode:
     async def _start(self, request: HTTPRequest, context: SSEContext) -> HTTPResponse:
         """An operation sent with a token: 202 once it executes (its results go to the
         stream), else the answer graphql-sse's handler gives."""
-        if not accepts(request.headers.get("accept"), APPLICATION_JSON):
-            return error_response(406, f"Acceptable media type is {APPLICATION_JSON}")
+        # graphql-sse's order: the stream first (404), then what the client accepts.
         token = token_of(request) or ""
         if self._find(token) is None:
             return _refusal_response(STREAM_NOT_FOUND)
+        if not accepts(request.headers.get("accept"), APPLICATION_JSON):
+            return error_response(406, f"Acceptable media type is {APPLICATION_JSON}")
         try:
             payload = read_request_parameters(request)
         except MalformedRequest as error:
