@@ -563,3 +563,36 @@ async def test_an_event_stream_request_with_a_reserved_token_opens_that_stream(
             + next_event({"id": "1", "payload": {"data": {"whoami": {"operationId": "1"}}}})
             + complete_event("1")
         )
+
+
+async def test_distinct_subscription_whose_source_cannot_start(
+    proc: ServerProcess, log: LogWatch
+) -> None:
+    """Handler rule (distinct connections mode): a subscription whose subscribe function
+    raises has a result, not a stream, and it is streamed as one ``next`` with the error
+    (message, location, path; no ``data``), then ``complete``."""
+    log.allow(re.escape(KABOOM))
+    async with open_stream(proc.http_url("/graphql"), "subscription { throwing }", SSE) as reader:
+        assert reader.status == 200 and reader.content_type == SSE_UTF8
+        error = {"message": KABOOM, "locations": [{"line": 1, "column": 16}], "path": ["throwing"]}
+        assert wire(await reader.read_to_end()) == (
+            ":\n\n" + next_event({"errors": [error]}) + complete_event()
+        )
+
+
+async def test_an_operation_request_that_is_not_json_is_415(
+    proc: ServerProcess, http: httpx.AsyncClient
+) -> None:
+    """Handler rule (reading the request), single connection mode: with a token that
+    names a stream, a ``POST`` that is not JSON is 415, with a body or without one."""
+    token = await reserve(http)
+    async with reserved_stream(proc, token):
+        for content in (b"query={ hello }", b""):
+            response = await http.post(
+                "/graphql",
+                content=content,
+                headers={TOKEN_HEADER: token, "content-type": "text/plain"},
+            )
+            assert response.status_code == 415, content
+        response = await http.post("/graphql", headers={TOKEN_HEADER: token})
+        assert response.status_code == 415
