@@ -118,13 +118,15 @@ async def handle_http_request(
     except Exception as error:
         return failure_response(error, "on_connect", options.debug)
     if admitted is False:
-        return _with_draft(error_response(403, "Forbidden"), context.response, options.debug)
+        return with_response_draft(
+            error_response(403, "Forbidden"), context.response, options.debug
+        )
     if screened.malformed is not None:
         status = screened.malformed.status
         if status == 422 and choice.media_type != GRAPHQL_RESPONSE_JSON:
             status = 400  # legacy and streaming clients know only 400 for a bad request
         response = error_response(status, str(screened.malformed))
-        return _with_draft(response, context.response, options.debug)
+        return with_response_draft(response, context.response, options.debug)
     assert screened.payload is not None
     if choice.transport is not Transport.JSON:
         return await stream_operation(runtime, registry, request, context, screened.payload, choice)
@@ -142,7 +144,7 @@ async def handle_http_request(
     await operation.run()
     response = result.response(choice.media_type, options.debug)
     if not result.raised:
-        response = _with_draft(response, context.response, options.debug)
+        response = with_response_draft(response, context.response, options.debug)
     return response
 
 
@@ -633,9 +635,9 @@ async def stream_operation(
     """Run one operation whose results go into a stream: the stream once the operation
     is admitted, or an ordinary response when it ends before (docs/streams.md)."""
     options = runtime.options
-    busy = _over_process_limits(registry, options)
+    busy = over_process_limits(registry, options)
     if busy is not None:
-        return _with_draft(busy, context.response, options.debug)
+        return with_response_draft(busy, context.response, options.debug)
     stream = HTTPStreamResponse(
         choice.framing(options),
         registry,
@@ -669,7 +671,7 @@ async def stream_operation(
     return _early_response(sink, choice, options, context.response)
 
 
-def _over_process_limits(
+def over_process_limits(
     registry: ConnectionRegistry | None, options: ServerOptions
 ) -> HTTPResponse | None:
     """503 with ``Retry-After`` when the server runs ``max_operations`` operations, or
@@ -709,7 +711,7 @@ def _early_response(
         error = sink.early_failure
         if isinstance(error, _Refused):
             refusal = error_response(error.status, str(error), error.headers)
-            return _with_draft(refusal, draft, options.debug)
+            return with_response_draft(refusal, draft, options.debug)
         return failure_response(error, "HTTP operation", options.debug)
     errors = sink.early_errors or [{"message": "The operation produced no result"}]
     if choice.transport is Transport.SSE and sink.early_stage not in _ANSWERED_STAGES:
@@ -733,7 +735,7 @@ def _early_response(
             [("content-type", f"{APPLICATION_JSON}; charset=utf-8"), ("vary", "Accept")],
             orjson.dumps({"errors": errors}),
         )
-    return _with_draft(response, draft, options.debug)
+    return with_response_draft(response, draft, options.debug)
 
 
 def _stream_admission(method: str) -> Admission:
@@ -873,7 +875,9 @@ def failure_response(error: Exception, where: str, debug: bool) -> HTTPResponse:
     return error_response(500, message)
 
 
-def _with_draft(response: HTTPResponse, draft: HTTPResponseDraft, debug: bool) -> HTTPResponse:
+def with_response_draft(
+    response: HTTPResponse, draft: HTTPResponseDraft, debug: bool
+) -> HTTPResponse:
     """``response`` with what the application set on ``ctx.response``."""
     if draft.is_empty():
         return response
@@ -948,8 +952,10 @@ __all__ = [
     "negotiate_media_type",
     "negotiate_transports",
     "not_acceptable",
+    "over_process_limits",
     "parse_media_type",
     "read_request_parameters",
     "screen_request",
     "stream_operation",
+    "with_response_draft",
 ]

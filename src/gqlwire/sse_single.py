@@ -26,13 +26,13 @@ from .http import (
     HTTPRequest,
     HTTPResponse,
     MalformedRequest,
-    _over_process_limits,
-    _with_draft,
     cross_site_refusal,
     error_response,
     failure_response,
+    over_process_limits,
     parse_media_type,
     read_request_parameters,
+    with_response_draft,
 )
 from .http_stream import RETRY_AFTER_SECONDS, HTTPStreamResponse, StreamedOperation
 from .operation import Operation
@@ -236,7 +236,9 @@ class SingleConnectionMode:
         except Exception as error:
             return failure_response(error, "on_connect", options.debug)
         if admitted is False:
-            return _with_draft(error_response(403, "Forbidden"), context.response, options.debug)
+            return with_response_draft(
+                error_response(403, "Forbidden"), context.response, options.debug
+            )
         if request.method == "PUT":
             response = self._reserve(request)
         elif request.method == "DELETE":
@@ -250,7 +252,7 @@ class SingleConnectionMode:
             response = await self._start(request, context)
             if response.status == 500:
                 return response  # an exception: what the application set is dropped
-        return _with_draft(response, context.response, options.debug)
+        return with_response_draft(response, context.response, options.debug)
 
     # -- the requests --------------------------------------------------------------------
 
@@ -267,7 +269,7 @@ class SingleConnectionMode:
     def _reserve(self, request: HTTPRequest) -> HTTPResponse:
         if not accepts(request.headers.get("accept"), TEXT_PLAIN):
             return error_response(406, f"A reservation's token is sent as {TEXT_PLAIN}")
-        busy = _over_process_limits(self.registry, self.options)
+        busy = over_process_limits(self.registry, self.options)
         if busy is not None:
             return busy  # max_connections counts WebSockets and streams together
         loop = asyncio.get_running_loop()
