@@ -19,6 +19,8 @@ not what an old environment happens to hold), then runs its share of the suite:
 - ``wheel``: the README's quick start exactly as printed, in a clean copy of the
   repository (its ``pip install .`` builds the wheel and installs it, with no extras and
   the newest dependencies, into a fresh ``.venv``), plus a look inside the wheel.
+- ``wheel-3.12`` and ``wheel-3.13``: the same quick start with ``python3`` being that
+  Python (a directory holding only that link leads the PATH).
 
 A virtualenv is made anew when it is missing or was made from another ``pyproject.toml``
 or cell definition. Under ``CI=true`` a Python interpreter that cannot be found fails its
@@ -37,6 +39,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +101,8 @@ CELLS = (
         description="core suite on Python 3.13",
     ),
     Cell("wheel", "python3", extras="", description="README quick start from a clean copy"),
+    Cell("wheel-3.12", "3.12", extras="", description="README quick start on Python 3.12"),
+    Cell("wheel-3.13", "3.13", extras="", description="README quick start on Python 3.13"),
 )
 
 
@@ -147,8 +152,8 @@ def run_cell(cell: Cell, extra_args: list[str]) -> Outcome:
         if ci():
             return Outcome(cell.name, "failed", failed=1, detail=reason)
         return Outcome(cell.name, "skipped", detail=reason)
-    if cell.name == "wheel":
-        return run_quickstart(python)
+    if cell.name.startswith("wheel"):
+        return run_quickstart(cell.name, python)
     venv = prepare_venv(cell, python)
     versions = installed_versions(venv)
     print(f"[{cell.name}] {versions}", flush=True)
@@ -292,18 +297,23 @@ def ensure_chromium() -> None:
 # -- the README's quick start ----------------------------------------------------------------
 
 
-def run_quickstart(python: str) -> Outcome:
-    """The README's quick start, as printed, in a clean copy of the repository."""
-    command = [python, str(REPO / "scripts" / "check_quickstart.py")]
-    print("$ " + " ".join(command), flush=True)
-    output = run_tee(command)
+def run_quickstart(name: str, python: str) -> Outcome:
+    """The README's quick start, as printed, in a clean copy of the repository, with
+    ``python3`` (the README's first word) being ``python``: the PATH it runs with starts
+    with a directory holding only that link."""
+    with tempfile.TemporaryDirectory(prefix="gqlwire-python3-") as bin_dir:
+        Path(bin_dir, "python3").symlink_to(python)
+        environment = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+        command = [python, str(REPO / "scripts" / "check_quickstart.py")]
+        print(f"$ PATH={bin_dir}:$PATH " + " ".join(command), flush=True)
+        output = run_tee(command, environment)
     versions = ""
     match = re.search(r"^quickstart: installed (.*)$", output.text, re.MULTILINE)
     if match:
         versions = match.group(1)
     if output.returncode == 0:
-        return Outcome("wheel", "ok", passed=1, versions=versions, detail="quick start as printed")
-    return Outcome("wheel", "failed", failed=1, versions=versions, detail=output.summary)
+        return Outcome(name, "ok", passed=1, versions=versions, detail="quick start as printed")
+    return Outcome(name, "failed", failed=1, versions=versions, detail=output.summary)
 
 
 # -- running and reporting -----------------------------------------------------------------
@@ -325,10 +335,10 @@ def run(command: list[str], cwd: Path | None = None) -> None:
     subprocess.run(command, cwd=cwd or REPO, check=True)
 
 
-def run_tee(command: list[str]) -> Output:
+def run_tee(command: list[str], env: dict[str, str] | None = None) -> Output:
     """Run ``command``, showing its output as it comes, and keep that output."""
     process = subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     assert process.stdout is not None
     chunks = []
