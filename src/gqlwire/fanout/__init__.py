@@ -21,7 +21,9 @@ from .broker import (
     BrokerUnavailable,
     Subscription,
 )
+from .history import HistoryBroker, HistoryPage, HistorySubscription
 from .memory import MemoryBroker
+from .resume import GapReason, ResumeGap, ResumePoint, current_resume
 
 if TYPE_CHECKING:
     from .redis import RedisBroker
@@ -34,9 +36,16 @@ __all__ = [
     "BrokerGap",
     "BrokerStats",
     "BrokerUnavailable",
+    "GapReason",
+    "HistoryBroker",
+    "HistoryPage",
+    "HistorySubscription",
     "MemoryBroker",
     "RedisBroker",
+    "ResumeGap",
+    "ResumePoint",
     "Subscription",
+    "current_resume",
 ]
 
 

@@ -262,8 +262,10 @@ class Broker(ABC):
                 yield payload
 
     @abstractmethod
-    async def publish(self, topic: str, payload: Any) -> None:
+    async def publish(self, topic: str, payload: Any) -> str | None:
         """Send ``payload`` (any value orjson serializes) to every subscriber of ``topic``.
+
+        Returns the event's id on a broker that keeps history (``None`` on others).
 
         Raises ``TypeError`` for a payload orjson cannot serialize, :class:`BrokerClosed`
         after :meth:`close`, and :class:`BrokerUnavailable` when the backend cannot take it.
