@@ -733,7 +733,7 @@ class _OperationChannel:
     async def failed(self, error: Exception) -> None:
         await self._connection.failed(self.id, error)
 
-    def deliver(self, tail: bytes) -> bool:
+    def deliver(self, tail: bytes, cursor: str | None = None) -> bool:
         return self._connection.deliver(self.id, tail, self.task)
 
     async def wait_for_room(self, grace: float) -> bool:

@@ -20,6 +20,7 @@ from graphql import GraphQLError, OperationType, get_operation_ast
 
 from .context import Headers, HTTPContext, HTTPResponseDraft
 from .errors import ServerError
+from .fanout.resume import CURSOR_EXTENSION
 from .graphiql import graphiql_response
 from .hooks import call_hook
 from .http_stream import (
@@ -645,6 +646,8 @@ async def stream_operation(
         cleanup_timeout=options.cleanup_timeout,
     )
     sink = StreamedOperation(stream, debug=options.debug)
+    if choice.transport is Transport.SSE:
+        payload = with_last_event_id(payload, request.headers.get("last-event-id"))
     operation = Operation(
         runtime,
         context,
@@ -669,6 +672,18 @@ async def stream_operation(
         return stream
     await stream.aclose()
     return _early_response(sink, choice, options, context.response)
+
+
+def with_last_event_id(payload: JSONObject, last_event_id: str | None) -> JSONObject:
+    """An SSE request's payload, resuming after its ``Last-Event-ID`` (an ``EventSource``
+    that reconnects sends the ``id`` of the last event it saw: a cursor when results carry
+    one). The header wins over the body's ``extensions.cursor``: it is the newer one."""
+    if not last_event_id:
+        return payload
+    extensions = payload.get("extensions")
+    merged = dict(extensions) if isinstance(extensions, dict) else {}
+    merged[CURSOR_EXTENSION] = last_event_id
+    return {**payload, "extensions": merged}
 
 
 def over_process_limits(

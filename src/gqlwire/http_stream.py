@@ -30,6 +30,7 @@ from graphql import OperationType
 
 from .connection import SHUTDOWN, ConnectionRegistry
 from .errors import ServerError
+from .fanout.resume import CURSOR_EXTENSION
 from .operation import Admission
 from .protocol import ErrorStage
 from .protocol.codes import INTERNAL_SERVER_ERROR_REASON
@@ -63,8 +64,11 @@ class Framing(Protocol):
     def opening(self) -> bytes:
         """The first bytes of the body, written at once (flushes the headers)."""
 
-    def result(self, payload_json: bytes, operation_id: str | None) -> bytes:
-        """One result, already serialized (shared events are serialized once)."""
+    def result(
+        self, payload_json: bytes, operation_id: str | None, cursor: str | None = None
+    ) -> bytes:
+        """One result, already serialized (shared events are serialized once);
+        ``cursor``: its event's place in a history broker, if it came from one."""
 
     def complete(self, operation_id: str | None) -> bytes:
         """The operation ended normally (or was ended by the server)."""
@@ -440,7 +444,9 @@ class StreamedOperation:
 
     async def next(self, payload: JSONObject) -> None:
         if self.is_active():
-            chunk = self.stream.framing.result(orjson.dumps(payload), self.operation_id)
+            chunk = self.stream.framing.result(
+                orjson.dumps(payload), self.operation_id, result_cursor(payload)
+            )
             await self.stream.put(chunk)
 
     async def errors(self, errors: list[JSONObject], stage: ErrorStage) -> None:
@@ -469,12 +475,12 @@ class StreamedOperation:
 
     # -- Member ----------------------------------------------------------------------------
 
-    def deliver(self, tail: bytes) -> bool:
+    def deliver(self, tail: bytes, cursor: str | None = None) -> bool:
         if not self.is_active():
             return True
         # The tail is the serialized result and the closing brace of a WebSocket
         # message (gqlwire.protocol.result_tail): the result is all but its last byte.
-        return self.stream.offer(self.stream.framing.result(tail[:-1], self.operation_id))
+        return self.stream.offer(self.stream.framing.result(tail[:-1], self.operation_id, cursor))
 
     async def wait_for_room(self, grace: float) -> bool:
         return await self.stream.wait_for_room(grace)
@@ -484,6 +490,17 @@ class StreamedOperation:
 
     def __repr__(self) -> str:
         return f"<StreamedOperation id={self.operation_id!r} opened={self.opened}>"
+
+
+def result_cursor(payload: JSONObject) -> str | None:
+    """The cursor a result carries (``extensions.cursor``), if it came from a history
+    broker."""
+    extensions = payload.get("extensions")
+    if isinstance(extensions, dict):
+        cursor = extensions.get(CURSOR_EXTENSION)
+        if isinstance(cursor, str):
+            return cursor
+    return None
 
 
 def failure_message(error: Exception, where: str, debug: bool) -> str:

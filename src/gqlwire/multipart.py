@@ -82,7 +82,9 @@ class SubscriptionMultipartFraming(_MultipartFraming):
     boundary = "graphql"
     content_type = f'{MULTIPART_MIXED};boundary="graphql";subscriptionSpec="{SUBSCRIPTION_SPEC}"'
 
-    def result(self, payload_json: bytes, operation_id: str | None) -> bytes:
+    def result(
+        self, payload_json: bytes, operation_id: str | None, cursor: str | None = None
+    ) -> bytes:
         return self.part(b'{"payload":' + payload_json + b"}")
 
     def errors(self, errors: list[JSONObject], operation_id: str | None) -> bytes:
@@ -100,7 +102,9 @@ class IncrementalMultipartFraming(_MultipartFraming):
     def __init__(self, keep_alive_interval: float | None = None) -> None:
         super().__init__(keep_alive_interval)
 
-    def result(self, payload_json: bytes, operation_id: str | None) -> bytes:
+    def result(
+        self, payload_json: bytes, operation_id: str | None, cursor: str | None = None
+    ) -> bytes:
         return self.part(payload_json)
 
     def keep_alive(self) -> bytes:

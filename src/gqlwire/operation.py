@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from graphql import ExecutionResult, GraphQLError, GraphQLSchema, OperationType
@@ -29,11 +29,17 @@ from .execution import (
     source_error,
     unwrap_schema,
 )
+from .fanout.resume import (
+    ResumePoint,
+    current_resume,
+    requested_cursor,
+    with_resume_extensions,
+)
 from .hooks import call_hook, resolve
 from .incremental import is_incremental_result
 from .protocol import ErrorStage, OperationId
 from .protocol.messages import JSONObject
-from .sharing import Member, group_key
+from .sharing import GroupEnd, GroupKey, Member, group_key
 
 if TYPE_CHECKING:
     from .runtime import ServerRuntime
@@ -84,6 +90,7 @@ class Operation:
         "member",
         "options",
         "payload",
+        "resume",
         "runtime",
         "sink",
     )
@@ -117,6 +124,9 @@ class Operation:
         self.admit = admit
         self.incremental_delivery = incremental_delivery
         self.args: ExecutionArgs | None = None
+        self.resume: ResumePoint | None = None
+        """Where a subscription is in its history broker's topics (see
+        :mod:`gqlwire.fanout.resume`); set when the operation subscribes."""
         self._completed = False
 
     async def run(self) -> None:
@@ -265,8 +275,17 @@ class Operation:
     async def _execute(self, args: ExecutionArgs) -> Any:
         kind = self._admit(args)
         if kind is OperationType.SUBSCRIPTION:
+            self._start_resume(requested_cursor(self.payload))
             return await resolve(self.runtime.subscribe_function(args))
         return await resolve(self.runtime.execute_function(args))
+
+    def _start_resume(self, after: str | None) -> ResumePoint:
+        """Give the subscription's source its resume point: a history broker's
+        subscription, opened from this task (each operation runs in a task of its own),
+        reads it and starts after ``after``."""
+        point = self.resume = ResumePoint(after)
+        current_resume.set(point)
+        return point
 
     async def _share_value(self, args: ExecutionArgs) -> Hashable | None:
         """The sharing key of this operation, or ``None`` if it runs on its own.
@@ -293,13 +312,60 @@ class Operation:
         assert self.member is not None and self.args is not None
         self._admit(self.args)
         key = group_key(share, self.payload)
-        ended = await self.runtime.sharing.run(key, self.member, self._subscribe)
+        sharing = self.runtime.sharing
+        after = requested_cursor(self.payload)
+        if after is None:
+            ended = await sharing.run(key, self.member, self._subscribe)
+        else:
+            membership = await self._catch_up_alone(key, after)
+            if membership is None:
+                return
+            ended = await membership
         if ended.result is not None:
             if self.sink.is_active():
                 await self.sink.next(ended.result)
         elif ended.errors is not None:
             await self._report_errors(ended.errors, ErrorStage.STREAM)
         await self._complete(notify=True)
+
+    async def _catch_up_alone(self, key: GroupKey, after: str) -> Awaitable[GroupEnd] | None:
+        """A shared subscription resumed after a cursor: run its own source from there
+        until the group has reached the same event, then join the group after it (so
+        every live event is still executed once for all). ``None`` when the operation
+        ended on its own (its source ended first, or the group never caught up)."""
+        assert self.member is not None and self.args is not None
+        sharing = self.runtime.sharing
+        async with sharing.holding(key, self._subscribe) as group:
+            point = self._start_resume(after)
+            result = await resolve(self.runtime.subscribe_function(self.args))
+            if not isinstance(result, AsyncIterable):
+                if self.sink.is_active():
+                    await self._emit(result, self.args, streamed=False)
+                await self._complete(notify=True)
+                return None
+            stream = aiter(result)
+            try:
+                while self.sink.is_active():
+                    cursor = point.cursor
+                    if cursor is not None:
+                        membership = sharing.join_after(group, self.member, cursor)
+                        if membership is not None:
+                            self.resume = None  # the group's results carry its cursors
+                            return membership
+                    try:
+                        item = await anext(stream)
+                    except StopAsyncIteration:
+                        break
+                    except Exception as error:
+                        await self._report_errors([source_error(error)], ErrorStage.STREAM)
+                        await self._complete(notify=True)
+                        return None
+                    if self.sink.is_active():
+                        await self._emit(item, self.args, streamed=True)
+            finally:
+                await _close_stream(stream)
+        await self._complete(notify=True)
+        return None
 
     async def _stream(self, stream: AsyncIterator[Any], args: ExecutionArgs) -> None:
         while True:
@@ -333,6 +399,8 @@ class Operation:
             payload = result  # an already formatted result from a custom execute
         else:
             payload = None
+        if payload is not None and self.resume is not None:
+            payload = with_resume_extensions(payload, self.resume)
         replaced = await call_hook(
             self.options.on_next, self.context, self.id, self.payload, args, result
         )

@@ -33,6 +33,7 @@ import orjson
 from graphql import ExecutionResult, GraphQLError
 
 from .execution import as_graphql_error, format_result, source_error
+from .fanout.resume import ResumePoint, current_resume, with_resume_extensions
 from .protocol import result_tail
 from .protocol.messages import JSONObject
 
@@ -46,9 +47,11 @@ class Member(Protocol):
     between one shared source and one client's outbox (the operation's results go
     through its own transport, see :class:`~gqlwire.operation.ResultSink`)."""
 
-    def deliver(self, tail: bytes) -> bool:
+    def deliver(self, tail: bytes, cursor: str | None = None) -> bool:
         """Offer this event (serialized, as :func:`~gqlwire.protocol.result_tail`) to
-        the member's client, without waiting; ``False`` if its outbox is full."""
+        the member's client, without waiting; ``False`` if its outbox is full.
+        ``cursor``: the event's place in its history broker (what SSE writes as the
+        event's ``id``), when it came from one."""
 
     async def wait_for_room(self, grace: float) -> bool:
         """Wait while the member's client makes progress; ``False`` if it stalled."""
@@ -79,11 +82,20 @@ def group_key(share: Hashable, payload: JSONObject) -> GroupKey:
     )
 
 
+Shared = tuple[bytes, str | None]
+"""One event as the group hands it out: its serialized tail and its cursor (if any)."""
+
+RECENT_EVENTS = 256
+"""Events (with a cursor) a group keeps, so that a resuming member can join it."""
+RECENT_BYTES = 4 * 1024 * 1024
+"""...and the bytes they may hold at most."""
+
+
 @dataclass(eq=False, slots=True)
 class Lag:
     """A member that fell behind: the events it has not taken yet, oldest first."""
 
-    backlog: deque[bytes] = field(default_factory=deque)
+    backlog: deque[Shared] = field(default_factory=deque)
     size: int = 0
     """Bytes in ``backlog``: it is bounded in events and in bytes, like an outbox."""
     progress: asyncio.Event = field(default_factory=asyncio.Event)
@@ -101,6 +113,36 @@ class Group:
     events: int = 0
     """Events executed and serialized: once each, however many members."""
     deliveries: int = 0
+    holders: int = 0
+    """Resuming operations catching up on their own, which keep the group running."""
+    recent: deque[tuple[str, bytes]] = field(default_factory=deque)
+    """The last events that came with a cursor, oldest first: a resuming member whose
+    cursor is among them joins after it (see :meth:`SharedSubscriptions.join_after`)."""
+    recent_bytes: int = 0
+    recent_first: int = 0
+    """The number of the event ``recent[0]`` (events are numbered from 0)."""
+    recent_index: dict[str, int] = field(default_factory=dict)
+    """The number of each cursor in ``recent``."""
+
+    def remember(self, cursor: str, tail: bytes) -> None:
+        recent = self.recent
+        self.recent_index[cursor] = self.recent_first + len(recent)
+        recent.append((cursor, tail))
+        self.recent_bytes += len(tail)
+        while len(recent) > RECENT_EVENTS or (self.recent_bytes > RECENT_BYTES and recent):
+            old_cursor, old_tail = recent.popleft()
+            self.recent_bytes -= len(old_tail)
+            self.recent_first += 1
+            if self.recent_index.get(old_cursor) == self.recent_first - 1:
+                del self.recent_index[old_cursor]
+
+    def after(self, cursor: str) -> list[Shared] | None:
+        """The recent events after ``cursor``, or ``None`` if it is not among them."""
+        number = self.recent_index.get(cursor)
+        if number is None:
+            return None
+        start = number - self.recent_first + 1
+        return [(tail, cursor) for cursor, tail in list(self.recent)[start:]]
 
 
 class SharedSubscriptions:
@@ -135,12 +177,35 @@ class SharedSubscriptions:
         Cancelling the caller leaves the group; the last member to leave stops the
         source (its cleanup runs).
         """
-        group = self._groups.get(key)
-        if group is None:
-            group = self._groups[key] = Group(key)
-            group.task = asyncio.get_running_loop().create_task(self._pump(group, start))
+        group = self._group(key, start)
         done: asyncio.Future[GroupEnd] = asyncio.get_running_loop().create_future()
         group.members[member] = done
+        return await self._membership(group, member, done)
+
+    def join_after(self, group: Group, member: Member, cursor: str) -> Awaitable[GroupEnd] | None:
+        """Join ``group`` (a running one, see :meth:`holding`) after the event
+        ``cursor``: the recent events after it are the member's backlog, then it gets
+        every event as the other members do. ``None`` when ``cursor`` is not among the
+        group's recent events (nothing is done then). The awaitable ends as
+        :meth:`run`'s does."""
+        backlog = group.after(cursor)
+        if backlog is None or self._groups.get(group.key) is not group:
+            return None
+        done: asyncio.Future[GroupEnd] = asyncio.get_running_loop().create_future()
+        group.members[member] = done
+        for index, (tail, event_cursor) in enumerate(backlog):
+            if not member.deliver(tail, event_cursor):
+                lag = group.lagging[member] = Lag(deque(backlog[index:]))
+                lag.size = sum(len(tail) for tail, _ in lag.backlog)
+                lag.task = asyncio.get_running_loop().create_task(
+                    self._catch_up(group, member, lag)
+                )
+                break
+        return self._membership(group, member, done)
+
+    async def _membership(
+        self, group: Group, member: Member, done: asyncio.Future[GroupEnd]
+    ) -> GroupEnd:
         try:
             return await done
         finally:
@@ -148,15 +213,47 @@ class SharedSubscriptions:
             lag = group.lagging.pop(member, None)
             if lag is not None and lag.task is not None:
                 lag.task.cancel()
-            if not group.members and self._groups.get(key) is group:
-                del self._groups[key]
-                if group.task is not None and not group.task.done():
-                    group.task.cancel()
-                    await asyncio.wait([group.task])
+            await self._release(group)
+
+    @contextlib.asynccontextmanager
+    async def holding(
+        self, key: GroupKey, start: Callable[[], Awaitable[Any]]
+    ) -> AsyncIterator[Group]:
+        """Keep the group for ``key`` running (starting it if needed) while a resuming
+        operation catches up on its own, so that it has a group to join once it is
+        level with it."""
+        group = self._group(key, start)
+        group.holders += 1
+        try:
+            yield group
+        finally:
+            group.holders -= 1
+            await self._release(group)
+
+    def _group(self, key: GroupKey, start: Callable[[], Awaitable[Any]]) -> Group:
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = Group(key)
+            group.task = asyncio.get_running_loop().create_task(self._pump(group, start))
+        return group
+
+    async def _release(self, group: Group) -> None:
+        """Stop the group's source once nobody is in it or holding it."""
+        if group.members or group.holders or self._groups.get(group.key) is not group:
+            return
+        del self._groups[group.key]
+        if group.task is not None and not group.task.done():
+            group.task.cancel()
+            await asyncio.wait([group.task])
 
     async def _pump(self, group: Group, start: Callable[[], Awaitable[Any]]) -> None:
         ended = GroupEnd()
         source: AsyncIterator[Any] | None = None
+        # The group's own place in its history broker: it starts at "now", and its
+        # events carry cursors that resuming members join after. (This task's context
+        # is the source's: the broker reads the point from it.)
+        point = ResumePoint()
+        current_resume.set(point)
         try:
             result = await start()
             # Formatted once for every member: resolver errors are logged once per event.
@@ -175,20 +272,27 @@ class SharedSubscriptions:
                 except Exception as error:
                     ended.errors = [source_error(error)]  # logged here, once
                     return
-                tail = result_tail(orjson.dumps(format_result(event, mask=mask)))
+                formatted = format_result(event, mask=mask)
+                cursor: str | None = None
+                if point.started:
+                    formatted = with_resume_extensions(formatted, point)
+                    cursor = point.cursor
+                tail = result_tail(orjson.dumps(formatted))
+                if cursor is not None:
+                    group.remember(cursor, tail)
                 group.events += 1
                 self.events += 1
                 lagging = group.lagging
                 for member in list(group.members):
                     lag = lagging.get(member)
                     if lag is None:
-                        if member.deliver(tail):
+                        if member.deliver(tail, cursor):
                             continue
                     elif not self._backlog_full(lag):
-                        lag.backlog.append(tail)  # behind: after what it has yet to take
+                        lag.backlog.append((tail, cursor))  # after what it has yet to take
                         lag.size += len(tail)
                         continue
-                    await self._fall_behind(group, member, tail)
+                    await self._fall_behind(group, member, tail, cursor)
                 group.deliveries += len(group.members)
                 self.deliveries += len(group.members)
                 # Let the writers run before the next event: a burst from the source
@@ -217,7 +321,9 @@ class SharedSubscriptions:
                     with contextlib.suppress(Exception):
                         await aclose()
 
-    async def _fall_behind(self, group: Group, member: Member, tail: bytes) -> None:
+    async def _fall_behind(
+        self, group: Group, member: Member, tail: bytes, cursor: str | None
+    ) -> None:
         """``tail`` did not fit: start the member's backlog with it, or, when its backlog
         is full, wait while the member makes progress and then queue it."""
         lag = group.lagging.get(member)
@@ -229,13 +335,13 @@ class SharedSubscriptions:
                 return
             if group.lagging.get(member) is not lag:  # caught up, or given up on, meanwhile
                 lag = None
-                if member.deliver(tail):
+                if member.deliver(tail, cursor):
                     return
         if lag is None:
             lag = group.lagging[member] = Lag()
             lag.task = asyncio.get_running_loop().create_task(self._catch_up(group, member, lag))
         if not _ended(lag.task):
-            lag.backlog.append(tail)
+            lag.backlog.append((tail, cursor))
             lag.size += len(tail)
 
     def _backlog_full(self, lag: Lag) -> bool:
@@ -250,8 +356,8 @@ class SharedSubscriptions:
                     member.overflow()
                     return
                 backlog = lag.backlog
-                while backlog and member.deliver(backlog[0]):
-                    lag.size -= len(backlog.popleft())
+                while backlog and member.deliver(*backlog[0]):
+                    lag.size -= len(backlog.popleft()[0])
                 lag.progress.set()
         finally:
             lag.backlog.clear()

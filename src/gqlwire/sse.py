@@ -2,8 +2,9 @@
 ``text/event-stream`` response per operation.
 
 Each result is a ``next`` event whose data is the execution result, the end a
-``complete`` event; every event carries an ``id:`` (a counter per stream: what a
-``Last-Event-ID`` means is reserved for resumable streams, and it is ignored today); a
+``complete`` event; every event carries an ``id:``: the result's cursor when its event
+came from a history broker (so that an ``EventSource`` that reconnects sends it back as
+``Last-Event-ID`` and the subscription resumes after it), else a counter per stream; a
 comment line keeps a silent stream alive. The rules: docs/streams.md.
 """
 
@@ -40,26 +41,34 @@ class SSEFraming:
     """The :class:`~gqlwire.http_stream.Framing` of graphql-sse's distinct connections
     mode: ``next`` and ``complete`` events, each with an ``id:``."""
 
-    __slots__ = ("_last_id", "keep_alive_interval")
+    __slots__ = ("_last_cursor", "_last_id", "keep_alive_interval")
 
     content_type: Final = f"{EVENT_STREAM}; charset=utf-8"
 
     def __init__(self, keep_alive_interval: float | None = 12.0) -> None:
         self.keep_alive_interval = keep_alive_interval
         self._last_id = 0
+        self._last_cursor: str | None = None
 
-    def event(self, name: str, data: bytes) -> bytes:
+    def event(self, name: str, data: bytes, event_id: str | None = None) -> bytes:
         """One event: ``id``, ``event`` and ``data`` lines (JSON has no raw newline, so
-        the data is one line), and the blank line that ends it."""
+        the data is one line), and the blank line that ends it. ``event_id`` replaces
+        the counter (a cursor: no line break can be in it, see :func:`sse_id`)."""
         self._last_id += 1
-        head = f"id: {self._last_id}\nevent: {name}\ndata:".encode()
+        if event_id is not None:
+            self._last_cursor = event_id
+        # Once results carry cursors, every later event repeats the last one: a client's
+        # Last-Event-ID must stay a cursor, whatever event it saw last.
+        head = f"id: {self._last_cursor or self._last_id}\nevent: {name}\ndata:".encode()
         return head + (b" " + data if data else b"") + b"\n\n"
 
     def opening(self) -> bytes:
         return KEEP_ALIVE
 
-    def result(self, payload_json: bytes, operation_id: str | None) -> bytes:
-        return self.event("next", payload_json)
+    def result(
+        self, payload_json: bytes, operation_id: str | None, cursor: str | None = None
+    ) -> bytes:
+        return self.event("next", payload_json, sse_id(cursor))
 
     def complete(self, operation_id: str | None) -> bytes:
         return self.event("complete", b"")
@@ -77,4 +86,12 @@ class SSEFraming:
         return b""
 
 
-__all__ = ["EVENT_STREAM", "KEEP_ALIVE", "SSEContext", "SSEFraming"]
+def sse_id(cursor: str | None) -> str | None:
+    """``cursor`` as an event's ``id``, or ``None`` if it cannot be one: an SSE field
+    ends at a line break, and a NUL makes clients ignore the id."""
+    if cursor is None or any(c in cursor for c in "\r\n\0"):
+        return None
+    return cursor
+
+
+__all__ = ["EVENT_STREAM", "KEEP_ALIVE", "SSEContext", "SSEFraming", "sse_id"]

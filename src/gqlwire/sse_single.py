@@ -117,7 +117,9 @@ class SingleConnectionFraming(SSEFraming):
 
     __slots__ = ()
 
-    def result(self, payload_json: bytes, operation_id: str | None) -> bytes:
+    def result(
+        self, payload_json: bytes, operation_id: str | None, cursor: str | None = None
+    ) -> bytes:
         head = b'{"id":' + orjson.dumps(operation_id) + b',"payload":'
         return self.event("next", head + payload_json + b"}")
 

@@ -36,6 +36,7 @@ __all__ = [
     "ResumePoint",
     "current_resume",
     "requested_cursor",
+    "with_resume_extensions",
 ]
 
 CURSOR_EXTENSION: Final = "cursor"
@@ -128,6 +129,11 @@ class ResumePoint:
         gaps, self._gaps = self._gaps, []
         return gaps
 
+    @property
+    def started(self) -> bool:
+        """Whether a history broker handed over an event (so results carry a cursor)."""
+        return bool(self._positions)
+
     def extensions(self) -> dict[str, Any] | None:
         """What a result adds to its ``extensions``: the cursor, and gaps not yet told."""
         if not self._positions:
@@ -140,6 +146,18 @@ class ResumePoint:
                 gaps[0].as_extension() if len(gaps) == 1 else [g.as_extension() for g in gaps]
             )
         return extra
+
+
+def with_resume_extensions(payload: dict[str, Any], point: ResumePoint) -> dict[str, Any]:
+    """``payload`` (a formatted result) with the cursor of the event it carries, and a gap
+    notice once, in its ``extensions``; ``payload`` itself when no history broker is
+    involved. The ``extensions`` the result already had are kept."""
+    extra = point.extensions()
+    if extra is None:
+        return payload
+    extensions = payload.get("extensions")
+    merged = {**extensions, **extra} if isinstance(extensions, dict) else extra
+    return {**payload, "extensions": merged}
 
 
 current_resume: Final[ContextVar[ResumePoint | None]] = ContextVar(
