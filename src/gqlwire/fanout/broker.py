@@ -122,6 +122,10 @@ class Subscription:
         self._dropped = 0
         self._gaps = 0
 
+    replays_drops: bool = False
+    """Whether payloads its full queue drops are read again from the broker's history
+    (a history broker's subscription), rather than lost."""
+
     def __repr__(self) -> str:
         return f"<Subscription {self.topic!r} {self._state.value}>"
 
@@ -321,7 +325,7 @@ class Broker(ABC):
         for subscription in subscribers:
             if subscription._push(payload):
                 self._dropped_oldest += 1
-                if subscription.dropped == 1:
+                if subscription.dropped == 1 and not subscription.replays_drops:
                     logger.warning(
                         "a subscriber of %r is not keeping up: its queue is full, so its "
                         "oldest payloads are being dropped",

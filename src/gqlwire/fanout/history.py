@@ -138,6 +138,7 @@ class HistorySubscription(Subscription):
     )
 
     _broker: HistoryBroker
+    replays_drops = True
 
     def __init__(
         self,
