@@ -115,6 +115,11 @@ class ServerProcess:
                     ) from None
                 time.sleep(0.1)
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "start() first"
+        return self._process.pid
+
     def stats(self) -> dict[str, Any]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
         try:

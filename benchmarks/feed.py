@@ -21,6 +21,15 @@ from typing import Any
 SDL = """
 type Query {
   ok: Boolean
+  hello(name: String!): String!
+  items(count: Int!): [Item!]!
+}
+
+type Item {
+  id: Int!
+  name: String!
+  price: Float!
+  tags: [String!]!
 }
 
 type Tick {
@@ -43,6 +52,22 @@ SUBSCRIPTION_QUERY = (
 PADDING = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHI"
 
 Event = dict[str, Any]
+
+# The HTTP benchmark's queries (benchmarks.http_queries): a small one, and a list of
+# 1,000 objects served by the default resolvers, as a catalogue page would be.
+HELLO_QUERY = 'query Hello { hello(name: "world") }'
+ITEMS_QUERY = "query Items { items(count: 1000) { id name price tags } }"
+ITEMS = [
+    {"id": n, "name": f"item {n}", "price": n * 1.25, "tags": ["a", "b"]} for n in range(1000)
+]
+
+
+def hello(name: str) -> str:
+    return f"Hello, {name}!"
+
+
+def items(count: int) -> list[dict[str, Any]]:
+    return ITEMS[: max(0, min(count, len(ITEMS)))]
 
 
 def make_event(seq: int) -> Event:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from ariadne import SubscriptionType, make_executable_schema
+from ariadne import QueryType, SubscriptionType, make_executable_schema
 from ariadne.asgi import GraphQL
 from ariadne.asgi.handlers import GraphQLTransportWSHandler
 
-from ..feed import SDL, Broker, Control, Event
+from ..feed import SDL, Broker, Control, Event, hello, items
 from .control import with_control
 
 broker = Broker()
@@ -32,7 +32,11 @@ def resolve_tick(event: Event, _info: Any, channel: str) -> Event:
     return event
 
 
-schema = make_executable_schema(SDL, subscription)
+query = QueryType()
+query.set_field("hello", lambda _obj, _info, name: hello(name))
+query.set_field("items", lambda _obj, _info, count: items(count))
+
+schema = make_executable_schema(SDL, query, subscription)
 
 control = Control(broker.publish, broker.subscriptions)
 

@@ -10,7 +10,7 @@ from graphql import GraphQLSchema, build_schema
 
 from gqlwire import GraphQLServer
 
-from ..feed import SDL, Broker, Control, Event
+from ..feed import SDL, Broker, Control, Event, hello, items
 from .control import add_control_routes, with_control
 
 broker = Broker()
@@ -32,6 +32,10 @@ def _schema() -> GraphQLSchema:
     tick = subscription.fields["tick"]
     tick.subscribe = tick_source
     tick.resolve = lambda event, _info, **_args: event
+    query = schema.query_type
+    assert query is not None
+    query.fields["hello"].resolve = lambda _root, _info, name: hello(name)
+    query.fields["items"].resolve = lambda _root, _info, count: items(count)
     return schema
 
 

@@ -14,7 +14,7 @@ from strawberry.subscriptions import (
     GRAPHQL_WS_PROTOCOL,
 )
 
-from ..feed import Broker, Control
+from ..feed import ITEMS, Broker, Control, hello
 from .control import with_control
 
 broker = Broker()
@@ -28,10 +28,30 @@ class Tick:
 
 
 @strawberry.type
+class Item:
+    id: int
+    name: str
+    price: float
+    tags: list[str]
+
+
+# Built once, as the other apps hold their list once: the benchmark measures serving it.
+STRAWBERRY_ITEMS = [Item(**item) for item in ITEMS]
+
+
+@strawberry.type
 class Query:
     @strawberry.field
     def ok(self) -> bool | None:
         return True
+
+    @strawberry.field(name="hello")
+    def hello_field(self, name: str) -> str:
+        return hello(name)
+
+    @strawberry.field
+    def items(self, count: int) -> list[Item]:
+        return STRAWBERRY_ITEMS[: max(0, min(count, len(STRAWBERRY_ITEMS)))]
 
 
 @strawberry.type

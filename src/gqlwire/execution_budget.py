@@ -6,9 +6,10 @@ the process waits (see the README's *Security*). Here graphql-core's executor is
 subclassed so that every :data:`CHECK_EVERY` fields it looks at the clock:
 
 - once the operation has run for ``time_slice`` seconds since it last let the loop run,
-  the field being started is deferred to a coroutine that lets the loop run first (and
-  with it every field started before the loop ran again), so the rest of the operation
-  runs asynchronously, a slice at a time, between the other clients' work;
+  the field being started is deferred until the loop has run (and with it every field
+  and object started before the loop ran again), so the rest of the operation runs
+  asynchronously, a slice at a time, between the other clients' work: each slice
+  executes deferred fields one after the other in one callback;
 - once it has run for ``max_time`` seconds, fields stop being executed and the
   operation's result is one error naming the limit.
 
@@ -46,10 +47,9 @@ class ExecutionBudget:
         "exceeded",
         "max_time",
         "paused",
+        "pending",
         "slice_end",
         "time_slice",
-        "waiting",
-        "woken",
     )
 
     def __init__(self, max_time: float | None, time_slice: float | None) -> None:
@@ -63,10 +63,8 @@ class ExecutionBudget:
         """Whether a field was refused for want of time."""
         self.paused = False
         """Whether the operation is waiting for the loop to run before going on."""
-        self.waiting: deque[asyncio.Future[None]] = deque()
-        """One future per deferred field, woken one at a time while a slice lasts."""
-        self.woken: asyncio.Future[None] | None = None
-        """The field woken last, until it starts running."""
+        self.pending: deque[_Deferred] = deque()
+        """The fields deferred while paused, in the order graphql-core started them."""
 
     def error(self) -> ExecutionTimeExceeded:
         return ExecutionTimeExceeded(f"Execution time exceeds the limit of {self.max_time:g} s")
@@ -75,7 +73,7 @@ class ExecutionBudget:
         """Execute one field now, later (after the loop ran) or not at all."""
         if self.paused:
             self.countdown = 1  # every field started while paused waits too
-            return self._deferred(self._wait_in_line(), execute_field, executor, args)
+            return self.defer(execute_field, executor, args)
         self.countdown = CHECK_EVERY
         now = monotonic()
         if self.deadline is not None and now >= self.deadline:
@@ -87,70 +85,77 @@ class ExecutionBudget:
         if self.slice_end is not None and now >= self.slice_end:
             self.paused = True
             self.countdown = 1
-            waiter = self._wait_in_line()
             asyncio.get_running_loop().call_soon(self._next_slice)
-            return self._deferred(waiter, execute_field, executor, args)
+            return self.defer(execute_field, executor, args)
         return execute_field(executor, *args)
 
     async def _refused(self) -> Any:
         raise self.error()
 
+    def defer(self, execute_field: Callable[..., Any], executor: Any, args: Any) -> Any:
+        # In line now, not when graphql-core first awaits it: the next slice may start
+        # before graphql-core's tasks do.
+        deferred = _Deferred(
+            asyncio.get_running_loop().create_future(), execute_field, executor, args
+        )
+        self.pending.append(deferred)
+        return _result_of(deferred.future)
+
     def _next_slice(self) -> None:
-        """Runs once the loop has had its turn: the operation may go on for a slice."""
+        """Runs once the loop has had its turn: execute deferred fields, one after the
+        other in this one callback, until the slice is used up.
+
+        Running them here, rather than each in its own turn of the loop, is what keeps
+        a pause cheap: a wide result (a long list of objects) defers thousands of small
+        fields, and one loop turn each would cost more than the fields themselves.
+        """
         assert self.time_slice is not None
         self.paused = False
         self.countdown = CHECK_EVERY
         self.slice_end = monotonic() + self.time_slice
-        self._wake_next()
+        pending = self.pending
+        while pending and not self.paused:
+            deferred = pending.popleft()
+            future = deferred.future
+            if future.done():  # cancelled with its operation
+                continue
+            if self.exceeded or (self.deadline is not None and monotonic() >= self.deadline):
+                self.exceeded = True
+                future.set_exception(self.error())
+                continue
+            try:
+                result = deferred.execute_field(deferred.executor, *deferred.args)
+            except Exception as error:  # graphql-core reports a field's own errors itself
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+        # Fields started after the slice ran out are queued behind the rest, and the
+        # checkpoint that paused scheduled the next slice.
 
-    def _wait_in_line(self) -> asyncio.Future[None]:
-        # In line now, not when the coroutine first runs: the next slice may start
-        # before graphql-core's tasks do.
-        waiter = asyncio.get_running_loop().create_future()
-        self.waiting.append(waiter)
-        return waiter
 
-    def _wake_next(self) -> None:
-        while self.waiting:
-            waiter = self.waiting.popleft()
-            if not waiter.done():  # not cancelled with its operation
-                waiter.set_result(None)
-                self.woken = waiter
-                assert self.time_slice is not None
-                asyncio.get_running_loop().call_later(self.time_slice, self._rescue, waiter)
-                return
+class _Deferred:
+    """One field waiting for the next slice, and where its result goes."""
 
-    def _rescue(self, waiter: asyncio.Future[None]) -> None:
-        """A woken field that never ran (graphql-core drops the other fields' awaitables
-        when a non-null field fails) must not leave the rest waiting forever."""
-        if self.woken is waiter and not self.paused:
-            self.woken = None
-            self._wake_next()
+    __slots__ = ("args", "execute_field", "executor", "future")
 
-    async def _deferred(
+    def __init__(
         self,
-        waiter: asyncio.Future[None],
+        future: asyncio.Future[Any],
         execute_field: Callable[..., Any],
         executor: Any,
         args: Any,
-    ) -> Any:
-        # Deferred fields wait in line and run one at a time, each handing the slice on
-        # to the next when done with it: waking them all at once would make every
-        # pause cost as much as the number of fields waiting.
-        await waiter
-        if self.woken is waiter:
-            self.woken = None
-        try:
-            if self.exceeded or (self.deadline is not None and monotonic() >= self.deadline):
-                self.exceeded = True
-                raise self.error()
-            result = execute_field(executor, *args)
-        finally:
-            if not self.paused:
-                self._wake_next()
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+    ) -> None:
+        self.future = future
+        self.execute_field = execute_field
+        self.executor = executor
+        self.args = args
+
+
+async def _result_of(future: asyncio.Future[Any]) -> Any:
+    result = await future
+    if inspect.isawaitable(result):  # an async resolver: it runs in graphql-core's task
+        result = await result
+    return result
 
 
 current_budget: Final[ContextVar[ExecutionBudget | None]] = ContextVar(
@@ -163,11 +168,16 @@ _budgeted_classes: dict[type[Any], type[Any]] = {}
 
 def budgeted_executor_class(base: type[Any]) -> type[Any]:
     """``base`` (graphql-core's executor class, or a subclass) checking
-    :data:`current_budget` every :data:`CHECK_EVERY` fields; built once per ``base``."""
+    :data:`current_budget` every :data:`CHECK_EVERY` fields; built once per ``base``.
+
+    While the operation is paused, an object's whole selection set is deferred as one
+    unit (``execute_fields``) rather than field by field: a long list of objects then
+    costs one deferral per remaining object, not one per remaining field."""
     budgeted = _budgeted_classes.get(base)
     if budgeted is not None:
         return budgeted
     execute_field = base.execute_field
+    execute_fields = base.execute_fields
 
     def budgeted_execute_field(self: Any, *args: Any) -> Any:
         budget = current_budget.get()
@@ -177,10 +187,20 @@ def budgeted_executor_class(base: type[Any]) -> type[Any]:
                 return budget.checkpoint(execute_field, self, args)
         return execute_field(self, *args)
 
+    def budgeted_execute_fields(self: Any, *args: Any) -> Any:
+        budget = current_budget.get()
+        if budget is not None and budget.paused:
+            return budget.defer(execute_fields, self, args)
+        return execute_fields(self, *args)
+
     budgeted = type(
         f"Budgeted{base.__name__}",
         (base,),
-        {"execute_field": budgeted_execute_field, "__doc__": base.__doc__},
+        {
+            "execute_field": budgeted_execute_field,
+            "execute_fields": budgeted_execute_fields,
+            "__doc__": base.__doc__,
+        },
     )
     _budgeted_classes[base] = budgeted
     return budgeted
