@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from tests.harness.redis_server import numsub, redis_url_or_skip
 from tests.harness.servers import (
     ServerProcess,
     assert_clean_log,
+    server_environment,
     start_server,
 )
 from tests.harness.waiting import wait_until
@@ -293,3 +295,19 @@ def test_a_bad_worker_count_is_a_usage_error(
     error = capsys.readouterr().err
     assert "--workers" in error
     assert "between 1 and 64" in error or "number of workers" in error
+
+
+def test_the_sse_single_connection_mode_refuses_workers() -> None:
+    """Its state lives in one process: workers sharing a port would lose its requests."""
+    target = "tests.apps.workers_app:single_connection_server"
+    result = subprocess.run(
+        [sys.executable, "-m", "gqlwire", "serve", target, "--port", "0", "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=server_environment(),
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2, result
+    assert result.stderr.startswith("gqlwire: error: --workers: the SSE single connection mode")
+    assert "sticky sessions" in result.stderr

@@ -506,6 +506,12 @@ def serve(args: argparse.Namespace) -> int:
     runners.check_server(args.server)
     built = build_app(spec)
     built.check_server(args.server)
+    if args.workers > 1 and built.server is not None and built.server.options.sse_single_connection:
+        raise CLIError(
+            "--workers: the SSE single connection mode keeps each client's stream in one "
+            "process, and workers sharing a port cannot send that client's requests to it; "
+            "run one process per port behind a load balancer with sticky sessions instead"
+        )
     if args.workers > 1 and not runners.has_own_workers(args.server):
         # The application was imported here once, so that a mistake is reported once.
         return _supervise(args, built)

@@ -24,6 +24,7 @@ from graphql import (
     GraphQLString,
 )
 
+from gqlwire import GraphQLServer
 from gqlwire.fanout import RedisBroker
 
 ROOM = "room"
@@ -67,3 +68,6 @@ schema = GraphQLSchema(
         },
     ),
 )
+
+single_connection_server = GraphQLServer(schema, sse_single_connection=True)
+"""Serves the SSE single connection mode, which ``--workers`` refuses."""
