@@ -24,10 +24,13 @@ import pytest
 
 from gqlwire import cli
 from gqlwire.runners import RunnerError, check_server
+from tests.docs.test_readme_commands import commands, expected_output
+from tests.docs.test_readme_commands import run as run_readme_command
 from tests.harness.redis_server import numsub, redis_url_or_skip
 from tests.harness.servers import (
     ServerProcess,
     assert_clean_log,
+    free_port,
     server_environment,
     start_server,
 )
@@ -311,3 +314,12 @@ def test_the_sse_single_connection_mode_refuses_workers() -> None:
     assert result.returncode == 2, result
     assert result.stderr.startswith("gqlwire: error: --workers: the SSE single connection mode")
     assert "sticky sessions" in result.stderr
+
+
+def test_the_readme_command(tmp_path: Path) -> None:
+    """The README's "Many workers" command, as printed: one line, then a Ctrl-C (SIGINT
+    to the command's process group, which the workers are not in) ends it with 0."""
+    for command in commands("workers-commands"):
+        port = free_port()
+        status, printed = run_readme_command(command, port, tmp_path, serving=True)
+        assert (status, printed) == (0, expected_output(command, port)), command
