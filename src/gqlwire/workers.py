@@ -325,7 +325,7 @@ class Supervisor:
         if self._stop_deadline is not None:
             if status not in (0, -signal.SIGTERM):
                 self._report(f"worker {worker.index} (pid {pid}) {_describe_exit(status)}")
-                self._status = 1
+                self._status = self._status or 1  # the status of what began the stop wins
             return
         if not self._announced:
             self._report(
