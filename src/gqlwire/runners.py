@@ -26,6 +26,7 @@ from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
 from .asgi_types import ASGIApplication, Message, Receive, Scope, Send
+from .lifeline import stop_when_parent_dies
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -993,8 +994,6 @@ def _load_in_granian_worker(log_level: str, target: str) -> ASGIApplication:
 
     The worker stops itself if granian's main process dies without stopping it (SIGKILL),
     so that no worker outlives the command."""
-    from .workers import stop_when_parent_dies
-
     stop_when_parent_dies()
     _configure_library_logging(log_level)
     return _load_app(target)

@@ -15,7 +15,6 @@ supervisor died (even by SIGKILL), and then it stops itself gracefully.
 from __future__ import annotations
 
 import contextlib
-import os
 import selectors
 import signal
 import socket
@@ -28,13 +27,13 @@ from dataclasses import dataclass
 from types import FrameType
 
 from . import runners
+from .lifeline import stop_self_gracefully
 
 __all__ = [
     "MAX_WORKERS",
     "Supervisor",
     "WorkerCommand",
     "WorkerHandle",
-    "stop_when_parent_dies",
 ]
 
 MAX_WORKERS = 64
@@ -56,10 +55,6 @@ _MAX_FAILURES = 8
 # How long a stop waits for the workers' graceful shutdowns (each is bounded by its
 # runner: 5 s for close_all(), 10 s for aiohttp's handlers) before it kills them.
 _STOP_TIMEOUT = 30.0
-# How long a worker whose supervisor died waits for its own graceful stop to end before
-# it exits anyway, and how often a granian worker looks for its parent.
-_ORPHAN_GRACE = 30.0
-_PARENT_POLL_INTERVAL = 1.0
 # How often the supervisor looks at its workers when no channel or signal wakes it.
 _POLL_INTERVAL = 0.5
 
@@ -78,15 +73,6 @@ def _describe_exit(status: int) -> str:
 
 
 # --------------------------------------------------------------------------- in a worker
-
-
-def _stop_self_gracefully() -> None:
-    """What a worker does when its parent is gone: the stop a SIGTERM asks for (each
-    runner's graceful shutdown), then an exit if that has not ended it in time."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(os.getpid(), signal.SIGTERM)
-    time.sleep(_ORPHAN_GRACE)
-    os._exit(1)
 
 
 @dataclass(frozen=True)
@@ -127,20 +113,7 @@ class WorkerHandle:
                 pass
         except OSError:
             pass
-        _stop_self_gracefully()
-
-
-def stop_when_parent_dies() -> None:
-    """Stop this process gracefully once its parent has died (for a worker that some
-    other supervisor started: granian's). Polls the parent's id once a second."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(_PARENT_POLL_INTERVAL)
-        _stop_self_gracefully()
-
-    threading.Thread(target=watch, name="gqlwire-parent-watch", daemon=True).start()
+        stop_self_gracefully()
 
 
 # --------------------------------------------------------------------------- the supervisor
