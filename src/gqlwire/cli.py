@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from . import runners
+from . import runners, workers
 from .asgi_types import ASGIApplication, Receive, Scope, Send
 from .client.cli import add_client_commands
 from .protocol import CloseCode
@@ -358,6 +358,18 @@ def _port(text: str) -> int:
     return port
 
 
+def _worker_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of workers, got {text!r}") from None
+    if not 1 <= count <= workers.MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"expected between 1 and {workers.MAX_WORKERS} workers, got {count}"
+        )
+    return count
+
+
 def _path(text: str) -> str:
     if not text.startswith("/"):
         raise argparse.ArgumentTypeError(f"a path starts with '/', got {text!r}")
@@ -424,6 +436,17 @@ def add_serve_command(commands: Commands) -> None:
         help="seconds between keep-alive pings, or 'none' (default: the server's, 12)",
     )
     serve_parser.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        metavar="N",
+        help="worker processes serving the port, each with its own event loop "
+        f"(1-{workers.MAX_WORKERS}; default: %(default)s). Stats are per process; share "
+        "events between workers with a broker such as RedisBroker",
+    )
+    # Internal: how the supervisor of --workers hands a worker its socket and channel.
+    serve_parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    serve_parser.add_argument(
         "--log-level",
         choices=runners.LOG_LEVELS,
         default="info",
@@ -438,17 +461,42 @@ def add_serve_command(commands: Commands) -> None:
     )
 
 
-def _listening_line(built: BuiltApp, server_name: str, host: str, port: int) -> str:
+def _listening_line(
+    built: BuiltApp, server_name: str, host: str, port: int, worker_count: int = 1
+) -> str:
     authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    how = server_name if worker_count == 1 else f"{server_name}, {worker_count} workers"
     if built.server is None:
-        return f"gqlwire: serving {built.target} on http://{authority} ({server_name})"
+        return f"gqlwire: serving {built.target} on http://{authority} ({how})"
     protocols = " and ".join(built.server.options.protocols)
-    return f"gqlwire: serving {protocols} on ws://{authority}{built.path} ({server_name})"
+    return f"gqlwire: serving {protocols} on ws://{authority}{built.path} ({how})"
+
+
+def _worker_command(args: argparse.Namespace, port: int) -> workers.WorkerCommand:
+    """The command line of one worker of `serve --workers`: this one's options (the
+    port the supervisor bound, if it was 0), with the hidden ``--worker`` option."""
+    given = vars(args)
+    argv = [sys.executable, "-m", "gqlwire", "serve", args.target, "--host", args.host]
+    argv += ["--port", str(port), "--server", args.server, "--path", args.path]
+    argv += ["--log-level", args.log_level]
+    for key in ("init_timeout", "keepalive"):
+        if key in given:
+            value = given[key]
+            argv += ["--" + key.replace("_", "-"), "none" if value is None else repr(value)]
+    if given.get("debug"):
+        argv.append("--debug")
+
+    def command(listen_fd: int, channel_fd: int, index: int) -> list[str]:
+        return [*argv, "--worker", f"{listen_fd},{channel_fd},{index}"]
+
+    return command
 
 
 def serve(args: argparse.Namespace) -> int:
     # First, so that a signal while the application is imported stops us quietly too.
     runners.install_stop_signals()
+    # A worker of `--workers` starts watching its supervisor before the import as well.
+    worker = workers.WorkerHandle.adopt(args.worker) if args.worker is not None else None
     given = vars(args)
     spec = ServeSpec(
         target=args.target,
@@ -458,11 +506,24 @@ def serve(args: argparse.Namespace) -> int:
     runners.check_server(args.server)
     built = build_app(spec)
     built.check_server(args.server)
+    if args.workers > 1 and built.server is not None and built.server.options.sse_single_connection:
+        raise CLIError(
+            "--workers: the SSE single connection mode keeps each client's stream in one "
+            "process, and workers sharing a port cannot send that client's requests to it; "
+            "run one process per port behind a load balancer with sticky sessions instead"
+        )
+    if args.workers > 1 and not runners.has_own_workers(args.server):
+        # The application was imported here once, so that a mistake is reported once.
+        return _supervise(args, built)
     served_app.install(built)
     os.environ[_ENVIRONMENT_KEY] = spec.to_json()  # for servers that import it in a worker
 
     def announce(host: str, port: int) -> None:
-        print(_listening_line(built, args.server, host, port), file=sys.stderr, flush=True)
+        if worker is not None:
+            worker.ready()  # the supervisor prints the line once every worker listens
+            return
+        line = _listening_line(built, args.server, host, port, args.workers)
+        print(line, file=sys.stderr, flush=True)
 
     runners.run(
         SERVED_APP_TARGET,
@@ -472,8 +533,28 @@ def serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         max_message_size=built.server.options.max_message_size if built.server else None,
         on_listening=announce,
+        sock=worker.sock if worker is not None else None,
+        workers=args.workers,
     )
     return 0
+
+
+def _supervise(args: argparse.Namespace, built: BuiltApp) -> int:
+    """`serve --workers N` on a server without a worker model of its own: bind the
+    socket here, run N workers on it (gqlwire.workers), print one listening line."""
+    if os.name != "posix":
+        raise CLIError(f"--workers needs a POSIX system on {args.server}")
+    sock = runners.bind_listening_socket(args.host, args.port)
+    with sock:
+        runners.check_shared_socket(args.server, sock)
+        host, port = (str(part) for part in sock.getsockname()[:2])
+
+        def announce() -> None:
+            line = _listening_line(built, args.server, host, int(port), args.workers)
+            print(line, file=sys.stderr, flush=True)
+
+        command = _worker_command(args, int(port))
+        return workers.Supervisor(args.workers, sock, command, announce).run()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

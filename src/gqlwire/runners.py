@@ -26,6 +26,7 @@ from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
 from .asgi_types import ASGIApplication, Message, Receive, Scope, Send
+from .lifeline import stop_when_parent_dies
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -36,11 +37,15 @@ __all__ = [
     "ListeningCallback",
     "MissingAttributeError",
     "RunnerError",
+    "bind_listening_socket",
     "check_server",
+    "check_shared_socket",
+    "has_own_workers",
     "import_target",
     "install_stop_signals",
     "is_aiohttp_application",
     "run",
+    "stop_requested",
     "user_traceback",
 ]
 
@@ -281,6 +286,11 @@ def install_stop_signals() -> None:
     _STOP.install()
 
 
+def stop_requested() -> bool:
+    """Whether SIGINT or SIGTERM arrived since `install_stop_signals()`."""
+    return _STOP.requested
+
+
 # --------------------------------------------------------------------------- the servers
 
 
@@ -292,6 +302,16 @@ class _Launch:
     log_level: str
     max_message_size: int | None
     on_listening: ListeningCallback | None
+    # A listening socket to serve instead of binding one (a worker of `serve --workers`).
+    sock: socket.socket | None = None
+    # Worker processes, for a server with a worker model of its own (granian).
+    workers: int = 1
+
+    def listening_socket(self) -> socket.socket:
+        """The socket to serve: the one handed over, or a new one bound to host:port."""
+        if self.sock is not None:
+            return self.sock
+        return _bind(self.host, self.port)
 
     def listening(self, sock: socket.socket) -> None:
         if self.on_listening is not None:
@@ -324,6 +344,32 @@ def _bind(host: str, port: int) -> socket.socket:
         raise RunnerError(_bind_error(host, port, exc)) from exc
     sock.set_inheritable(True)
     return sock
+
+
+def bind_listening_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, bound as each runner binds its own
+    (``SO_REUSEADDR``, backlog 2048) and inheritable, so that worker processes can serve
+    it. Raises `RunnerError` with a one-line message if the address cannot be bound."""
+    return _bind(host, port)
+
+
+def has_own_workers(server: str) -> bool:
+    """Whether `server` runs several worker processes itself (`run(workers=N)`), instead
+    of serving a listening socket handed to each worker (`run(sock=...)`)."""
+    return server in _OWN_WORKER_MODEL
+
+
+def check_shared_socket(server: str, sock: socket.socket) -> None:
+    """Raise `RunnerError` if `server` cannot serve `sock`, a listening socket that
+    another process bound and handed over (``serve --workers``)."""
+    if has_own_workers(server):
+        raise RunnerError(f"{server} binds its own sockets and cannot serve one handed over")
+    if server == "daphne" and sock.family != socket.AF_INET:
+        # Twisted's adopted-descriptor endpoint, as daphne parses it, is IPv4 only.
+        raise RunnerError(
+            "daphne can serve a shared listening socket on IPv4 only: bind an IPv4 "
+            "address with --host, or choose another server with --workers"
+        )
 
 
 def _bind_error(host: str, port: int, exc: OSError) -> str:
@@ -368,7 +414,7 @@ def _wait_for_stop_event() -> asyncio.Event:
 def _serve_aiohttp(launch: _Launch) -> None:
     from aiohttp import web
 
-    sock = _bind(launch.host, launch.port)
+    sock = launch.listening_socket()
     try:
         application = _load_aiohttp_app(launch.target)
     except BaseException:
@@ -411,7 +457,7 @@ def _serve_aiohttp(launch: _Launch) -> None:
 def _serve_uvicorn(launch: _Launch, ws: str) -> None:
     import uvicorn
 
-    sock = _bind(launch.host, launch.port)
+    sock = launch.listening_socket()
     options: dict[str, Any] = {}
     if launch.max_message_size is not None:
         options["ws_max_size"] = launch.max_message_size
@@ -519,7 +565,7 @@ def _serve_hypercorn(launch: _Launch) -> None:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
-    sock = _bind(launch.host, launch.port)
+    sock = launch.listening_socket()
     address = sock.getsockname()
     config = Config()
     config.bind = [f"fd://{sock.detach()}"]  # hypercorn takes ownership of the descriptor
@@ -645,13 +691,15 @@ def _serve_daphne(launch: _Launch) -> None:
         format="%(levelname)s:%(name)s: %(message)s",
         stream=sys.stderr,
     )
-    sock = _bind(launch.host, launch.port)
+    sock = launch.listening_socket()
     address = sock.getsockname()
     if sock.family == socket.AF_INET:
         # The adopted-descriptor endpoint duplicates the descriptor and closes ours.
         endpoint = f"fd:fileno={sock.detach()}"
     else:
         # daphne's "fd:" parser only handles IPv4 (it passes the family on as a string).
+        if launch.sock is not None:
+            check_shared_socket("daphne", sock)
         sock.close()
         endpoint = f"tcp6:port={address[1]}:interface={_twisted_escape(str(address[0]))}"
     options: dict[str, Any] = {}
@@ -942,7 +990,11 @@ def _twisted_escape(value: str) -> str:
 
 
 def _load_in_granian_worker(log_level: str, target: str) -> ASGIApplication:
-    """granian's target loader: runs in the worker process, which imports the app itself."""
+    """granian's target loader: runs in the worker process, which imports the app itself.
+
+    The worker stops itself if granian's main process dies without stopping it (SIGKILL),
+    so that no worker outlives the command."""
+    stop_when_parent_dies()
     _configure_library_logging(log_level)
     return _load_app(target)
 
@@ -962,7 +1014,10 @@ def _serve_granian(launch: _Launch) -> None:
         address=launch.host,
         port=port,
         interface=Interfaces.ASGI,
-        workers=1,
+        workers=launch.workers,
+        # granian's own supervision: a worker that dies is started again, unless it died
+        # within a few seconds of its last start (granian then stops: a crash loop).
+        respawn_failed_workers=launch.workers > 1,
         log_level=LogLevels(launch.log_level),
         websockets=True,
         # Bounds the worker's graceful stop (granian's default is to wait indefinitely).
@@ -985,6 +1040,10 @@ def _serve_granian(launch: _Launch) -> None:
 
 
 _GRANIAN_KILL_TIMEOUT = 10
+
+_OWN_WORKER_MODEL = frozenset({"granian"})
+"""Servers whose main process binds the socket and supervises workers of its own; the
+others serve one socket handed to each worker (docs/servers.md, "Many workers")."""
 
 _SPECS: dict[str, _ServerSpec] = {
     spec.name: spec
@@ -1046,6 +1105,8 @@ def run(
     log_level: str = "info",
     max_message_size: int | None = None,
     on_listening: ListeningCallback | None = None,
+    sock: socket.socket | None = None,
+    workers: int = 1,
 ) -> None:
     """Serve the app named by `target` ("module:attr") on `server` until SIGINT/SIGTERM.
 
@@ -1057,14 +1118,29 @@ def run(
     that cannot be bound. `max_message_size` (bytes) becomes the server's WebSocket
     message limit where it has one, so oversized frames are refused early (aiohttp has
     none: each gqlwire handler applies its own ``max_message_size``).
+
+    `sock`, a listening socket bound by another process (a worker of ``serve
+    --workers``), is served instead of binding host:port; `workers` > 1 runs that many
+    worker processes on a server that has its own worker model (`has_own_workers`).
     """
     spec = _spec(server)
+    if sock is not None:
+        check_shared_socket(server, sock)
+    if workers < 1:
+        raise RunnerError(f"expected at least 1 worker, got {workers}")
+    if workers > 1 and not has_own_workers(server):
+        raise RunnerError(
+            f"run() serves {server} in this process only: `gqlwire serve --workers` "
+            "starts several worker processes"
+        )
     if log_level.lower() not in LOG_LEVELS:
         raise RunnerError(f"unknown log level {log_level!r}; choose one of {', '.join(LOG_LEVELS)}")
     install_stop_signals()
     if _STOP.requested:
         return
-    launch = _Launch(target, host, port, log_level.lower(), max_message_size, on_listening)
+    launch = _Launch(
+        target, host, port, log_level.lower(), max_message_size, on_listening, sock, workers
+    )
     _configure_library_logging(launch.log_level)
     try:
         spec.serve(launch)
