@@ -57,7 +57,7 @@ Event = dict[str, Any]
 # 1,000 objects served by the default resolvers, as a catalogue page would be.
 HELLO_QUERY = 'query Hello { hello(name: "world") }'
 ITEMS_QUERY = "query Items { items(count: 1000) { id name price tags } }"
-ITEMS = [
+ITEMS: list[dict[str, Any]] = [
     {"id": n, "name": f"item {n}", "price": n * 1.25, "tags": ["a", "b"]} for n in range(1000)
 ]
 

@@ -55,7 +55,7 @@ QUERIES = (
 )
 
 FULL = {"connections": 32, "duration": 5, "rounds": 3}
-QUICK = {"connections": 4, "duration": 1, "rounds": 1}
+QUICK = {"connections": 2, "duration": 2, "rounds": 1}
 
 _LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -116,7 +116,9 @@ def parse_wrk(output: str) -> dict[str, Any]:
         raise RuntimeError(f"unexpected wrk output:\n{output}")
     found["requests_per_s"] = float(rate.group(1))
     found["requests"] = int(total.group(1))
-    for percent, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\b", output, re.M):
+    for percent, value, unit in re.findall(
+        r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\b", output, re.M
+    ):
         found[f"p{percent}_ms"] = float(value) * _UNITS[unit]
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors:.*", output)
@@ -231,7 +233,7 @@ def _brief(result: dict[str, Any]) -> str:
 def table(report: dict[str, Any]) -> str:
     lines = [
         "| query | library | server | requests/s | p50 ms | p99 ms | server CPU µs/request "
-        "| rounds (min–max req/s) | answers |",
+        "| rounds (min-max req/s) | answers |",
         "|---|---|---|---:|---:|---:|---:|---|---|",
     ]
     order = {name: index for index, name in enumerate(SERVERS)}
@@ -244,10 +246,12 @@ def table(report: dict[str, Any]) -> str:
     )
     for row in rows:
         if "error" in row:
-            lines.append(f"| {row['query']} | {row['library']} | {row['server']} | error | | | | | |")
+            lines.append(
+                f"| {row['query']} | {row['library']} | {row['server']} | error | | | | | |"
+            )
             continue
         spread = row.get("spread")
-        spread_text = f"{spread[0]:,.0f}–{spread[1]:,.0f}" if spread else "n/a"
+        spread_text = f"{spread[0]:,.0f}-{spread[1]:,.0f}" if spread else "n/a"
         lines.append(
             f"| {row['query']} | {row['library']} | {row['server']} "
             f"| {row['requests_per_s']:,.0f} | {row.get('p50_ms', 0):.2f} "
@@ -270,9 +274,7 @@ def write(report: dict[str, Any], out: Path) -> dict[str, Path]:
         f"{size['rounds']} interleaved rounds, best round shown; server on core 0, wrk on "
         f"core 1. Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{meta.get('cpu', '')}, load average at the end "
-        f"{', '.join(f'{v:.1f}' for v in meta['load_average_end'])}.\n\n"
-        + table(report)
-        + "\n"
+        f"{', '.join(f'{v:.1f}' for v in meta['load_average_end'])}.\n\n" + table(report) + "\n"
     )
     return {"json": json_path, "md": md_path}
 

@@ -11,7 +11,8 @@ not what an old environment happens to hold), then runs its share of the suite:
 - ``main``: the whole suite, on the default ``python3`` with the ``dev`` extra, which
   resolves the newest graphql-core (3.3) and Strawberry. It runs ``npm ci`` for the
   interop clients first, and installs Debian's ``chromium`` for the GraphiQL browser test
-  when it is missing and this is root or CI (``apt-get install -y chromium``).
+  and ``wrk`` for the HTTP benchmark's smoke test when they are missing and this is root
+  or CI (``apt-get install -y chromium wrk``).
 - ``graphql-core-3.2``: ``dev`` plus ``graphene``, whose pin holds graphql-core at 3.2:
   the protocol, server (both subprotocols over real servers), HTTP, response-stream and
   schema-library tests (Graphene included).
@@ -67,7 +68,8 @@ class Cell:
     """A regular expression the installed graphql-core version must match."""
     npm: bool = False
     browser: bool = False
-    """Whether the cell runs the GraphiQL browser test, which needs Debian's chromium."""
+    """Whether the cell runs the tests that need Debian's packages: the GraphiQL browser
+    test (chromium) and the HTTP benchmark's smoke test (wrk)."""
     description: str = ""
 
 
@@ -170,6 +172,7 @@ def run_cell(cell: Cell, extra_args: list[str]) -> Outcome:
         run(["npm", "ci", "--no-audit", "--no-fund"])
     if cell.browser:
         ensure_chromium()
+        ensure_wrk()
     command = [str(venv / "bin" / "python"), "-m", "pytest", *cell.pytest_args, *extra_args]
     print("$ " + " ".join(command), flush=True)
     output = run_tee(command)
@@ -275,22 +278,33 @@ own browser downloads are never used)."""
 def ensure_chromium() -> None:
     """Install Debian's ``chromium`` when it is missing, as root or under CI; elsewhere
     the browser test skips and says how to install it (under CI it fails instead)."""
-    if CHROMIUM.exists():
+    ensure_debian_package("chromium", CHROMIUM, "the GraphiQL browser test")
+
+
+def ensure_wrk() -> None:
+    """Debian's ``wrk``, the HTTP benchmark's load generator (its smoke test needs it)."""
+    ensure_debian_package("wrk", Path("/usr/bin/wrk"), "the HTTP benchmark's smoke test")
+
+
+def ensure_debian_package(package: str, binary: Path, needed_by: str) -> None:
+    """Install Debian's ``package`` when ``binary`` is missing, as root or under CI;
+    elsewhere what needs it skips and says how to install it (under CI it fails)."""
+    if binary.exists():
         return
     if not (ci() or os.geteuid() == 0) or shutil.which("apt-get") is None:
         print(
-            f"{CHROMIUM} is missing and this is not root: the GraphiQL browser test will "
-            "skip (install it with: apt-get install -y chromium)",
+            f"{binary} is missing and this is not root: {needed_by} will skip "
+            f"(install it with: apt-get install -y {package})",
             flush=True,
         )
         return
     environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
         print("$ " + " ".join(command), flush=True)
-        # A failed install is not fatal here: the browser test then reports it (and
-        # fails under CI), next to every other result.
+        # A failed install is not fatal here: what needs it then reports it (and fails
+        # under CI), next to every other result.
         if subprocess.run(command, env=environment).returncode != 0:
-            print(f"could not install chromium ({' '.join(command)} failed)", flush=True)
+            print(f"could not install {package} ({' '.join(command)} failed)", flush=True)
             return
 
 
