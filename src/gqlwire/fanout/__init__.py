@@ -1,7 +1,7 @@
 """Fan-out: carry events from whoever publishes them to every subscription that wants them.
 
-Brokers (:class:`MemoryBroker`, :class:`RedisBroker`, :class:`NatsBroker`) move events between publishers and
-subscription sources, within a process or across processes; shared subscriptions
+Brokers (:class:`MemoryBroker`, :class:`RedisBroker`, :class:`NatsBroker`) move events between
+publishers and subscription sources, within a process or across processes; shared subscriptions
 (:mod:`gqlwire.sharing`, ``GraphQLServer(share_key=...)``) execute and serialize each event once
 for every identical subscription. How to use a broker and what it guarantees:
 docs/brokers.md.

@@ -14,6 +14,7 @@ Details in docs/brokers.md ("NatsBroker").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import random
@@ -231,25 +232,31 @@ class NatsBroker(HistoryBroker):
         js, epoch = await self._ready_for_reads()
         subject = topic_subject(self._prefix, topic)
         try:
-            if after is None:
-                return HistoryPage(await self._page(js, epoch, subject, 1, limit))
-            try:
-                cursor_epoch, seq = _parse_event_id(after)
-            except ValueError:
-                return HistoryPage(await self._page(js, epoch, subject, 1, limit), GapReason.INVALID)
-            if seq < 1:
-                return HistoryPage(await self._page(js, epoch, subject, 1, limit), GapReason.INVALID)
-            if cursor_epoch != epoch:
-                return HistoryPage(await self._page(js, epoch, subject, 1, limit), GapReason.LOST)
-            gap = await self._cursor_gap(js, subject, seq)
-            if gap is not None:
-                return HistoryPage(await self._page(js, epoch, subject, 1, limit), gap)
-            return HistoryPage(await self._page(js, epoch, subject, seq + 1, limit))
+            gap: GapReason | None = None
+            start = 1  # from the oldest retained
+            if after is not None:
+                gap = await self._resume_gap(js, epoch, subject, after)
+                if gap is None:
+                    start = _parse_event_id(after)[1] + 1
+            return HistoryPage(await self._page(js, epoch, subject, start, limit), gap)
         except _UNREACHABLE as error:
             raise BrokerUnavailable(
-                f"NATS at {self._where} did not return the history of {topic!r}: "
-                f"{_describe(error)}"
+                f"NATS at {self._where} did not return the history of {topic!r}: {_describe(error)}"
             ) from error
+
+    async def _resume_gap(
+        self, js: JetStreamContext, epoch: str, subject: str, after: str
+    ) -> GapReason | None:
+        """Why the events of ``subject`` after the id ``after`` cannot all be read, if so."""
+        try:
+            cursor_epoch, seq = _parse_event_id(after)
+        except ValueError:
+            return GapReason.INVALID
+        if seq < 1:
+            return GapReason.INVALID
+        if cursor_epoch != epoch:
+            return GapReason.LOST  # an id of a stream since lost (or of another one)
+        return await self._cursor_gap(js, subject, seq)
 
     async def _cursor_gap(self, js: JetStreamContext, subject: str, seq: int) -> GapReason | None:
         """Why the events of ``subject`` after ``seq`` cannot all be read, if they cannot.
@@ -572,10 +579,8 @@ class NatsBroker(HistoryBroker):
         name, consumer.name = consumer.name, None
         js = self._js
         if name is not None and js is not None and self._connected():
-            try:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
                 await js.delete_consumer(self._stream, name)
-            except nats.js.errors.NotFoundError:
-                pass
 
     def _stream_gone(self) -> None:
         self._stream_ready.clear()
@@ -705,10 +710,9 @@ def _parse_event_id(event_id: str) -> tuple[str, int]:
 
 
 async def _unsubscribe(inbox: NatsSubscription) -> None:
-    try:
+    # Fails when the connection is closed or the subscription already gone: fine.
+    with contextlib.suppress(nats.errors.Error):
         await inbox.unsubscribe()
-    except nats.errors.Error:
-        pass  # the connection is closed or the subscription already gone
 
 
 async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
@@ -744,4 +748,3 @@ def _describe_url(url: str) -> str:
     """host:port; never a user or password."""
     parsed = urllib.parse.urlsplit(url)
     return f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 4222}"
-
