@@ -373,14 +373,22 @@ async def test_subscribers_continue_after_a_nats_restart(
     nats_process: NatsProcess, private_brokers: Brokers
 ) -> None:
     gaps: list[BrokerGap] = []
-    publisher, subscriber = private_brokers(), private_brokers(on_gap=gaps.append)
+    publisher = private_brokers()
+    # The subscriber reconnects a second or so after the restart; a new process publishes
+    # at once: what it publishes reaches the subscriber only if its consumer continues
+    # after its last event rather than from "now".
+    subscriber = private_brokers(
+        on_gap=gaps.append, reconnect_min_delay=1.0, reconnect_max_delay=1.5
+    )
     async with subscriber.subscription(TOPIC, after=None) as events:
         await publish_numbers(publisher, range(10))
         received = await take(events, 5)
         nats_process.kill()
         nats_process.start()
-        for n in range(10, 20):
+        await publish_numbers(private_brokers(), range(10, 15))
+        for n in range(15, 20):
             await publish_through_outage(publisher, n)
+        assert subscriber.stats()["reconnects"] == 0  # the new one published before
         received += await take(events, 15, within=20)
     assert received == list(range(20))
     assert subscriber.stats()["reconnects"] >= 1

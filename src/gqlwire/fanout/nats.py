@@ -521,14 +521,15 @@ class NatsBroker(HistoryBroker):
             mem_storage=True,
             num_replicas=1,
         )
+        # Its first messages may arrive before add_consumer returns: take them.
+        consumer.stale = False
         try:
             created = await js.add_consumer(self._stream, config)
         except BaseException:
-            consumer.inbox = None
+            consumer.stale, consumer.inbox = True, None
             await _unsubscribe(inbox)
             raise
         consumer.name = created.name
-        consumer.stale = False
         consumer.ready.set()
 
     def _on_message(self, consumer: _Consumer, inbox: NatsSubscription, message: Msg) -> None:
