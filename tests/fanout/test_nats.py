@@ -418,3 +418,21 @@ async def test_subscribers_are_told_when_nats_lost_the_stream(
     async with in_resume_context(resumed).run(subscriber.subscription, TOPIC) as events:
         assert await take(events, 1) == [100]
     assert resumed.take_gaps() == [ResumeGap(TOPIC, ids[1], GapReason.LOST)]
+
+
+async def test_a_stream_deleted_and_made_again_is_told_as_lost(
+    nats_url: str, brokers: Brokers
+) -> None:
+    """Someone deletes the stream while everyone is connected; a publish makes it again."""
+    publisher, subscriber = brokers(), brokers(timeout=1.0)
+    point = ResumePoint(after=None)
+    async with in_resume_context(point).run(subscriber.subscription, TOPIC) as events:
+        ids = await publish_numbers(publisher, range(3))
+        assert await take(events, 3) == [0, 1, 2]
+        await delete_stream(nats_url, brokers.stream)
+        after = await publish_through_outage(publisher, 100)  # makes the stream again
+        assert after.partition("-")[0] != ids[0].partition("-")[0]  # a new epoch
+        # The subscriber's consumer went with the old stream: its heartbeats stop.
+        assert await take(events, 1, within=20) == [100]
+    assert point.take_gaps() == [ResumeGap(TOPIC, ids[2], GapReason.LOST)]
+    assert subscriber.stats()["gaps"] == 1

@@ -382,14 +382,39 @@ class NatsBroker(HistoryBroker):
 
     async def _run(self) -> None:
         """Connect, then keep the stream and the live consumers in place until closed."""
-        nc = NatsClient()
-        self._nc = nc
+        await self._connect()
+        loop = asyncio.get_running_loop()
+        step = 0
+        while True:
+            self._changed.clear()  # before the round: a change made during it is kept
+            try:
+                await self._keep_in_place()
+                step = 0
+            except Exception as error:
+                delay = self._backoff(step)
+                step += 1
+                if isinstance(error, _UNREACHABLE):
+                    logger.debug("NATS at %s: %s; again in %.2fs", self._where, error, delay)
+                else:
+                    logger.error(
+                        "NatsBroker failed unexpectedly; again in %.2fs", delay, exc_info=error
+                    )
+                await asyncio.sleep(delay)
+                continue
+            try:
+                async with asyncio.timeout(self._heartbeat):
+                    await self._changed.wait()
+            except TimeoutError:
+                pass
+            self._check_activity(loop.time())
+
+    async def _connect(self) -> None:
         options: dict[str, Any] = dict(
             servers=[self._url],
             name="gqlwire",
             connect_timeout=self._timeout,
             allow_reconnect=True,
-            max_reconnect_attempts=-1,
+            max_reconnect_attempts=-1,  # nats-py retries until it connects, and after losses
             reconnect_time_wait=self._reconnect_min_delay,
             ping_interval=max(1, round(self._heartbeat)),
             max_outstanding_pings=2,
@@ -399,28 +424,21 @@ class NatsBroker(HistoryBroker):
         )
         if _SUPPORTS_RECONNECT_HANDLER:
             options["reconnect_to_server_handler"] = self._next_attempt
-        await nc.connect(**options)  # nats-py retries until it connects
-        self._connect_failures = 0
-        self._js = nc.jetstream(timeout=self._timeout)
-        loop = asyncio.get_running_loop()
         step = 0
         while True:
+            nc = self._nc = NatsClient()
             try:
-                await self._keep_in_place()
-                step = 0
-            except _UNREACHABLE as error:
+                await nc.connect(**options)
+                break
+            except Exception as error:  # not a network error: nats-py retries those itself
                 delay = self._backoff(step)
                 step += 1
-                logger.debug("NATS at %s: %s; trying again in %.2fs", self._where, error, delay)
+                logger.error("cannot connect to NATS at %s: %s", self._where, _describe(error))
+                with contextlib.suppress(*_UNREACHABLE):
+                    await nc.close()
                 await asyncio.sleep(delay)
-                continue
-            self._changed.clear()
-            try:
-                async with asyncio.timeout(self._heartbeat):
-                    await self._changed.wait()
-            except TimeoutError:
-                pass
-            self._check_activity(loop.time())
+        self._connect_failures = 0
+        self._js = nc.jetstream(timeout=self._timeout)
 
     async def _keep_in_place(self) -> None:
         """One round: the stream checked, consumers (re-)created or deleted as needed."""
