@@ -432,7 +432,17 @@ async def test_a_stream_deleted_and_made_again_is_told_as_lost(
         await delete_stream(nats_url, brokers.stream)
         after = await publish_through_outage(publisher, 100)  # makes the stream again
         assert after.partition("-")[0] != ids[0].partition("-")[0]  # a new epoch
-        # The subscriber's consumer went with the old stream: its heartbeats stop.
-        assert await take(events, 1, within=20) == [100]
+        await publisher.publish(TOPIC, {"n": 101})
+        # A client resumes on the subscriber's process with a cursor of the new stream,
+        # before that process noticed the change: it is resumed, not told it lost events.
+        resumed = ResumePoint(after=after)
+        async with in_resume_context(resumed).run(subscriber.subscription, TOPIC) as again:
+            assert await take(again, 1) == [101]
+            # The subscriber's consumer went with the old stream: its heartbeats stop.
+            assert await take(events, 2, within=20) == [100, 101]
+            await publisher.publish(TOPIC, {"n": 102})
+            assert await take(again, 1) == [102]
+            assert await take(events, 1) == [102]
+    assert resumed.take_gaps() == []
     assert point.take_gaps() == [ResumeGap(TOPIC, ids[2], GapReason.LOST)]
     assert subscriber.stats()["gaps"] == 1

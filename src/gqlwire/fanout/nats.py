@@ -52,6 +52,7 @@ _UNREACHABLE: Final = (nats.errors.Error, OSError, TimeoutError)
 _SAFE_IN_TOKEN: Final = "-_:~@+=,;!/"
 
 _HEARTBEAT_STATUS: Final = "100"
+_NO_END: Final = 1 << 63  # beyond every stream sequence
 _SUPPORTS_RECONNECT_HANDLER: Final = (
     "reconnect_to_server_handler" in inspect.signature(NatsClient.connect).parameters
 )
@@ -235,6 +236,7 @@ class NatsBroker(HistoryBroker):
             gap: GapReason | None = None
             start = 1  # from the oldest retained
             if after is not None:
+                epoch = await self._epoch_for(js, epoch, after)
                 gap = await self._resume_gap(js, epoch, subject, after)
                 if gap is None:
                     start = _parse_event_id(after)[1] + 1
@@ -243,6 +245,19 @@ class NatsBroker(HistoryBroker):
             raise BrokerUnavailable(
                 f"NATS at {self._where} did not return the history of {topic!r}: {_describe(error)}"
             ) from error
+
+    async def _epoch_for(self, js: JetStreamContext, epoch: str, after: str) -> str:
+        """The stream's epoch, looked up again when ``after`` names another one.
+
+        Another process may have made the stream again while this one stayed connected
+        and did not notice yet: its cursors are then of the current stream, ours not.
+        """
+        if after.partition("-")[0] == epoch:
+            return epoch
+        current = _epoch_of(await js.stream_info(self._stream))
+        if current != epoch:
+            self._stream_gone()  # re-check it and re-create the consumers (telling them)
+        return current
 
     async def _resume_gap(
         self, js: JetStreamContext, epoch: str, subject: str, after: str
@@ -488,9 +503,7 @@ class NatsBroker(HistoryBroker):
             config.max_msgs_per_subject = wanted.max_msgs_per_subject
             config.max_age = self._max_age or 0
             info = await js.update_stream(config)
-        if info.created is None:
-            raise nats.js.errors.Error("the stream's info has no creation time")
-        epoch = f"{round(info.created.timestamp() * 1_000_000):x}"
+        epoch = _epoch_of(info)
         previous, self._epoch = self._epoch, epoch
         if previous is not None and previous != epoch:
             logger.warning(
@@ -512,12 +525,15 @@ class NatsBroker(HistoryBroker):
             info = await js.stream_info(self._stream)
             consumer.epoch, consumer.last_seq = self._epoch, info.state.last_seq
         elif consumer.epoch != self._epoch:
-            self._lost(consumer, GapReason.LOST)
+            # Anyone still in the old stream lost what it had not received of it.
+            self._lost(consumer.topic, GapReason.LOST, (int(consumer.epoch, 16), _NO_END))
             consumer.epoch, consumer.last_seq, consumer.delivered_any = self._epoch, 0, False
         elif consumer.delivered_any and await self._cursor_gap(
             js, consumer.subject, consumer.last_seq
         ):
-            self._lost(consumer, GapReason.EXPIRED)
+            self._lost(
+                consumer.topic, GapReason.EXPIRED, (int(consumer.epoch, 16), consumer.last_seq)
+            )
         inbox_subject = nc.new_inbox()
 
         async def on_message(message: Msg) -> None:
@@ -607,22 +623,38 @@ class NatsBroker(HistoryBroker):
             consumer.stale = True
         self._changed.set()
 
-    def _lost(self, consumer: _Consumer, reason: GapReason) -> None:
-        """Tell each subscriber of ``consumer``'s topic that events were lost."""
+    def _lost(self, topic: str, reason: GapReason, lost_after: tuple[int, int]) -> None:
+        """Tell the subscribers of ``topic`` at or before ``lost_after`` (an event order)
+        that events after their position were lost.
+
+        A subscriber whose position is past it (one that resumed in the new stream) or
+        that has no position yet is not told; one still replaying finds out by itself.
+        """
+        told = False
+        for subscription in self._subscribers(topic):
+            if not isinstance(subscription, HistorySubscription) or subscription._replaying:
+                continue
+            position = subscription.last_id or subscription._after
+            if position is None:
+                continue
+            try:
+                if self._event_order(position) > lost_after:
+                    continue
+            except ValueError:
+                continue
+            told = True
+            subscription._gap()
+            point = subscription._point
+            if point is not None:
+                point.report_gap(ResumeGap(topic, position, reason))
+        if not told:
+            return
         outage = self._outage
         if outage is None:
             outage = self._outage = _Outage(time.time(), f"history {reason.value}")
         if not outage.topics:
             self._gaps += 1  # once per outage that cost topics events
-        outage.topics.add(consumer.topic)
-        for subscription in self._subscribers(consumer.topic):
-            subscription._gap()
-            if not isinstance(subscription, HistorySubscription) or subscription._replaying:
-                continue  # its next read of the history reports it
-            point = subscription._point
-            if point is not None:
-                after = subscription.last_id or subscription._after or ""
-                point.report_gap(ResumeGap(consumer.topic, after, reason))
+        outage.topics.add(topic)
 
     def _maybe_resumed(self) -> None:
         outage = self._outage
@@ -711,6 +743,13 @@ def _decode(data: bytes | None, subject: str) -> Any:
     except orjson.JSONDecodeError:
         logger.warning("skipped a message on NATS subject %r that is not JSON", subject)
         return _UNDECODABLE
+
+
+def _epoch_of(info: js_api.StreamInfo) -> str:
+    """The stream's creation time, in hexadecimal microseconds."""
+    if info.created is None:
+        raise nats.js.errors.Error("the stream's info has no creation time")
+    return f"{round(info.created.timestamp() * 1_000_000):x}"
 
 
 def _event_id(epoch: str, seq: int) -> str:
