@@ -237,6 +237,17 @@ async def test_resuming_gets_exactly_what_was_published_meanwhile(brokers: Broke
     assert received == list(range(total))
 
 
+async def test_a_long_history_is_replayed_page_by_page(brokers: Brokers) -> None:
+    broker = brokers()
+    count = 2 * broker.page_size + 10
+    ids = await publish_numbers(broker, range(count // 2))
+    await broker.publish("another topic", {"n": -1})  # interleaved in the stream
+    ids += await publish_numbers(broker, range(count // 2, count))
+    async with broker.subscription(TOPIC, after=ids[0]) as events:
+        assert await take(events, count - 1) == list(range(1, count))
+        assert isinstance(events, HistorySubscription) and events.last_id == ids[-1]
+
+
 async def test_a_resolver_resumes_through_the_operations_resume_point(brokers: Brokers) -> None:
     """``async for event in broker.subscribe(topic)`` resumes with no code of its own."""
     broker = brokers()

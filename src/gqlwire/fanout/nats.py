@@ -298,18 +298,57 @@ class NatsBroker(HistoryBroker):
     async def _page(
         self, js: JetStreamContext, epoch: str, subject: str, start: int, limit: int
     ) -> list[tuple[str, Any]]:
-        """Up to ``limit`` events of ``subject`` from stream sequence ``start`` on."""
+        """Up to ``limit`` events of ``subject`` from stream sequence ``start`` on.
+
+        Read as one batch of a short-lived pull consumer (a few round trips per page,
+        not one per event).
+        """
+        nc = self._nc
+        if nc is None:
+            raise nats.errors.ConnectionClosedError
+        created = await js.add_consumer(
+            self._stream,
+            js_api.ConsumerConfig(
+                deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=start,
+                filter_subject=subject,
+                ack_policy=js_api.AckPolicy.NONE,
+                max_deliver=1,
+                mem_storage=True,
+                num_replicas=1,
+                inactive_threshold=max(30.0, self._timeout * 2),  # if we cannot delete it
+            ),
+        )
+        try:
+            wanted = min(limit, created.num_pending or 0)
+            return await self._fetch(nc, epoch, subject, created.name, wanted) if wanted else []
+        finally:
+            if self._connected():
+                with contextlib.suppress(*_UNREACHABLE):
+                    await js.delete_consumer(self._stream, created.name)
+
+    async def _fetch(
+        self, nc: NatsClient, epoch: str, subject: str, consumer: str, wanted: int
+    ) -> list[tuple[str, Any]]:
+        """``wanted`` messages (known to be there) of a pull consumer, as events."""
         events: list[tuple[str, Any]] = []
-        while len(events) < limit:
-            try:
-                message = await js.get_msg(self._stream, seq=start, subject=subject, next=True)
-            except nats.js.errors.NotFoundError:
-                break
-            assert message.seq is not None
-            start = message.seq + 1
-            payload = _decode(message.data, subject)
-            if payload is not _UNDECODABLE:
-                events.append((_event_id(epoch, message.seq), payload))
+        inbox = await nc.subscribe(nc.new_inbox())
+        try:
+            await nc.publish(
+                f"$JS.API.CONSUMER.MSG.NEXT.{self._stream}.{consumer}",
+                orjson.dumps({"batch": wanted, "no_wait": True}),
+                reply=inbox.subject,
+            )
+            for _ in range(wanted):
+                message = await inbox.next_msg(timeout=self._timeout)
+                if message.headers and message.headers.get("Status"):
+                    break  # no more messages (trimmed since the consumer was made)
+                payload = _decode(message.data, subject)
+                if payload is not _UNDECODABLE:
+                    seq = message.metadata.sequence.stream
+                    events.append((_event_id(epoch, seq), payload))
+        finally:
+            await _unsubscribe(inbox)
         return events
 
     async def _ready_for_reads(self) -> tuple[JetStreamContext, str]:
