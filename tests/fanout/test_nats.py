@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import signal
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,7 +35,9 @@ from tests.harness.nats_server import (
     nats_server_binary_or_skip,
     nats_url_or_skip,
 )
+from tests.harness.servers import assert_clean_log, free_port, start_server
 from tests.harness.waiting import leaked_tasks, next_within, wait_until
+from tests.harness.wsclient import WSClient, ws_client
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -348,9 +350,7 @@ async def test_a_slow_subscriber_replays_instead_of_losing_events(brokers: Broke
 # -- without NATS ----------------------------------------------------------------------------
 
 
-async def test_publish_without_nats_raises_and_counts(tmp_path: Path) -> None:
-    from tests.harness.servers import free_port
-
+async def test_publish_without_nats_raises_and_counts() -> None:
     broker = NatsBroker(f"nats://127.0.0.1:{free_port()}", timeout=0.3, subscribe_timeout=0.3)
     try:
         with pytest.raises(BrokerUnavailable):
@@ -457,3 +457,74 @@ async def test_a_stream_deleted_and_made_again_is_told_as_lost(
     assert resumed.take_gaps() == []
     assert point.take_gaps() == [ResumeGap(TOPIC, ids[2], GapReason.LOST)]
     assert subscriber.stats()["gaps"] == 1
+
+
+# -- across server processes -----------------------------------------------------------------
+
+
+QUERY = "subscription($t: String!) { tick(topic: $t) { seq } }"
+
+
+async def next_results(client: WSClient, count: int) -> list[dict[str, Any]]:
+    received = []
+    for _ in range(count):
+        message = await client.receive(timeout=10)
+        assert message["type"] == "next", message
+        received.append(message["payload"])
+    return received
+
+
+@pytest.mark.timeout(90)
+async def test_clients_of_a_killed_server_resume_on_another_losing_nothing(
+    brokers: Brokers,
+) -> None:
+    """A server process is killed (SIGKILL) mid-stream while events keep coming; its
+    client resubscribes on another process with its last cursor and gets every event
+    once, in order. One server kind: the wire part is every server's (tests/server)."""
+    env = {
+        "GQLWIRE_TEST_NATS_URL": brokers.url,
+        "GQLWIRE_TEST_NATS_STREAM": brokers.stream,
+        "GQLWIRE_TEST_NATS_PREFIX": brokers.prefix,
+    }
+    publisher = brokers()
+    topic, total = "ticks", 150
+    start = await publisher.publish(topic, {"seq": 0})  # the client starts after it
+    servers = await asyncio.gather(
+        *(
+            asyncio.to_thread(start_server, "tests.fanout.nats_app:schema", "aiohttp", env=env)
+            for _ in "ab"
+        )
+    )
+    killed, other = servers
+    try:
+
+        async def produce() -> None:
+            for seq in range(1, total):
+                await publisher.publish(topic, {"seq": seq})
+                await asyncio.sleep(0.005)
+
+        payload = {"query": QUERY, "variables": {"t": topic}, "extensions": {"cursor": start}}
+        received: list[dict[str, Any]] = []
+        async with ws_client(killed.ws_url()) as client:
+            await client.send({"type": "connection_init"})
+            assert (await client.receive())["type"] == "connection_ack"
+            await client.send({"id": "1", "type": "subscribe", "payload": payload})
+            producing = asyncio.create_task(produce())
+            received += await next_results(client, 20)
+            killed.stop(signum=signal.SIGKILL)
+        cursor = received[-1]["extensions"]["cursor"]
+        async with ws_client(other.ws_url()) as client:
+            await client.send({"type": "connection_init"})
+            assert (await client.receive())["type"] == "connection_ack"
+            payload["extensions"] = {"cursor": cursor}
+            await client.send({"id": "1", "type": "subscribe", "payload": payload})
+            received += await next_results(client, total - 1 - 20)
+            await producing
+            await client.expect_nothing(0.3)  # in particular no duplicate
+    finally:
+        for server in servers:
+            server.stop()
+    assert [result["data"]["tick"]["seq"] for result in received] == list(range(1, total))
+    assert all("gap" not in result.get("extensions", {}) for result in received)
+    assert len({result["extensions"]["cursor"] for result in received}) == total - 1
+    assert_clean_log(other)
