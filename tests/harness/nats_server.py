@@ -28,7 +28,7 @@ from tests.harness.redis_server import in_ci
 from tests.harness.servers import free_port
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
-START_HINT = "start one with: nats-server -js -a 127.0.0.1 -p 4222 -sd /tmp/nats-store &"
+START_HINT = 'start one with: nats-server -js -a 127.0.0.1 -p 4222 -sd "$(mktemp -d)" &'
 
 
 def server_info(host: str, port: int, timeout: float = 2.0) -> dict[str, object]:
@@ -64,6 +64,7 @@ def nats_url_or_skip() -> str:
 
 
 def nats_server_binary_or_skip() -> str:
+    # Debian's package installs it in /usr/sbin, which not every user has on PATH.
     binary = shutil.which("nats-server") or shutil.which("nats-server", path="/usr/sbin")
     if binary is None:
         message = "nats-server is not on PATH (Debian/Ubuntu: apt-get install nats-server)"
