@@ -136,10 +136,10 @@ def installed(venv_python: Path) -> str:
 
 
 def check_no_extras(venv_python: Path) -> None:
-    """The quick start installs no extra: no ASGI server, no Redis client."""
+    """The quick start installs no extra: no ASGI server, no Redis or NATS client."""
     script = (
         "import importlib.util as u\n"
-        "print(' '.join(n for n in ('uvicorn', 'hypercorn', 'daphne', 'granian', 'redis', "
+        "print(' '.join(n for n in ('uvicorn', 'hypercorn', 'daphne', 'granian', 'redis', 'nats', "
         "'strawberry', 'ariadne') if u.find_spec(n)))"
     )
     present = subprocess.run(

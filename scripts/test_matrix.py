@@ -23,6 +23,12 @@ not what an old environment happens to hold), then runs its share of the suite:
 - ``wheel-3.12`` and ``wheel-3.13``: the same quick start with ``python3`` being that
   Python (a directory holding only that link leads the PATH).
 
+Tests that need a broker use the machine's: Redis at ``REDIS_URL`` (default
+``redis://127.0.0.1:6379/0``) and NATS with JetStream at ``NATS_URL`` (default
+``nats://127.0.0.1:4222``); the outage tests start ``redis-server`` and ``nats-server``
+processes of their own. Under ``CI=true`` a missing server or binary fails those tests;
+elsewhere they skip, saying how to start it.
+
 A virtualenv is made anew when it is missing or was made from another ``pyproject.toml``
 or cell definition. Under ``CI=true`` a Python interpreter that cannot be found fails its
 cell; elsewhere the cell is skipped with the reason. The last line sums up every cell as

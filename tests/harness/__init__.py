@@ -12,6 +12,7 @@
 - ``transports``: a ``Transport`` whose writes the test controls.
 - ``node``: the third-party Node clients of ``tests/interop/node``.
 - ``redis_server``: the Redis at ``REDIS_URL`` and private ``redis-server`` processes.
+- ``nats_server``: the NATS (JetStream) at ``NATS_URL`` and private ``nats-server`` processes.
 - ``waiting``: bounded waits for async tests.
 
 Helpers used by one folder only stay there (``support.py`` or its ``conftest.py``).

@@ -1,7 +1,7 @@
 """Fan-out: carry events from whoever publishes them to every subscription that wants them.
 
-Brokers (:class:`MemoryBroker`, :class:`RedisBroker`) move events between publishers and
-subscription sources, within a process or across processes; shared subscriptions
+Brokers (:class:`MemoryBroker`, :class:`RedisBroker`, :class:`NatsBroker`) move events between
+publishers and subscription sources, within a process or across processes; shared subscriptions
 (:mod:`gqlwire.sharing`, ``GraphQLServer(share_key=...)``) execute and serialize each event once
 for every identical subscription. How to use a broker and what it guarantees:
 docs/brokers.md.
@@ -26,6 +26,7 @@ from .memory import MemoryBroker
 from .resume import GapReason, ResumeGap, ResumePoint, current_resume
 
 if TYPE_CHECKING:
+    from .nats import NatsBroker
     from .redis import RedisBroker
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "HistoryPage",
     "HistorySubscription",
     "MemoryBroker",
+    "NatsBroker",
     "RedisBroker",
     "ResumeGap",
     "ResumePoint",
@@ -50,7 +52,17 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # RedisBroker needs the optional redis package: import it only when asked for.
+    # RedisBroker and NatsBroker need optional packages: import them only when asked for.
+    if name == "NatsBroker":
+        try:
+            from .nats import NatsBroker
+        except ModuleNotFoundError as missing:
+            if missing.name != "nats" and not (missing.name or "").startswith("nats."):
+                raise
+            raise ImportError(
+                "NatsBroker needs the nats-py package: pip install 'gqlwire[nats]'"
+            ) from missing
+        return NatsBroker
     if name == "RedisBroker":
         try:
             from .redis import RedisBroker
