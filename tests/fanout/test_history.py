@@ -59,6 +59,16 @@ async def test_a_subscriber_too_slow_for_its_queue_loses_nothing_within_the_hist
     await broker.close()
 
 
+async def test_a_queue_full_before_the_first_event_was_taken_loses_nothing() -> None:
+    broker = MemoryBroker(history=1000, max_queued=3)
+    async with broker.subscription("t", after=None) as events:
+        for n in range(20):  # nothing taken yet: the queue keeps the first three
+            await broker.publish("t", n)
+        assert events.dropped == 17
+        assert await take(events, 20) == list(range(20))
+    await broker.close()
+
+
 @pytest.mark.parametrize(
     ("cursor", "reason"),
     [

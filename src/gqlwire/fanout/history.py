@@ -14,9 +14,10 @@ same for every backend:
   before reading is what makes the hand-over lose nothing.
 - Replay is lazy: one page at a time, so a subscriber far behind costs one page of
   memory, not its whole backlog.
-- A subscriber too slow for its live queue (which drops its oldest event when full, as
-  on every broker) goes back to replaying from its last event: within retention, a slow
-  subscriber on a history broker loses nothing.
+- A subscriber too slow for its live queue goes back to replaying from its last event:
+  within retention, a slow subscriber on a history broker loses nothing. (Its full
+  queue turns the newest event away, rather than dropping the oldest as other brokers
+  do, so that what it holds is always a run of consecutive events.)
 - Every event yielded advances the operation's resume point, so each result carries the
   cursor to resume after it.
 """
@@ -162,6 +163,35 @@ class HistorySubscription(Subscription):
         """The id of the last event yielded (``None`` before the first)."""
         return self._last_id
 
+    @property
+    def position(self) -> str | None:
+        """Where this subscription is: its last event, or the cursor it starts after."""
+        return self._last_id if self._last_id is not None else self._after
+
+    @property
+    def replaying(self) -> bool:
+        """Whether it reads the history now (it then finds any gap by itself)."""
+        return self._replaying
+
+    def report_gap(self, reason: GapReason) -> None:
+        """For a backend: the events after :attr:`position` are gone (``reason``); counted
+        in :attr:`gaps` and told with the operation's next result."""
+        self._gap()
+        position = self.position
+        if self._point is not None and position is not None:
+            self._point.report_gap(ResumeGap(self.topic, position, reason))
+
+    def _push(self, payload: Any) -> bool:
+        # A full queue turns the *newest* event away: what it holds stays a run of
+        # consecutive events, and what it turned away is read from the history after
+        # the last one yielded (even before the first was yielded).
+        if len(self._queue) >= self._max_queued:
+            self._dropped += 1
+            return True
+        self._queue.append(payload)
+        self._wake()
+        return False
+
     async def __anext__(self) -> Any:
         while True:
             if self._page:
@@ -172,15 +202,13 @@ class HistorySubscription(Subscription):
                 await self._read_page()
                 continue
             event_id, payload = await super().__anext__()
-            if self._dropped != self._drops_seen:
-                # The live queue overflowed: what it dropped is still in the history.
-                self._drops_seen = self._dropped
-                if self._last_id is not None:
-                    self._replaying = True
-                    continue
             order = self._broker._event_order(event_id)
             if self._last_order is not None and order <= self._last_order:
                 continue  # replayed already
+            if self._dropped != self._drops_seen:
+                # The queue turned events away after this one: read them from the history.
+                self._drops_seen = self._dropped
+                self._replaying = True
             return self._hand_over(event_id, payload, order)
 
     async def _read_page(self) -> None:

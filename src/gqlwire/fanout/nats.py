@@ -37,7 +37,7 @@ from nats.js import api as js_api
 
 from .broker import DEFAULT_MAX_QUEUED, BrokerGap, BrokerUnavailable
 from .history import HistoryBroker, HistoryPage, HistorySubscription
-from .resume import GapReason, ResumeGap
+from .resume import GapReason
 
 __all__ = ["DEFAULT_NATS_URL", "NatsBroker", "topic_subject"]
 
@@ -690,9 +690,9 @@ class NatsBroker(HistoryBroker):
         """
         told = False
         for subscription in self._subscribers(topic):
-            if not isinstance(subscription, HistorySubscription) or subscription._replaying:
+            if not isinstance(subscription, HistorySubscription) or subscription.replaying:
                 continue
-            position = subscription.last_id or subscription._after
+            position = subscription.position
             if position is None:
                 continue
             try:
@@ -701,10 +701,7 @@ class NatsBroker(HistoryBroker):
             except ValueError:
                 continue
             told = True
-            subscription._gap()
-            point = subscription._point
-            if point is not None:
-                point.report_gap(ResumeGap(topic, position, reason))
+            subscription.report_gap(reason)
         if not told:
             return
         outage = self._outage
