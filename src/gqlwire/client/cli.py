@@ -116,7 +116,9 @@ def add_client_commands(commands: Commands) -> None:
             default=0,
             metavar="N",
             help="reconnect up to N times after an abnormal close (sse: a stream that "
-            "drops), resubscribing (default: %(default)s: report the failure at once)",
+            "drops), resubscribing after the last result's cursor when the server sends "
+            "cursors, so no event is printed twice or missed (default: %(default)s: "
+            "report the failure at once)",
         )
         parser.add_argument(
             "--timeout",

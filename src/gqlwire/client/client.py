@@ -61,6 +61,13 @@ class Client:
       ``connection_ack``; then the client closes with 4504 (retried). 0 waits forever.
     - ``session``: an ``aiohttp.ClientSession`` you own and close; by default the client
       makes one while it is connected and closes it.
+    - ``resume``: when a subscription is subscribed again after a reconnect, send the
+      ``extensions.cursor`` of the last result that carried one (merged into the
+      ``extensions`` given to ``subscribe()``), so that a server whose events come from a
+      broker with history resumes after it instead of starting over. A result carrying
+      ``extensions.gap`` (events the server could no longer deliver) is yielded as it
+      is, and logged as a warning. ``False`` resubscribes with the original payload.
+      Default ``True``.
 
     Lifecycle: leaving ``async with`` (or ``await client.close()``) closes the socket
     with 1000 and ends everything; active ``subscribe()`` iterators then stop and a
@@ -87,6 +94,7 @@ class Client:
         keep_alive: float = 0.0,
         connection_ack_timeout: float | None = 10.0,
         session: aiohttp.ClientSession | None = None,
+        resume: bool = True,
     ) -> None:
         self.options = ClientOptions.build(
             url,
@@ -100,6 +108,7 @@ class Client:
             keep_alive=keep_alive,
             connection_ack_timeout=connection_ack_timeout,
             session=session,
+            resume=resume,
         )
         self._supervisor = ConnectionSupervisor(self.options)
 

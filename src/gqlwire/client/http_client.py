@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -31,10 +32,13 @@ from .errors import (
 )
 from .graphql_response import interpret_payload, interpret_response, media_type
 from .options import HeadersOption, HTTPClientOptions, RetryWait
+from .resume import result_cursor, warn_if_gap, with_cursor
 from .retry import ConnectionEnd, Decision, decide
 from .sse import EventTooLarge, ServerSentEvent, SSEParser
 
 __all__ = ["HTTPClient"]
+
+logger = logging.getLogger("gqlwire.client")
 
 GRAPHQL_ACCEPT: Final = "application/graphql-response+json, application/json"
 EVENT_STREAM: Final = "text/event-stream"
@@ -63,7 +67,10 @@ class _Request:
     """Done once that await returned (or raised)."""
     last_event_id: str = ""
     """The id of the latest SSE event with one; sent as ``Last-Event-ID`` when the stream
-    is opened again."""
+    is opened again (when resuming)."""
+    cursor: str | None = None
+    """The ``extensions.cursor`` of the latest result with one; sent back in the body's
+    ``extensions`` when the stream is opened again (when resuming)."""
 
 
 class HTTPClient:
@@ -100,10 +107,15 @@ class HTTPClient:
       keep-alive comment (graphql-sse sends one every 12 s), before it counts as
       dropped (:class:`ConnectionLost`, or opened again); 0 or ``None``: no limit.
     - ``retry_attempts`` and ``retry_wait``: as the WebSocket client's, for event
-      streams: a stream that drops before ``complete`` is opened again (the
-      subscription starts over, as a WebSocket client's resubscription does) up to
-      ``retry_attempts`` times in the life of the subscription. Queries and mutations
-      are never sent twice.
+      streams: a stream that drops before ``complete`` is opened again (resumed, see
+      ``resume``) up to ``retry_attempts`` times in the life of the subscription.
+      Queries and mutations are never sent twice.
+    - ``resume``: a stream opened again carries ``Last-Event-ID`` (the last ``id:``
+      received) and ``extensions.cursor`` (the last result's cursor, merged into the
+      ``extensions`` given to ``subscribe()``), so that a server whose events come from
+      a broker with history resumes after them; a result carrying ``extensions.gap`` is
+      yielded as it is and logged as a warning. ``False``: the subscription starts over
+      with the original request. Default ``True``.
     - ``max_response_size``: bytes of a response body, and characters of one event;
       beyond it the request ends with :class:`BadResponse`.
     - ``session``: an ``aiohttp.ClientSession`` you own and close (for TLS settings, a
@@ -130,6 +142,7 @@ class HTTPClient:
         retry_wait: RetryWait | None = None,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         session: aiohttp.ClientSession | None = None,
+        resume: bool = True,
     ) -> None:
         self.options = HTTPClientOptions.build(
             url,
@@ -140,6 +153,7 @@ class HTTPClient:
             retry_wait=retry_wait,
             max_response_size=max_response_size,
             session=session,
+            resume=resume,
         )
         self._session: aiohttp.ClientSession | None = None  # ours, while one is open
         self._leases = 0  # operations using a session
@@ -215,7 +229,7 @@ class HTTPClient:
     ) -> dict[str, Any]:
         """POST the operation and return its result (with ``errors`` if the server
         reported some alongside ``data``)."""
-        body = _body(query, variables, operation_name, extensions)
+        body = orjson.dumps(_payload(query, variables, operation_name, extensions))
         async with self._lease() as session, self._request() as request:
             try:
                 return await self._guarded(
@@ -234,7 +248,7 @@ class HTTPClient:
     ) -> AsyncGenerator[dict[str, Any], None]:
         """Open an event stream for the operation and yield each result until the server
         completes it; simply stops if the client is closed meanwhile."""
-        body = _body(query, variables, operation_name, extensions)
+        payload = _payload(query, variables, operation_name, extensions)
         async with self._lease() as session, self._request() as request:
             retries = 0
             retrying = False
@@ -247,8 +261,9 @@ class HTTPClient:
                     except _Interrupted:
                         return
                     retries += 1
+                resumed = with_cursor(payload, request.cursor if self.options.resume else None)
                 try:
-                    end = await self._open_stream(session, body, request, retrying)
+                    end = await self._open_stream(session, orjson.dumps(resumed), request, retrying)
                 except _Interrupted:
                     return
                 if end is None:
@@ -280,9 +295,12 @@ class HTTPClient:
                                 if event.event == "complete":
                                     return
                                 if event.event == "next":
-                                    yield interpret_payload(
+                                    result = interpret_payload(
                                         _json(event), f"a next event from {self.url}"
                                     )
+                                    request.cursor = result_cursor(result) or request.cursor
+                                    warn_if_gap(logger, result, f"at {self.url}", payload)
+                                    yield result
                                 # Other event types are not the protocol's: ignored, as
                                 # graphql-sse's own client does with unknown ones.
                     finally:
@@ -432,7 +450,7 @@ class HTTPClient:
         self, session: aiohttp.ClientSession, body: bytes, request: _Request
     ) -> None:
         headers = await self._headers(EVENT_STREAM)
-        if request.last_event_id:
+        if request.last_event_id and self.options.resume:
             headers["Last-Event-ID"] = request.last_event_id
         try:
             response = await session.post(
@@ -497,12 +515,12 @@ class _StreamDropped(Exception):
         self.end = ConnectionEnd(error.code, error.reason, acknowledged=True, error=error)
 
 
-def _body(
+def _payload(
     query: str,
     variables: Mapping[str, Any] | None,
     operation_name: str | None,
     extensions: Mapping[str, Any] | None,
-) -> bytes:
+) -> dict[str, Any]:
     payload: dict[str, Any] = {"query": query}
     if variables is not None:
         payload["variables"] = dict(variables)
@@ -510,7 +528,7 @@ def _body(
         payload["operationName"] = operation_name
     if extensions is not None:
         payload["extensions"] = dict(extensions)
-    return orjson.dumps(payload)
+    return payload
 
 
 def _json(event: ServerSentEvent) -> object:

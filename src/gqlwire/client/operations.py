@@ -14,6 +14,7 @@ from typing import Any
 
 from .errors import copy_error
 from .protocol import Completed, Errors, Result
+from .resume import with_cursor
 
 __all__ = ["ClientClosing", "Failed", "Operation", "OperationEvent", "OperationRegistry"]
 
@@ -35,12 +36,20 @@ OperationEvent = Result | Errors | Completed | Failed | ClientClosing
 
 @dataclass(eq=False)
 class Operation:
-    """One ``subscribe()``/``execute()`` call: its id (stable across reconnections) and
-    the events its consumer has not read yet."""
+    """One ``subscribe()``/``execute()`` call: its id (stable across reconnections), the
+    events its consumer has not read yet, and the cursor of its last result."""
 
     id: str
     payload: dict[str, Any]
     events: asyncio.Queue[OperationEvent] = field(default_factory=asyncio.Queue)
+    cursor: str | None = None
+    """The ``extensions.cursor`` of the last result that had one: where a resubscription
+    after a reconnect resumes (see :mod:`.resume`)."""
+
+    def subscribe_payload(self, resume: bool) -> dict[str, Any]:
+        """What ``subscribe`` (legacy: ``start``) sends: the payload, with the last
+        cursor in its ``extensions`` when resuming."""
+        return with_cursor(self.payload, self.cursor if resume else None)
 
 
 class OperationRegistry:

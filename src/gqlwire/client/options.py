@@ -128,6 +128,7 @@ class ClientOptions:
     keep_alive: float  # 0: no client pings
     connection_ack_timeout: float  # 0: wait forever
     session: aiohttp.ClientSession | None
+    resume: bool  # resubscribe from each subscription's last cursor
 
     @classmethod
     def build(
@@ -144,6 +145,7 @@ class ClientOptions:
         keep_alive: float | None,
         connection_ack_timeout: float | None,
         session: aiohttp.ClientSession | None,
+        resume: bool,
     ) -> ClientOptions:
         check_url(url)
         _retry_attempts(retry_attempts)
@@ -168,6 +170,7 @@ class ClientOptions:
             keep_alive=_seconds("keep_alive", keep_alive),
             connection_ack_timeout=_seconds("connection_ack_timeout", connection_ack_timeout),
             session=session,
+            resume=bool(resume),
         )
 
 
@@ -181,6 +184,7 @@ class HTTPClientOptions:
     retry_wait: RetryWait
     max_response_size: int
     session: aiohttp.ClientSession | None
+    resume: bool  # reopen a stream from its last event id and cursor
 
     @classmethod
     def build(
@@ -194,6 +198,7 @@ class HTTPClientOptions:
         retry_wait: RetryWait | None,
         max_response_size: int,
         session: aiohttp.ClientSession | None,
+        resume: bool,
     ) -> HTTPClientOptions:
         check_http_url(url)
         if headers is not None and not (isinstance(headers, Mapping) or callable(headers)):
@@ -213,4 +218,5 @@ class HTTPClientOptions:
             retry_wait=retry_wait if retry_wait is not None else exponential_backoff,
             max_response_size=max_response_size,
             session=session,
+            resume=bool(resume),
         )

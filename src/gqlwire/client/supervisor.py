@@ -41,6 +41,7 @@ from .protocol import (
     Result,
     ServerEvent,
 )
+from .resume import result_cursor, warn_if_gap
 from .retry import ConnectionEnd, Decision, decide
 
 __all__ = ["ConnectionSupervisor"]
@@ -124,7 +125,8 @@ class ConnectionSupervisor:
             and self.operations.get(operation.id) is operation
         ):
             connection.subscribed.add(operation.id)
-            await connection.send(connection.codec.subscribe(operation.id, operation.payload))
+            payload = operation.subscribe_payload(self.options.resume)
+            await connection.send(connection.codec.subscribe(operation.id, payload))
 
     async def release(self, operation: Operation) -> None:
         """The consumer is done with `operation` (it ended, broke out, was cancelled):
@@ -482,6 +484,10 @@ class ConnectionSupervisor:
         elif isinstance(event, Result):
             operation = self.operations.get(event.id)
             if operation is not None and event.id in connection.subscribed:
+                cursor = result_cursor(event.payload)
+                if cursor is not None:
+                    operation.cursor = cursor
+                warn_if_gap(logger, event.payload, operation.id, operation.payload)
                 operation.events.put_nowait(event)
         elif isinstance(event, Errors | Completed) and event.id in connection.subscribed:
             connection.subscribed.discard(event.id)
@@ -505,6 +511,8 @@ class ConnectionSupervisor:
             if self.operations.get(operation.id) is not operation:
                 continue  # released while an earlier subscribe was being sent
             connection.subscribed.add(operation.id)
-            message = connection.codec.subscribe(operation.id, operation.payload)
+            # After a lost socket, from the last cursor: the server starts after it.
+            payload = operation.subscribe_payload(self.options.resume)
+            message = connection.codec.subscribe(operation.id, payload)
             if not await connection.send(message):
                 return
