@@ -6,13 +6,17 @@ after; ``extensions.gap`` when the events are gone). Between client and server r
 :class:`TCPProxy`, which resets the connections mid-stream and refuses new ones while
 the test publishes more events: what a network fault or a restarting proxy does. The
 client reconnects on its own, and the test counts what its caller was given.
+
+The last tests run the same drop against the server's own resuming
+(:mod:`tests.apps.resume_app`: a resolver over ``MemoryBroker(history=...)`` with nothing
+about resuming in it), on one server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -29,6 +33,8 @@ from .support import APP_SERVERS, fast_retry, wait_until
 pytestmark = pytest.mark.timeout(60)
 
 RESUME_APP = "tests.apps.client_resume_app:app"
+HISTORY_APP = "tests.apps.resume_app:app"
+TICK = "subscription($t: String!) { tick(topic: $t) { seq } }"
 QUERY = "subscription Numbers { numbers }"
 MINE = {"tag": "mine"}
 """The caller's own extensions: the cursor is merged into them, never replaces them."""
@@ -55,9 +61,16 @@ def first_server(server_pool: ServerPool) -> ServerProcess:
     return server_pool.get(RESUME_APP, APP_SERVERS[0])
 
 
+@pytest.fixture
+def history_server(server_pool: ServerPool) -> ServerProcess:
+    """The server side's own resume app: a real history broker (``MemoryBroker``)."""
+    return server_pool.get(HISTORY_APP, APP_SERVERS[0])
+
+
 @pytest.fixture(autouse=True)
 def _clean_server_log(request: pytest.FixtureRequest) -> Iterator[None]:
-    names = [name for name in ("resume_server", "first_server") if name in request.fixturenames]
+    fixtures = ("resume_server", "first_server", "history_server")
+    names = [name for name in fixtures if name in request.fixturenames]
     watches = [LogWatch(request.getfixturevalue(name)) for name in names]
     yield
     for watch in watches:
@@ -106,8 +119,13 @@ class Numbers:
 class Consumer:
     """Iterates a subscription in a task; ``numbers`` is what its caller was given."""
 
-    def __init__(self, subscription: AsyncIterator[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        subscription: AsyncIterator[dict[str, Any]],
+        number: Callable[[dict[str, Any]], int] = lambda result: result["data"]["numbers"],
+    ) -> None:
         self.results: list[dict[str, Any]] = []
+        self._number = number
         self._task = asyncio.get_running_loop().create_task(self._consume(subscription))
 
     async def _consume(self, subscription: AsyncIterator[dict[str, Any]]) -> None:
@@ -116,7 +134,7 @@ class Consumer:
 
     @property
     def numbers(self) -> list[int]:
-        return [result["data"]["numbers"] for result in self.results]
+        return [self._number(result) for result in self.results]
 
     def _check_running(self) -> None:
         if self._task.done():
@@ -155,7 +173,7 @@ def sse_client(proxy: TCPProxy, token: str, **options: Any) -> HTTPClient:
     return HTTPClient(url, retry_wait=fast_retry, retry_attempts=RETRIES, **options)
 
 
-async def drop_while_publishing(proxy: TCPProxy, numbers: Numbers, count: int) -> None:
+async def drop_while_publishing(proxy: TCPProxy, numbers: Numbers | Ticks, count: int) -> None:
     """Reset the client's connections, publish `count` events while it cannot
     reconnect, then let it reconnect."""
     accepted = proxy.accepted
@@ -335,3 +353,73 @@ async def test_http_client_yields_and_logs_a_gap(
             finally:
                 await consumer.stop()
     assert_gap_reported(consumer, caplog, f"at {client.url} (Numbers)")
+
+
+# -- against the server's own resuming, over a history broker ------------------------------------
+
+
+class Ticks:
+    """A topic of :mod:`tests.apps.resume_app` (``MemoryBroker(history=50)``)."""
+
+    def __init__(self, server: ServerProcess, topic: str) -> None:
+        self.server = server
+        self.topic = topic
+        self.published = 0
+
+    async def publish(self, count: int) -> None:
+        params = {"topic": self.topic, "start": str(self.published + 1), "count": str(count)}
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            response = await http.post(self.server.http_url("/_publish"), params=params)
+        response.raise_for_status()
+        self.published += count
+
+    async def wait_for_subscriber(self) -> None:
+        async def subscribed() -> bool:
+            async with httpx.AsyncClient(timeout=5.0) as http:
+                response = await http.get(self.server.http_url("/_subscribers"))
+            return int(response.json().get(self.topic, 0)) >= 1
+
+        await wait_until(subscribed, f"a broker subscriber of {self.topic}")
+
+
+async def history_scenario(client: Client | HTTPClient, proxy: TCPProxy, ticks: Ticks) -> Consumer:
+    """Events 1-10, a drop after the third arrived, 11-20 while the client is away, and
+    21 after it came back: no wait for the resubscription, since it resumes anyway."""
+    async with client:
+        subscription = client.subscribe(TICK, {"t": ticks.topic})
+        consumer = Consumer(subscription, lambda result: result["data"]["tick"]["seq"])
+        try:
+            await ticks.wait_for_subscriber()
+            await ticks.publish(10)
+            await consumer.wait_for(3)
+            await drop_while_publishing(proxy, ticks, 10)
+            await ticks.publish(1)
+            await consumer.wait_for_number(21)
+        finally:
+            await consumer.stop()
+    return consumer
+
+
+@pytest.mark.parametrize("path", ["/unshared", "/shared"])
+async def test_client_resumes_over_a_history_broker(
+    history_server: ServerProcess, path: str, token: str
+) -> None:
+    ticks = Ticks(history_server, token)
+    async with TCPProxy(history_server.host, history_server.port) as proxy:
+        url = f"ws://127.0.0.1:{proxy.port}{path}"
+        client = Client(url, retry_wait=fast_retry, retry_attempts=RETRIES)
+        consumer = await history_scenario(client, proxy, ticks)
+    assert consumer.numbers == list(range(1, 22))
+    cursors = [result["extensions"]["cursor"] for result in consumer.results]
+    assert len(set(cursors)) == len(cursors)
+
+
+async def test_http_client_resumes_over_a_history_broker(
+    history_server: ServerProcess, token: str
+) -> None:
+    ticks = Ticks(history_server, token)
+    async with TCPProxy(history_server.host, history_server.port) as proxy:
+        url = f"http://127.0.0.1:{proxy.port}/unshared"
+        client = HTTPClient(url, retry_wait=fast_retry, retry_attempts=RETRIES)
+        consumer = await history_scenario(client, proxy, ticks)
+    assert consumer.numbers == list(range(1, 22))
