@@ -10,31 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, NoReturn
+from typing import Any, NoReturn
 
 import orjson
-from redis.asyncio import ConnectionPool, Redis
-from redis.asyncio.connection import AbstractConnection, Connection, parse_url
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .broker import DEFAULT_MAX_QUEUED, Broker, BrokerGap, BrokerUnavailable
+from .redis_connection import (
+    DEFAULT_REDIS_URL,
+    UNREACHABLE,
+    RedisEndpoint,
+    backoff_delay,
+    cancel_and_wait,
+    describe,
+    send,
+)
 
 __all__ = ["DEFAULT_REDIS_URL", "RedisBroker"]
 
 logger = logging.getLogger("gqlwire.fanout")
-
-DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
-
-# What "Redis could not be reached" looks like: redis-py's own errors, a socket error it
-# did not wrap, and our own deadlines (asyncio.timeout raises the builtin TimeoutError).
-_UNREACHABLE: Final = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
 
 
 class _SilentConnection(RedisConnectionError):
@@ -112,25 +110,9 @@ class RedisBroker(Broker):
         self._reconnect_max_delay = reconnect_max_delay
         self._on_gap = on_gap
 
-        options: dict[str, Any] = dict(parse_url(url))
-        self._connection_class: type[AbstractConnection] = options.pop(
-            "connection_class", Connection
-        )
-        self._where = _describe_address(options)
-        # Our loops own retrying and back-off; redis-py's must not retry behind them.
-        options.update(
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            protocol=2,
-            decode_responses=False,
-        )
-        self._subscriber_options = options
-        # One retry lets a publish replace a pooled connection that died since its last use.
-        self._publish_pool: ConnectionPool = ConnectionPool(
-            connection_class=self._connection_class, **{**options, "retry": Retry(NoBackoff(), 1)}
-        )
-        self._publisher = Redis(connection_pool=self._publish_pool)
+        self._endpoint = RedisEndpoint.from_url(url, timeout)
+        self._where = self._endpoint.where
+        self._publish_pool, self._publisher = self._endpoint.publisher()
         self._publish_failing = False
 
         self._ready: dict[str, asyncio.Event] = {}  # per topic: Redis delivers it to us
@@ -152,7 +134,7 @@ class RedisBroker(Broker):
         try:
             async with asyncio.timeout(self._timeout):
                 await self._publisher.publish(self._prefix + topic, data)
-        except _UNREACHABLE as error:
+        except UNREACHABLE as error:
             self._dropped_while_disconnected += 1
             if not self._publish_failing:
                 self._publish_failing = True
@@ -160,10 +142,10 @@ class RedisBroker(Broker):
                     "cannot publish to Redis at %s (%s): publish() raises BrokerUnavailable "
                     "and counts dropped_while_disconnected until Redis answers again",
                     self._where,
-                    _describe(error),
+                    describe(error),
                 )
             raise BrokerUnavailable(
-                f"Redis at {self._where} did not take the publish to {topic!r}: {_describe(error)}"
+                f"Redis at {self._where} did not take the publish to {topic!r}: {describe(error)}"
             ) from error
         if self._publish_failing:
             self._publish_failing = False
@@ -211,7 +193,7 @@ class RedisBroker(Broker):
         self._ready.clear()
         reader, self._reader = self._reader, None
         if reader is not None:
-            await _cancel_and_wait(reader)
+            await cancel_and_wait(reader)
             if not reader.cancelled() and reader.exception() is not None:
                 logger.error("the Redis reader task had failed", exc_info=reader.exception())
         await self._publisher.aclose()
@@ -236,20 +218,11 @@ class RedisBroker(Broker):
             step = 0
 
     def _backoff(self, step: int) -> float:
-        ceiling = min(self._reconnect_max_delay, self._reconnect_min_delay * 2 ** min(step, 30))
-        return random.uniform(ceiling / 2, ceiling)
+        return backoff_delay(step, self._reconnect_min_delay, self._reconnect_max_delay)
 
     async def _connect(self) -> AbstractConnection:
-        connection = self._connection_class(**self._subscriber_options)
-        connect: Callable[[], Awaitable[None]] = connection.connect  # redis-py leaves it untyped
-        try:
-            # redis-py bounds each socket operation; this bounds the whole handshake.
-            async with asyncio.timeout(self._timeout * 2):
-                await connect()
-        except BaseException:
-            await connection.disconnect(nowait=True)
-            raise
-        return connection
+        # redis-py bounds each socket operation; this bounds the whole handshake.
+        return await self._endpoint.connect(self._timeout * 2)
 
     def _connect_failed(self, error: Exception) -> None:
         self._connect_failures += 1
@@ -257,10 +230,10 @@ class RedisBroker(Broker):
             logger.warning(
                 "cannot connect to Redis at %s (%s); retrying with back-off",
                 self._where,
-                _describe(error),
+                describe(error),
             )
         else:
-            logger.debug("Redis at %s still unreachable: %s", self._where, _describe(error))
+            logger.debug("Redis at %s still unreachable: %s", self._where, describe(error))
 
     def _start_session(self, connection: AbstractConnection) -> _Session:
         if self._ever_connected:
@@ -286,7 +259,7 @@ class RedisBroker(Broker):
         finally:
             session.ended = True
             self._changed.set()  # a writer that swallowed its cancellation wakes and stops
-            await _cancel_and_wait(writer)
+            await cancel_and_wait(writer)
             # Retrieved even when we are being cancelled: the writer may have failed
             # before its cancellation landed.
             written = None if writer.cancelled() else writer.exception()
@@ -303,12 +276,12 @@ class RedisBroker(Broker):
         lost = {topic for topic in session.requested if topic in self._topics}
         outage = self._outage
         if outage is None:
-            outage = self._outage = _Outage(time.time(), _describe(error), set())
+            outage = self._outage = _Outage(time.time(), describe(error), set())
             logger.warning(
                 "lost the Redis connection to %s (%s); reconnecting. %d subscribed topic(s) "
                 "receive nothing until then, and what is published meanwhile is lost",
                 self._where,
-                _describe(error),
+                describe(error),
                 len(lost),
             )
         if lost and not outage.topics:
@@ -317,7 +290,7 @@ class RedisBroker(Broker):
         for topic in lost:
             for subscription in self._subscribers(topic):
                 subscription._gap()
-        if not isinstance(error, _UNREACHABLE):
+        if not isinstance(error, UNREACHABLE):
             logger.error("Redis subscriber connection failed unexpectedly", exc_info=error)
 
     async def _read(self, session: _Session) -> NoReturn:
@@ -376,7 +349,7 @@ class RedisBroker(Broker):
                     session.synced = True
                     self._maybe_resumed(session)
                 if loop.time() >= next_ping:
-                    await _send(connection, "PING")
+                    await send(connection, "PING")
                     next_ping = loop.time() + self._health_check_interval
                 try:
                     async with asyncio.timeout_at(next_ping):
@@ -395,13 +368,13 @@ class RedisBroker(Broker):
             for topic in gone:
                 session.requested.discard(topic)
                 session.pending[topic] = session.pending.get(topic, 0) + 1
-            await _send(session.connection, "UNSUBSCRIBE", *(self._prefix + t for t in gone))
+            await send(session.connection, "UNSUBSCRIBE", *(self._prefix + t for t in gone))
         new = [topic for topic in self._topics if topic not in session.requested]
         if new:
             for topic in new:
                 session.requested.add(topic)
                 session.pending[topic] = session.pending.get(topic, 0) + 1
-            await _send(session.connection, "SUBSCRIBE", *(self._prefix + t for t in new))
+            await send(session.connection, "SUBSCRIBE", *(self._prefix + t for t in new))
 
     def _maybe_resumed(self, session: _Session) -> None:
         """End the outage once a new connection has every wanted topic confirmed."""
@@ -423,33 +396,3 @@ class RedisBroker(Broker):
                 self._on_gap(BrokerGap(topics, outage.lost_at, resumed_at, outage.error))
             except Exception:
                 logger.exception("the on_gap callback raised")
-
-
-async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
-    """Cancel ``task`` and wait until it is done.
-
-    Cancels again while it runs on: in Python 3.11 ``asyncio.wait_for`` (which redis-py
-    uses for socket timeouts) swallows a cancellation that lands as its operation finishes.
-    """
-    while not task.done():
-        task.cancel()
-        await asyncio.wait([task], timeout=0.1)
-
-
-async def _send(connection: AbstractConnection, *args: str) -> None:
-    if not connection.is_connected:  # never let redis-py reconnect this socket behind us
-        raise RedisConnectionError("the subscriber connection is closed")
-    await connection.send_command(*args, check_health=False)
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def _describe_address(options: dict[str, Any]) -> str:
-    """host:port/db or the socket path; never the password."""
-    db = options.get("db", 0)
-    if "path" in options:
-        return f"unix:{options['path']}/{db}"
-    return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}/{db}"
