@@ -1,10 +1,10 @@
 """Fan-out: carry events from whoever publishes them to every subscription that wants them.
 
-Brokers (:class:`MemoryBroker`, :class:`RedisBroker`, :class:`NatsBroker`) move events between
-publishers and subscription sources, within a process or across processes; shared subscriptions
-(:mod:`gqlwire.sharing`, ``GraphQLServer(share_key=...)``) execute and serialize each event once
-for every identical subscription. How to use a broker and what it guarantees:
-docs/brokers.md.
+Brokers (:class:`MemoryBroker`, :class:`RedisBroker`, :class:`RedisStreamBroker`,
+:class:`NatsBroker`) move events between publishers and subscription sources, within a
+process or across processes; shared subscriptions (:mod:`gqlwire.sharing`,
+``GraphQLServer(share_key=...)``) execute and serialize each event once for every identical
+subscription. How to use a broker and what it guarantees: docs/brokers.md.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from .resume import GapReason, ResumeGap, ResumePoint, current_resume
 if TYPE_CHECKING:
     from .nats import NatsBroker
     from .redis import RedisBroker
+    from .redis_streams import RedisStreamBroker
 
 __all__ = [
     "DEFAULT_MAX_QUEUED",
@@ -44,6 +45,7 @@ __all__ = [
     "MemoryBroker",
     "NatsBroker",
     "RedisBroker",
+    "RedisStreamBroker",
     "ResumeGap",
     "ResumePoint",
     "Subscription",
@@ -52,7 +54,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # RedisBroker and NatsBroker need optional packages: import them only when asked for.
+    # The Redis brokers and NatsBroker need optional packages: import them only when asked.
     if name == "NatsBroker":
         try:
             from .nats import NatsBroker
@@ -63,14 +65,19 @@ def __getattr__(name: str) -> Any:
                 "NatsBroker needs the nats-py package: pip install 'gqlwire[nats]'"
             ) from missing
         return NatsBroker
-    if name == "RedisBroker":
+    if name == "RedisBroker" or name == "RedisStreamBroker":
         try:
-            from .redis import RedisBroker
+            if name == "RedisBroker":
+                from .redis import RedisBroker
+
+                return RedisBroker
+            from .redis_streams import RedisStreamBroker
+
+            return RedisStreamBroker
         except ModuleNotFoundError as missing:
             if missing.name != "redis" and not (missing.name or "").startswith("redis."):
                 raise
             raise ImportError(
-                "RedisBroker needs the redis package: pip install 'gqlwire[redis]'"
+                f"{name} needs the redis package: pip install 'gqlwire[redis]'"
             ) from missing
-        return RedisBroker
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
