@@ -4,7 +4,8 @@
   fail under ``CI=true``).
 - ``private_redis``: a redis-server of this module's own, running at the start of each test;
   tests may kill, freeze and restart it. Stopped when the module ends.
-- ``case``: a broker of each kind (memory, redis) for the tests of the common contract.
+- ``case``: a broker of each kind (memory, redis, redis-streams) for the tests of the common
+  contract.
 - every test checks that it leaves no asyncio task behind.
 """
 
@@ -19,9 +20,10 @@ from typing import Any
 
 import pytest
 
-from gqlwire.fanout import Broker, MemoryBroker, RedisBroker
+from gqlwire.fanout import Broker, MemoryBroker, RedisBroker, RedisStreamBroker
 from tests.harness.redis_server import (
     RedisProcess,
+    delete_keys,
     numsub,
     redis_server_binary_or_skip,
     redis_url_or_skip,
@@ -87,6 +89,12 @@ class BrokerCase:
             lambda: self.broker.stats()["topics"].get(topic, 0) >= count,
             f"{count} local subscriber(s) of {topic!r}",
         )
+        if isinstance(self.broker, RedisStreamBroker):
+            streams = self.broker
+            await wait_until(
+                lambda: streams._live_position(topic) is not None,
+                f"the stream reader's position in {topic!r} is fixed",
+            )
         if self.url is not None:
             url, channel = self.url, self.prefix + topic
 
@@ -108,12 +116,17 @@ class BrokerCase:
             await wait_until(gone, f"Redis has no subscriber of {channel!r}")
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-streams"])
 async def case(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[BrokerCase]:
     broker: Any
     if request.param == "memory":
         broker = MemoryBroker()
         built = BrokerCase("memory", broker, prefix)
+    elif request.param == "redis-streams":
+        url = request.getfixturevalue("redis_url")
+        broker = RedisStreamBroker(url, stream_prefix=prefix)
+        built = BrokerCase("redis-streams", broker, prefix)
+        request.addfinalizer(lambda: delete_keys(url, prefix))
     else:
         url = request.getfixturevalue("redis_url")
         broker = RedisBroker(url, channel_prefix=prefix)

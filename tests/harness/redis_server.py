@@ -145,3 +145,14 @@ async def numsub(url: str, channel: str) -> int:
         return int(rows[0][1])
     finally:
         await client.aclose()
+
+
+def delete_keys(url: str, prefix: str) -> None:
+    """Delete the keys (streams) a test made under its own ``prefix``."""
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        keys = list(client.scan_iter(match=prefix.replace("*", r"\*") + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -29,7 +29,7 @@ import orjson
 from redis.asyncio.connection import AbstractConnection
 
 from .broker import DEFAULT_MAX_QUEUED, BrokerGap, BrokerUnavailable
-from .history import DEFAULT_PAGE_SIZE, Event, HistoryBroker, HistoryPage
+from .history import DEFAULT_PAGE_SIZE, HISTORY_START, Event, HistoryBroker, HistoryPage
 from .redis_connection import (
     DEFAULT_REDIS_URL,
     UNREACHABLE,
@@ -184,6 +184,7 @@ class RedisStreamBroker(HistoryBroker):
         # the stream it read (None: not known yet, the stream did not exist).
         self._positions: dict[str, bytes] = {}
         self._epochs: dict[str, str | None] = {}
+        self._starts: dict[str, str] = {}  # the first position, as a live position
         self._fixing: dict[str, asyncio.Event] = {}  # a position is being looked up
         self._wanted = asyncio.Event()  # a position was fixed: the idle reader reads
         self._up = asyncio.Event()  # the reader's connection is up and checked
@@ -251,6 +252,19 @@ class RedisStreamBroker(HistoryBroker):
         events = _events(page, epoch)
         return HistoryPage(events, GapReason.EXPIRED if trimmed else None)
 
+    def _live_position(self, topic: str) -> str | None:
+        position = self._positions.get(topic)
+        if position is None:
+            return None
+        return self._as_live_position(topic, position)
+
+    def _live_start(self, topic: str) -> str | None:
+        return self._starts.get(topic)
+
+    def _as_live_position(self, topic: str, position: bytes) -> str:
+        epoch = self._epochs.get(topic)
+        return HISTORY_START if epoch is None else f"{epoch}:{position.decode()}"
+
     def _event_order(self, event_id: str) -> tuple[int, ...]:
         parsed = _parse_event_id(event_id)
         if parsed is None:
@@ -297,6 +311,7 @@ class RedisStreamBroker(HistoryBroker):
         # The XREAD under way may still return entries of it; they are dropped.
         self._positions.pop(topic, None)
         self._epochs.pop(topic, None)
+        self._starts.pop(topic, None)
 
     async def _until_delivering(self, topic: str) -> None:
         """Fix the topic's reader position at the stream's newest entry, then return once
@@ -355,6 +370,7 @@ class RedisStreamBroker(HistoryBroker):
         else:
             self._positions[topic] = _FROM_START
             self._epochs[topic] = None
+        self._starts[topic] = self._as_live_position(topic, self._positions[topic])
         self._wanted.set()
         await self._wake_reader(topic)
 
