@@ -7,12 +7,15 @@ a dropped connection costs nothing (the reader goes on after its last ids) and a
 subscription can start after any event still retained. Details in docs/brokers.md
 ("RedisStreamBroker").
 
-Ids and epochs. Redis numbers stream entries ``<ms>-<seq>``, from its clock; a stream
-deleted or lost (a Redis restarted without persistence) is numbered afresh, so an id alone
-cannot tell "what follows this event" from "this history is gone". Every entry therefore
-also carries its stream's *epoch*, a random token chosen when the stream is created (the
-publish script copies it from the newest entry). An event id, and so a cursor, is
-``<epoch>:<ms>-<seq>``: a cursor of another epoch is reported ``lost``, never misread.
+Ids, epochs and ordinals. Redis numbers stream entries ``<ms>-<seq>``, from its clock; a
+stream deleted or lost (a Redis restarted without persistence) is numbered afresh, so an
+id alone cannot tell "what follows this event" from "this history is gone". Every entry
+therefore also carries its stream's *epoch*, a random token chosen when the stream is
+created, and its *ordinal*, 1 for the stream's first entry and one more for each next
+(the publish script reads both from the newest entry). An event id, and so a cursor, is
+``<epoch>:<ordinal>:<ms>-<seq>``: a cursor of another epoch is reported ``lost``, never
+misread, and one whose successor was trimmed away is ``expired`` (Redis itself does not
+record what trimming removed).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
@@ -46,57 +50,71 @@ __all__ = ["RedisStreamBroker"]
 logger = logging.getLogger("gqlwire.fanout")
 
 EPOCH_FIELD: Final = b"e"
+ORDINAL_FIELD: Final = b"n"
 DATA_FIELD: Final = b"d"
 _FROM_START: Final = b"0-0"
 
-# Atomic, so that two publishers creating a stream at once agree on its epoch, and the
-# epoch of an entry is always that of the entries before it. The stream never becomes
+# Atomic, so that two publishers creating a stream at once agree on its epoch, and each
+# entry's epoch and ordinal follow from the entry before it. The stream never becomes
 # empty through our trimming (MAXLEN ~ keeps at least the new entry, and MINID is older
 # than it), so "no newest entry" means a new stream.
 # KEYS[1]: the stream. ARGV: a new epoch, the payload, MAXLEN ("" for none), max age in
-# ms ("" for none).
+# ms ("" for none). Returns {epoch, ordinal, entry id}.
 _PUBLISH_SCRIPT: Final = """
-local epoch = ARGV[1]
+local epoch, ordinal = ARGV[1], 0
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 if newest then
   local fields = newest[2]
   for i = 1, #fields, 2 do
-    if fields[i] == 'e' then epoch = fields[i + 1] end
+    if fields[i] == 'e' then epoch = fields[i + 1]
+    elseif fields[i] == 'n' then ordinal = tonumber(fields[i + 1]) or 0 end
   end
 end
+ordinal = string.format('%d', ordinal + 1)
 local id
 if ARGV[3] ~= '' then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', epoch, 'd', ARGV[2])
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*',
+    'e', epoch, 'n', ordinal, 'd', ARGV[2])
 else
-  id = redis.call('XADD', KEYS[1], '*', 'e', epoch, 'd', ARGV[2])
+  id = redis.call('XADD', KEYS[1], '*', 'e', epoch, 'n', ordinal, 'd', ARGV[2])
 end
 if ARGV[4] ~= '' then
   local now = redis.call('TIME')
   local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[4])
   redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%d', oldest))
 end
-return {epoch, id}
+return {epoch, ordinal, id}
 """
 
-# One consistent look at a stream for a resume: what it retains, what it let go of, and
-# the page after the cursor. Returns {} for a missing stream, else {first entry or false,
-# max-deleted-entry-id ("" before Redis 7), last-generated-id, page}.
+# One consistent look at a stream for a resume: its oldest and newest entries, and the
+# page after the cursor. Returns {} for a missing stream, else {oldest or false, newest
+# or false, page}.
 # KEYS[1]: the stream. ARGV: the entry id to start after, the page size.
 _READ_AFTER_SCRIPT: Final = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local first, deleted, last = false, '', '0-0'
-for i = 1, #info, 2 do
-  local name = info[i]
-  if name == 'first-entry' then first = info[i + 1]
-  elseif name == 'max-deleted-entry-id' then deleted = info[i + 1]
-  elseif name == 'last-generated-id' then last = info[i + 1] end
-end
+local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1] or false
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1] or false
 local page = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
-return {first, deleted, last, page}
+return {oldest, newest, page}
 """
 
 EntryId = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class _EventId:
+    """``<epoch>:<ordinal>:<ms>-<seq>``, parsed."""
+
+    epoch: str
+    ordinal: int
+    entry: EntryId
+
+    def __str__(self) -> str:
+        return f"{self.epoch}:{self.ordinal}:{self.entry[0]}-{self.entry[1]}"
+
+    @property
+    def entry_id(self) -> str:
+        return f"{self.entry[0]}-{self.entry[1]}"
 
 
 class RedisStreamBroker(HistoryBroker):
@@ -179,11 +197,11 @@ class RedisStreamBroker(HistoryBroker):
         self._read_after_script = self._client.register_script(_READ_AFTER_SCRIPT)
         self._publish_failing = False
 
-        # Per topic with local subscribers, once fixed: the last entry id the reader
-        # delivered (or the stream's newest when the topic was added), and the epoch of
-        # the stream it read (None: not known yet, the stream did not exist).
+        # Per topic with local subscribers, once fixed: the entry id the reader reads
+        # after (the last it delivered, or the stream's newest when the topic was added),
+        # and that entry as an event id (None: no entry yet, the stream did not exist).
         self._positions: dict[str, bytes] = {}
-        self._epochs: dict[str, str | None] = {}
+        self._last_events: dict[str, _EventId | None] = {}
         self._starts: dict[str, str] = {}  # the first position, as a live position
         self._fixing: dict[str, asyncio.Event] = {}  # a position is being looked up
         self._wanted = asyncio.Event()  # a position was fixed: the idle reader reads
@@ -206,7 +224,7 @@ class RedisStreamBroker(HistoryBroker):
         args = (secrets.token_hex(6), data, self._max_length, self._max_age_ms)
         try:
             async with asyncio.timeout(self._timeout):
-                epoch, entry_id = await self._publish_script(keys=[self._key(topic)], args=args)
+                reply = await self._publish_script(keys=[self._key(topic)], args=args)
         except UNREACHABLE as error:
             self._dropped_while_disconnected += 1
             if not self._publish_failing:
@@ -224,7 +242,8 @@ class RedisStreamBroker(HistoryBroker):
             self._publish_failing = False
             logger.info("publishing to Redis at %s works again", self._where)
         self._published += 1
-        return f"{epoch.decode()}:{entry_id.decode()}"
+        epoch, ordinal, entry_id = (part.decode() for part in reply)
+        return f"{epoch}:{ordinal}:{entry_id}"
 
     # -- history -------------------------------------------------------------------------
 
@@ -235,54 +254,43 @@ class RedisStreamBroker(HistoryBroker):
         cursor = _parse_event_id(after)
         if cursor is None:
             return HistoryPage(await self._oldest(key, limit), GapReason.INVALID)
-        epoch, entry_id = cursor
-        start = f"{entry_id[0]}-{entry_id[1]}"
-        reply = await self._call(self._read_after_script, key, start, limit)
-        if not reply:  # the stream is gone: so is what the cursor pointed into
-            return HistoryPage([], GapReason.LOST)
-        first, deleted, last, page = reply
-        if first and _entry_epoch(first[1]) != epoch:
+        reply = await self._call(self._read_after_script, key, cursor.entry_id, limit)
+        if not reply or not reply[0]:
+            # The stream is gone (or emptied by someone else): so is what the cursor
+            # pointed into.
             return HistoryPage(await self._oldest(key, limit), GapReason.LOST)
-        if entry_id > _parse_entry_id(last):
+        oldest, newest, page = (_event(*reply[0])[0], _event(*reply[1])[0], reply[2])
+        if oldest.epoch != cursor.epoch:
+            return HistoryPage(await self._oldest(key, limit), GapReason.LOST)
+        if cursor.entry > newest.entry or cursor.ordinal > newest.ordinal:
             return HistoryPage(await self._oldest(key, limit), GapReason.INVALID)
-        if deleted:
-            trimmed = _parse_entry_id(deleted) > entry_id
-        else:  # before Redis 7: assume the worst when the cursor is older than the first
-            trimmed = bool(first) and _parse_entry_id(first[0]) > entry_id
-        events = _events(page, epoch)
-        return HistoryPage(events, GapReason.EXPIRED if trimmed else None)
+        # The page starts at the oldest entry when the cursor's own was trimmed; events
+        # were lost only if its successor was trimmed too.
+        expired = cursor.ordinal + 1 < oldest.ordinal
+        return HistoryPage(_events(page), GapReason.EXPIRED if expired else None)
 
     def _live_position(self, topic: str) -> str | None:
-        position = self._positions.get(topic)
-        if position is None:
+        if topic not in self._positions:
             return None
-        return self._as_live_position(topic, position)
+        last = self._last_events.get(topic)
+        return HISTORY_START if last is None else str(last)
 
     def _live_start(self, topic: str) -> str | None:
         return self._starts.get(topic)
-
-    def _as_live_position(self, topic: str, position: bytes) -> str:
-        epoch = self._epochs.get(topic)
-        return HISTORY_START if epoch is None else f"{epoch}:{position.decode()}"
 
     def _event_order(self, event_id: str) -> tuple[int, ...]:
         parsed = _parse_event_id(event_id)
         if parsed is None:
             raise ValueError(f"not an event id of a RedisStreamBroker: {event_id!r}")
-        return parsed[1]
+        return parsed.entry
 
     async def _oldest(self, key: str, limit: int) -> list[Event]:
-        """The first ``limit`` events of the stream, each with its own epoch."""
         try:
             async with asyncio.timeout(self._timeout):
-                # Parsed by redis-py: [(id, {field: value})], bytes throughout.
                 entries: Any = await self._client.xrange(key, "-", "+", count=limit)
         except UNREACHABLE as error:
             raise self._unavailable("read the history of", key, error) from error
-        return [
-            (f"{_text(fields.get(EPOCH_FIELD))}:{entry_id.decode()}", _payload(fields))
-            for entry_id, fields in entries
-        ]
+        return _events(entries)
 
     async def _call(self, script: Any, key: str, *args: Any) -> Any:
         try:
@@ -310,7 +318,7 @@ class RedisStreamBroker(HistoryBroker):
     def _topic_removed(self, topic: str) -> None:
         # The XREAD under way may still return entries of it; they are dropped.
         self._positions.pop(topic, None)
-        self._epochs.pop(topic, None)
+        self._last_events.pop(topic, None)
         self._starts.pop(topic, None)
 
     async def _until_delivering(self, topic: str) -> None:
@@ -366,11 +374,13 @@ class RedisStreamBroker(HistoryBroker):
         if newest:
             entry_id, fields = newest[0]
             self._positions[topic] = entry_id
-            self._epochs[topic] = _text(fields.get(EPOCH_FIELD))
+            self._last_events[topic] = _event(entry_id, fields)[0]
         else:
             self._positions[topic] = _FROM_START
-            self._epochs[topic] = None
-        self._starts[topic] = self._as_live_position(topic, self._positions[topic])
+            self._last_events[topic] = None
+        start = self._live_position(topic)
+        assert start is not None
+        self._starts[topic] = start
         self._wanted.set()
         await self._wake_reader(topic)
 
@@ -479,16 +489,16 @@ class RedisStreamBroker(HistoryBroker):
         Checked on every connection: after a loss, Redis may have restarted empty, and
         an XREAD from our old positions would quietly read a new stream.
         """
-        topics = [topic for topic, epoch in self._epochs.items() if epoch is not None]
+        topics = [topic for topic, last in self._last_events.items() if last is not None]
         for topic in topics:
             await send(connection, "XREVRANGE", self._key(topic), "+", "-", "COUNT", 1)
         replies = [await connection.read_response() for _ in topics]
         lost = set()
         for topic, newest in zip(topics, replies, strict=True):
-            if topic not in self._epochs:
+            last = self._last_events.get(topic)
+            if last is None:
                 continue  # its last subscriber left meanwhile
-            epoch = _entry_epoch(newest[0][1]) if newest else None
-            if epoch != self._epochs[topic]:
+            if not newest or _event(*newest[0])[0].epoch != last.epoch:
                 lost.add(topic)
         lost_at, why = self._outage or (time.time(), "")
         self._outage = None
@@ -524,28 +534,28 @@ class RedisStreamBroker(HistoryBroker):
         for entry_id, fields in entries:
             if topic not in self._positions:
                 return  # its last subscriber left
-            epoch = _entry_epoch(fields)
-            known = self._epochs[topic]
-            if known is not None and epoch != known:
+            event_id, data = _event(entry_id, fields)
+            last = self._last_events[topic]
+            if last is not None and event_id.epoch != last.epoch:
                 # The stream was deleted and created again while we read it: the new
                 # one's entries may be numbered below our position, so start over.
                 self._lose({topic}, time.time(), "the stream was replaced")
                 return
-            self._epochs[topic] = epoch
+            self._last_events[topic] = event_id
             self._positions[topic] = entry_id
             try:
-                payload = orjson.loads(_field(fields, DATA_FIELD) or b"")
+                payload = orjson.loads(data)
             except orjson.JSONDecodeError:
                 logger.warning("skipped an entry of Redis stream %r that is not JSON", topic)
                 continue
-            self._deliver(topic, (f"{epoch}:{entry_id.decode()}", payload))
+            self._deliver(topic, (str(event_id), payload))
 
     def _lose(self, topics: set[str], lost_at: float, why: str) -> None:
         """Redis no longer has the history read so far of ``topics``: read each from the
         start of its new stream, and tell their subscribers and the application."""
         for topic in topics:
             self._positions[topic] = _FROM_START
-            self._epochs[topic] = None
+            self._last_events[topic] = None
             self._history_lost(topic)
         self._gaps += 1
         resumed_at = time.time()
@@ -566,43 +576,41 @@ class RedisStreamBroker(HistoryBroker):
         return self._prefix + topic
 
 
-def _parse_entry_id(text: bytes | str) -> EntryId:
-    raw = text.decode() if isinstance(text, bytes) else text
-    milliseconds, _, sequence = raw.partition("-")
-    return int(milliseconds), int(sequence)
-
-
-def _parse_event_id(event_id: str) -> tuple[str, EntryId] | None:
-    """``(epoch, entry id)`` of ``<epoch>:<ms>-<seq>``, or None for anything else."""
-    epoch, _, entry = event_id.partition(":")
+def _parse_event_id(event_id: str) -> _EventId | None:
+    """``<epoch>:<ordinal>:<ms>-<seq>`` parsed, or None for anything else."""
+    epoch, _, rest = event_id.partition(":")
+    ordinal, _, entry = rest.partition(":")
     milliseconds, _, sequence = entry.partition("-")
-    if not (epoch.isalnum() and milliseconds.isdigit() and sequence.isdigit()):
+    if not (epoch.isalnum() and epoch.isascii()):
         return None
-    return epoch, (int(milliseconds), int(sequence))
+    if not all(part.isdigit() and part.isascii() for part in (ordinal, milliseconds, sequence)):
+        return None
+    return _EventId(epoch, int(ordinal), (int(milliseconds), int(sequence)))
 
 
-def _field(fields: list[bytes], name: bytes) -> bytes | None:
-    for index in range(0, len(fields) - 1, 2):
-        if fields[index] == name:
-            return fields[index + 1]
-    return None
+def _event(entry_id: bytes, fields: list[bytes] | dict[bytes, bytes]) -> tuple[_EventId, bytes]:
+    """A stream entry as we wrote it: its event id, and its payload's JSON.
+
+    ``fields`` as Redis sends them, or as redis-py's XRANGE parses them (a dict).
+    """
+    values = (
+        fields if isinstance(fields, dict) else dict(zip(fields[::2], fields[1::2], strict=True))
+    )
+    milliseconds, _, sequence = entry_id.partition(b"-")
+    event_id = _EventId(
+        values.get(EPOCH_FIELD, b"").decode(),
+        int(values.get(ORDINAL_FIELD) or 0),
+        (int(milliseconds), int(sequence or 0)),
+    )
+    return event_id, values.get(DATA_FIELD, b"")
 
 
-def _entry_epoch(fields: list[bytes]) -> str:
-    return _text(_field(fields, EPOCH_FIELD))
-
-
-def _text(value: bytes | None) -> str:
-    return value.decode() if value is not None else ""
-
-
-def _payload(fields: dict[bytes, bytes]) -> Any:
-    data = fields.get(DATA_FIELD)
-    return None if data is None else orjson.loads(data)
-
-
-def _events(page: list[Any], epoch: str) -> list[Event]:
-    return [
-        (f"{epoch}:{entry_id.decode()}", orjson.loads(_field(fields, DATA_FIELD) or b"null"))
-        for entry_id, fields in page
-    ]
+def _events(entries: list[Any]) -> list[Event]:
+    events: list[Event] = []
+    for entry_id, fields in entries:
+        event_id, data = _event(entry_id, fields)
+        try:
+            events.append((str(event_id), orjson.loads(data)))
+        except orjson.JSONDecodeError:
+            logger.warning("skipped a stream entry that is not JSON: %r", event_id)
+    return events
