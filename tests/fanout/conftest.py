@@ -92,9 +92,15 @@ class BrokerCase:
         if isinstance(self.broker, RedisStreamBroker):
             streams = self.broker
             await wait_until(
-                lambda: streams._live_position(topic) is not None,
-                f"the stream reader's position in {topic!r} is fixed",
+                lambda: (
+                    streams._live_position(topic) is not None
+                    and topic not in streams._fixing
+                    and streams.stats()["connected"]
+                ),
+                f"the stream reader's position in {topic!r} is fixed and its reader is up",
             )
+            # Subscribers woken by that were scheduled before us: let them finish opening.
+            await asyncio.sleep(0)
         if self.url is not None:
             url, channel = self.url, self.prefix + topic
 

@@ -319,8 +319,16 @@ async def test_closing_ends_subscriptions_and_leaves_no_task(broker: RedisStream
         ended.append([event async for event in broker.subscribe(topic)])
 
     consumers = [asyncio.create_task(consume(topic)) for topic in ("a", "a", "b")]
-    await wait_until(lambda: broker.stats()["subscribers"] == 3, "three subscribers")
-    await wait_until(lambda: broker._reader is not None and broker.stats()["connected"], "up")
+    await wait_until(
+        lambda: (
+            broker.stats()["subscribers"] == 3
+            and all(broker._live_position(topic) is not None for topic in ("a", "b"))
+            and not broker._fixing
+            and broker.stats()["connected"]
+        ),
+        "three subscribers opened",
+    )
+    await asyncio.sleep(0)  # the subscribers woken by that finish opening first
     await broker.close()
     async with asyncio.timeout(10):
         await asyncio.gather(*consumers)
