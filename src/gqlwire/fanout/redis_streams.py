@@ -427,7 +427,9 @@ class RedisStreamBroker(HistoryBroker):
                 continue
             error = await self._serve(connection)
             self._connection_lost(error)
-            step = 0
+            # A lost connection is retried at once; an error reply (a key that is not a
+            # stream, say) backs off further each time instead of looping.
+            step = 0 if isinstance(error, UNREACHABLE) or step is None else step + 1
 
     def _connect_failed(self, error: Exception) -> None:
         self._connect_failures += 1
