@@ -543,6 +543,8 @@ class RedisStreamBroker(HistoryBroker):
                 # one's entries may be numbered below our position, so start over.
                 self._lose({topic}, time.time(), "the stream was replaced")
                 return
+            if last is not None and event_id.entry <= last.entry:
+                continue  # read by an XREAD from before the topic was last (re)added
             self._last_events[topic] = event_id
             self._positions[topic] = entry_id
             try:
