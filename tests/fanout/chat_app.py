@@ -2,7 +2,9 @@
 
 ``schema_for(broker)`` builds it around any broker. ``schema`` (for ``gqlwire serve``) uses
 a :class:`RedisBroker` at ``$GQLWIRE_TEST_REDIS_URL`` with channel prefix
-``$GQLWIRE_TEST_CHANNEL_PREFIX``, so that several server processes share the rooms:
+``$GQLWIRE_TEST_CHANNEL_PREFIX``, so that several server processes share the rooms;
+``streams_schema`` the same with a :class:`RedisStreamBroker` (stream prefix
+``$GQLWIRE_TEST_CHANNEL_PREFIX`` too), whose subscriptions resume after a cursor:
 
 - ``subscription { messages(room: "1") }`` yields each text sent to the room;
 - ``mutation { send(room: "1", text: "hi") }`` publishes and returns true;
@@ -26,7 +28,7 @@ from graphql import (
     GraphQLString,
 )
 
-from gqlwire.fanout import Broker, RedisBroker
+from gqlwire.fanout import Broker, RedisBroker, RedisStreamBroker
 
 
 def schema_for(broker: Broker) -> GraphQLSchema:
@@ -70,9 +72,7 @@ def schema_for(broker: Broker) -> GraphQLSchema:
     )
 
 
-schema = schema_for(
-    RedisBroker(
-        os.environ.get("GQLWIRE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
-        channel_prefix=os.environ.get("GQLWIRE_TEST_CHANNEL_PREFIX", "gqlwire-test-chat:"),
-    )
-)
+_url = os.environ.get("GQLWIRE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+_prefix = os.environ.get("GQLWIRE_TEST_CHANNEL_PREFIX", "gqlwire-test-chat:")
+schema = schema_for(RedisBroker(_url, channel_prefix=_prefix))
+streams_schema = schema_for(RedisStreamBroker(_url, stream_prefix=_prefix))
