@@ -378,9 +378,8 @@ class RedisStreamBroker(HistoryBroker):
         else:
             self._positions[topic] = _FROM_START
             self._last_events[topic] = None
-        start = self._live_position(topic)
-        assert start is not None
-        self._starts[topic] = start
+        last = self._last_events[topic]
+        self._starts[topic] = HISTORY_START if last is None else str(last)
         self._wanted.set()
         await self._wake_reader(topic)
 
