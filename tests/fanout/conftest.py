@@ -93,7 +93,7 @@ class BrokerCase:
             streams = self.broker
             await wait_until(
                 lambda: (
-                    streams._live_position(topic) is not None
+                    topic in streams._positions
                     and topic not in streams._fixing
                     and streams.stats()["connected"]
                 ),

@@ -322,7 +322,7 @@ async def test_closing_ends_subscriptions_and_leaves_no_task(broker: RedisStream
     await wait_until(
         lambda: (
             broker.stats()["subscribers"] == 3
-            and all(broker._live_position(topic) is not None for topic in ("a", "b"))
+            and all(topic in broker._positions for topic in ("a", "b"))
             and not broker._fixing
             and broker.stats()["connected"]
         ),

@@ -33,7 +33,7 @@ import orjson
 from redis.asyncio.connection import AbstractConnection
 
 from .broker import DEFAULT_MAX_QUEUED, BrokerGap, BrokerUnavailable
-from .history import DEFAULT_PAGE_SIZE, HISTORY_START, Event, HistoryBroker, HistoryPage
+from .history import DEFAULT_PAGE_SIZE, Event, HistoryBroker, HistoryPage, HistorySubscription
 from .redis_connection import (
     DEFAULT_REDIS_URL,
     UNREACHABLE,
@@ -202,7 +202,6 @@ class RedisStreamBroker(HistoryBroker):
         # and that entry as an event id (None: no entry yet, the stream did not exist).
         self._positions: dict[str, bytes] = {}
         self._last_events: dict[str, _EventId | None] = {}
-        self._starts: dict[str, str] = {}  # the first position, as a live position
         self._fixing: dict[str, asyncio.Event] = {}  # a position is being looked up
         self._wanted = asyncio.Event()  # a position was fixed: the idle reader reads
         self._up = asyncio.Event()  # the reader's connection is up and checked
@@ -269,15 +268,6 @@ class RedisStreamBroker(HistoryBroker):
         expired = cursor.ordinal + 1 < oldest.ordinal
         return HistoryPage(_events(page), GapReason.EXPIRED if expired else None)
 
-    def _live_position(self, topic: str) -> str | None:
-        if topic not in self._positions:
-            return None
-        last = self._last_events.get(topic)
-        return HISTORY_START if last is None else str(last)
-
-    def _live_start(self, topic: str) -> str | None:
-        return self._starts.get(topic)
-
     def _event_order(self, event_id: str) -> tuple[int, ...]:
         parsed = _parse_event_id(event_id)
         if parsed is None:
@@ -319,7 +309,6 @@ class RedisStreamBroker(HistoryBroker):
         # The XREAD under way may still return entries of it; they are dropped.
         self._positions.pop(topic, None)
         self._last_events.pop(topic, None)
-        self._starts.pop(topic, None)
 
     async def _until_delivering(self, topic: str) -> None:
         """Fix the topic's reader position at the stream's newest entry, then return once
@@ -378,8 +367,6 @@ class RedisStreamBroker(HistoryBroker):
         else:
             self._positions[topic] = _FROM_START
             self._last_events[topic] = None
-        last = self._last_events[topic]
-        self._starts[topic] = HISTORY_START if last is None else str(last)
         self._wanted.set()
         await self._wake_reader(topic)
 
@@ -555,11 +542,18 @@ class RedisStreamBroker(HistoryBroker):
 
     def _lose(self, topics: set[str], lost_at: float, why: str) -> None:
         """Redis no longer has the history read so far of ``topics``: read each from the
-        start of its new stream, and tell their subscribers and the application."""
+        start of its new stream, and tell their subscribers and the application.
+
+        The new stream's entries are delivered as any live events: Redis numbers them
+        from its clock, after those of the lost stream, so subscribers take them as new.
+        A subscriber replaying now finds the loss by itself, in the history.
+        """
         for topic in topics:
             self._positions[topic] = _FROM_START
             self._last_events[topic] = None
-            self._history_lost(topic)
+            for subscription in self._subscribers(topic):
+                if isinstance(subscription, HistorySubscription) and not subscription.replaying:
+                    subscription.report_gap(GapReason.LOST)
         self._gaps += 1
         resumed_at = time.time()
         logger.warning(
