@@ -28,11 +28,19 @@ from tests.harness.redis_server import delete_keys
 from tests.harness.waiting import next_within, wait_until
 
 
+@pytest.fixture(autouse=True)
+def delete_streams(redis_url: str, prefix: str) -> Iterator[None]:
+    """Every test's streams are deleted when it ends, passed or failed."""
+    try:
+        yield
+    finally:
+        delete_keys(redis_url, prefix)
+
+
 @pytest.fixture
 async def broker(redis_url: str, prefix: str) -> AsyncIterator[RedisStreamBroker]:
     async with RedisStreamBroker(redis_url, stream_prefix=prefix) as built:
         yield built
-    delete_keys(redis_url, prefix)
 
 
 @pytest.fixture
@@ -188,7 +196,6 @@ async def test_a_cursor_past_retention_is_reported_expired_and_continues_from_th
             async with subscription:
                 assert await next_within(subscription) == resumed_after + 1
                 assert point.take_gaps() == []
-    delete_keys(redis_url, prefix)
 
 
 async def test_max_age_trims_events_older_than_it_when_publishing(
@@ -209,7 +216,6 @@ async def test_max_age_trims_events_older_than_it_when_publishing(
         assert point.cursor == newest
         assert point.take_gaps() == [ResumeGap("t", ids[0], GapReason.EXPIRED)]
         assert received[0] != 1  # the events right after the cursor were trimmed
-    delete_keys(redis_url, prefix)
 
 
 async def test_a_cursor_into_a_deleted_stream_is_reported_lost(
@@ -271,7 +277,6 @@ async def test_a_stream_deleted_under_live_subscribers_is_told_and_they_go_on(
             assert subscription.gaps == 1
         assert [gap.topics for gap in gaps] == [frozenset({"t"})]
         assert broker.stats()["gaps"] == 1
-    delete_keys(redis_url, prefix)
 
 
 async def test_a_slow_subscriber_falls_back_to_the_stream_and_loses_nothing(
@@ -309,7 +314,6 @@ async def test_a_topic_added_while_the_reader_blocks_is_read_at_once(
                 assert await next_within(later, 10) == number
         await broker.publish("a", "a")
         assert await next_within(first) == "a"
-    delete_keys(redis_url, prefix)
 
 
 async def test_closing_ends_subscriptions_and_leaves_no_task(broker: RedisStreamBroker) -> None:
