@@ -179,3 +179,17 @@ async def test_without_history_subscriptions_start_now_and_publish_gives_no_id()
 def test_history_must_be_a_count() -> None:
     with pytest.raises(ValueError, match="history"):
         MemoryBroker(history=-1)
+
+
+async def test_an_event_turned_away_behind_stale_queued_events_is_replayed() -> None:
+    """The queue filled during the replay with events the replay then yielded; an event
+    turned away after them is read from the history once the stale ones are skipped."""
+    broker = MemoryBroker(history=100)
+    ids = [await broker.publish("t", n) for n in range(3)]
+    async with broker.subscription("t", after=ids[0], max_queued=2) as events:
+        for n in range(3, 6):  # the queue holds 3 and 4; 5 is turned away
+            await broker.publish("t", n)
+        assert await take(events, 5) == [1, 2, 3, 4, 5]  # all from the history
+        await broker.publish("t", 6)  # turned away too: the queue still holds 3 and 4
+        assert await take(events, 1) == [6]
+    await broker.close()

@@ -201,6 +201,12 @@ class HistorySubscription(Subscription):
                     raise StopAsyncIteration
                 await self._read_page()
                 continue
+            if not self._queue and self._dropped != self._drops_seen and self.position is not None:
+                # The queue turned events away, and what it held was stale (replayed
+                # already): they follow this subscription's position, in the history.
+                self._drops_seen = self._dropped
+                self._replaying = True
+                continue
             event_id, payload = await super().__anext__()
             order = self._broker._event_order(event_id)
             if self._last_order is not None and order <= self._last_order:
