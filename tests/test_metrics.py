@@ -105,8 +105,10 @@ async def test_websocket_connections_operations_and_results_move(
         results = client.subscribe("subscription { messages }")
         first = asyncio.ensure_future(anext(results))
         await scrape.until(
-            lambda s: value(s, "gqlwire_active_operations", **ws) == 1
-            and value(s, "gqlwire_broker_subscribers", broker="messages") == 1,
+            lambda s: (
+                value(s, "gqlwire_active_operations", **ws) == 1
+                and value(s, "gqlwire_broker_subscribers", broker="messages") == 1
+            ),
             "the subscription is counted",
         )
         samples = await scrape()
@@ -143,9 +145,20 @@ async def test_legacy_protocol_and_http_operations_are_labelled(
     legacy = {"transport": "websocket", "protocol": "graphql-ws"}
     url = base.replace("http", "ws", 1) + "/graphql"
     async with Client(url, protocol="graphql-ws") as client:
-        assert [r["data"]["count"] async for r in client.subscribe("subscription { count(to: 2) }")] == [1, 2]
+        assert [
+            r["data"]["count"] async for r in client.subscribe("subscription { count(to: 2) }")
+        ] == [1, 2]
         samples = await scrape.until(
-            lambda s: value(s, "gqlwire_operations_total", **legacy, operation_type="subscription", status="ok") == 1,
+            lambda s: (
+                value(
+                    s,
+                    "gqlwire_operations_total",
+                    **legacy,
+                    operation_type="subscription",
+                    status="ok",
+                )
+                == 1
+            ),
             "the legacy subscription is counted",
         )
         assert value(samples, "gqlwire_results_sent_total", **legacy) == 2
@@ -154,11 +167,27 @@ async def test_legacy_protocol_and_http_operations_are_labelled(
         for query in ("{ hello }", "query Named { hello }", "{ boom }", "{ nope"):
             await client.post(f"{base}/graphql", json={"query": query})
     samples = await scrape()
-    assert value(samples, "gqlwire_operations_total", **http, operation_type="query", status="ok") == 2
+    assert (
+        value(samples, "gqlwire_operations_total", **http, operation_type="query", status="ok") == 2
+    )
     # A result with errors, and a document that does not parse (its type unknown).
-    assert value(samples, "gqlwire_operations_total", **http, operation_type="query", status="error") == 1
-    assert value(samples, "gqlwire_operations_total", **http, operation_type="unknown", status="error") == 1
-    assert value(samples, "gqlwire_operation_duration_seconds_count", transport="http", operation_type="query") == 3
+    assert (
+        value(samples, "gqlwire_operations_total", **http, operation_type="query", status="error")
+        == 1
+    )
+    assert (
+        value(samples, "gqlwire_operations_total", **http, operation_type="unknown", status="error")
+        == 1
+    )
+    assert (
+        value(
+            samples,
+            "gqlwire_operation_duration_seconds_count",
+            transport="http",
+            operation_type="query",
+        )
+        == 3
+    )
     assert value(samples, "gqlwire_active_operations", **http) == 0
 
 
@@ -178,8 +207,10 @@ async def test_an_event_stream_is_a_connection_while_it_lasts(
     ):
         assert response.status_code == 200
         await scrape.until(
-            lambda s: value(s, "gqlwire_connections", **sse) == 1
-            and value(s, "gqlwire_active_operations", **sse) == 1,
+            lambda s: (
+                value(s, "gqlwire_connections", **sse) == 1
+                and value(s, "gqlwire_active_operations", **sse) == 1
+            ),
             "the stream is counted",
         )
         await metrics_app.broker.publish("messages", "hi")
@@ -189,8 +220,10 @@ async def test_an_event_stream_is_a_connection_while_it_lasts(
         samples = await scrape()
         assert value(samples, "gqlwire_results_sent_total", **sse) == 1
     await scrape.until(
-        lambda s: value(s, "gqlwire_connections", **sse) == 0
-        and value(s, "gqlwire_active_operations", **sse) == 0,
+        lambda s: (
+            value(s, "gqlwire_connections", **sse) == 0
+            and value(s, "gqlwire_active_operations", **sse) == 0
+        ),
         "the stream ended",
     )
 
@@ -271,7 +304,12 @@ async def test_a_slow_consumer_closed_is_counted() -> None:
         samples = await scrape.until(
             lambda s: total(s, "gqlwire_connections") == 0, "the connection is gone"
         )
-        assert value(samples, "gqlwire_results_sent_total", transport="websocket", protocol=TRANSPORT_WS) > 0
+        assert (
+            value(
+                samples, "gqlwire_results_sent_total", transport="websocket", protocol=TRANSPORT_WS
+            )
+            > 0
+        )
 
 
 async def test_broker_reconnects_and_gaps_are_read_from_its_stats(
@@ -311,8 +349,10 @@ async def test_broker_reconnects_and_gaps_are_read_from_its_stats(
             )
             redis.start()
             samples = await scrape.until(
-                lambda s: value(s, "gqlwire_broker_reconnects_total", broker="events") == 1
-                and value(s, "gqlwire_broker_connected", broker="events") == 1,
+                lambda s: (
+                    value(s, "gqlwire_broker_reconnects_total", broker="events") == 1
+                    and value(s, "gqlwire_broker_connected", broker="events") == 1
+                ),
                 "the reconnection is counted",
             )
             assert value(samples, "gqlwire_broker_gaps_total", broker="events") == 1
@@ -343,8 +383,10 @@ async def test_workers_sharing_a_multiprocess_directory_are_scraped_as_one(
                 results = client.subscribe("subscription { messages }")
                 waiting = asyncio.ensure_future(anext(results))  # nothing is published
                 samples = await scrape_second.until(
-                    lambda s: value(s, "gqlwire_connections", **ws) == 1
-                    and value(s, "gqlwire_active_operations", **ws) == 1,
+                    lambda s: (
+                        value(s, "gqlwire_connections", **ws) == 1
+                        and value(s, "gqlwire_active_operations", **ws) == 1
+                    ),
                     "the second process counts the first one's subscription",
                 )
                 queries = value(

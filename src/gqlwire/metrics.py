@@ -31,7 +31,7 @@ import os
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
 
 from .execution import operation_of
 from .http import HTTPRequest, HTTPResponse
@@ -229,7 +229,7 @@ class PrometheusMetrics:
             from prometheus_client.multiprocess import MultiProcessCollector
 
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         encoder, content_type = choose_encoder(accept or "")
         return encoder(registry), content_type
 
@@ -320,7 +320,9 @@ class _Instruments:
             broker,
             **at,
         )
-        self.subscribers = gauge(f"{prefix}_broker_subscribers", "Local subscribers", broker, **live)
+        self.subscribers = gauge(
+            f"{prefix}_broker_subscribers", "Local subscribers", broker, **live
+        )
         self.connected = gauge(
             f"{prefix}_broker_connected",
             "Processes whose broker's subscriber side is connected",
@@ -377,7 +379,9 @@ class _CountingSink:
         extensions = payload.get("extensions")
         if isinstance(extensions, dict) and "gap" in extensions:
             gap = extensions["gap"]
-            self._metrics._instruments.gap(gap.get("reason") if isinstance(gap, dict) else None).inc()
+            self._metrics._instruments.gap(
+                gap.get("reason") if isinstance(gap, dict) else None
+            ).inc()
         self._metrics.tick()
 
     async def errors(self, errors: list[JSONObject], stage: ErrorStage) -> None:
@@ -410,10 +414,10 @@ class _CountedSet(set[_Item], Generic[_Item]):
             super().add(item)
             self._gauge.labels(*self._labels(item)).inc()
 
-    def discard(self, item: _Item) -> None:
-        if item in self:
+    def discard(self, item: object) -> None:
+        if item in self:  # so it is one of ours
             super().discard(item)
-            self._gauge.labels(*self._labels(item)).dec()
+            self._gauge.labels(*self._labels(cast(_Item, item))).dec()
 
 
 def _connection_labels(connection: Any) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from .limits import (
     DEFAULT_MAX_FIELDS,
     DEFAULT_MAX_ROOT_FIELDS,
 )
+from .observe import chain
 from .options import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_PENDING_BYTES,
@@ -32,7 +33,6 @@ from .protocol.machine import (
     DEFAULT_MAX_MESSAGES_PER_SECOND,
     DEFAULT_MESSAGE_BURST,
 )
-from .observe import chain
 from .runtime import ServerRuntime
 from .schema_libraries import default_context
 from .sse_single import SingleConnectionMode

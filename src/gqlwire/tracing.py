@@ -132,7 +132,9 @@ class _TracingSink:
 
     async def failed(self, error: Exception) -> None:
         self._span.record_exception(error)
-        self._span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, type(error).__name__))
+        self._span.set_status(
+            self._trace.Status(self._trace.StatusCode.ERROR, type(error).__name__)
+        )
         await self._sink.failed(error)
 
     def _error(self, errors: Any) -> None:
