@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -23,13 +24,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gqlwire import Client, GraphQLServer
 from gqlwire.fanout import RedisBroker
-from gqlwire.metrics import PrometheusMetrics
+from gqlwire.metrics import PrometheusMetrics, worker_ended
 from tests.apps import metrics_app
 from tests.harness.inprocess import IN_PROCESS_SERVERS, serve_in_process
 from tests.harness.rawws import raw_websocket
 from tests.harness.redis_server import RedisProcess, redis_server_binary_or_skip
 from tests.harness.servers import REPO_ROOT, assert_clean_log, start_server
 from tests.harness.waiting import wait_until
+from tests.harness.wsclient import ws_client
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -362,10 +364,11 @@ async def test_broker_reconnects_and_gaps_are_read_from_its_stats(
 
 
 async def test_workers_sharing_a_multiprocess_directory_are_scraped_as_one(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two `serve` processes (aiohttp and uvicorn) with one PROMETHEUS_MULTIPROC_DIR, as
-    `serve --workers` runs them: either one's /metrics counts both."""
+    `serve --workers` runs them: either one's /metrics counts both. A worker killed with
+    its connection open counts until `worker_ended` says it is gone."""
     directory = tmp_path / "prometheus"
     directory.mkdir()
     env = {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
@@ -379,25 +382,39 @@ async def test_workers_sharing_a_multiprocess_directory_are_scraped_as_one(
             for proc in (first, second):
                 answer = await http.post(proc.http_url(), json={"query": "{ hello }"})
                 assert answer.json() == {"data": {"hello": "world"}}
-            async with Client(first.ws_url()) as client:
+            async with Client(second.ws_url()) as client:
                 results = client.subscribe("subscription { messages }")
                 waiting = asyncio.ensure_future(anext(results))  # nothing is published
-                samples = await scrape_second.until(
-                    lambda s: (
-                        value(s, "gqlwire_connections", **ws) == 1
-                        and value(s, "gqlwire_active_operations", **ws) == 1
-                    ),
-                    "the second process counts the first one's subscription",
-                )
-                queries = value(
-                    samples,
-                    "gqlwire_operations_total",
-                    transport="http",
-                    protocol="none",
-                    operation_type="query",
-                    status="ok",
-                )
-                assert queries == 2
+                async with ws_client(first.ws_url(), subprotocols=[TRANSPORT_WS]) as raw:
+                    await raw.send({"type": "connection_init"})
+                    assert (await raw.receive())["type"] == "connection_ack"
+                    samples = await scrape_second.until(
+                        lambda s: (
+                            value(s, "gqlwire_connections", **ws) == 2
+                            and value(s, "gqlwire_active_operations", **ws) == 1
+                        ),
+                        "the second process counts both connections",
+                    )
+                    queries = value(
+                        samples,
+                        "gqlwire_operations_total",
+                        transport="http",
+                        protocol="none",
+                        operation_type="query",
+                        status="ok",
+                    )
+                    assert queries == 2
+                    first.send_signal(signal.SIGKILL)
+                    first.wait(timeout=10)
+                    # Its gauges stay as it left them, until its end is told.
+                    samples = await scrape_second()
+                    assert value(samples, "gqlwire_connections", **ws) == 2
+                    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
+                    worker_ended(first.pid)
+                    samples = await scrape_second()
+                    assert value(samples, "gqlwire_connections", **ws) == 1
+                    # Its counters stay in the totals.
+                    assert value(samples, "gqlwire_operations_total", **samples_key()) == 2
                 waiting.cancel()  # ends the subscription (the generator ends with it)
                 with contextlib.suppress(asyncio.CancelledError):
                     await waiting
@@ -405,9 +422,13 @@ async def test_workers_sharing_a_multiprocess_directory_are_scraped_as_one(
                 lambda s: value(s, "gqlwire_connections", **ws) == 0, "the connection closed"
             )
     finally:
-        for proc in (first, second):
-            assert proc.stop() == 0
-            assert_clean_log(proc)
+        assert second.stop() == 0
+        assert_clean_log(second)
+        first.stop()
+
+
+def samples_key() -> dict[str, str]:
+    return {"transport": "http", "protocol": "none", "operation_type": "query", "status": "ok"}
 
 
 def test_labels_are_bounded_and_options_checked() -> None:

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from .protocol.messages import JSONObject
     from .server import GraphQLServer
 
-__all__ = ["DEFAULT_BUCKETS", "PrometheusMetrics"]
+__all__ = ["DEFAULT_BUCKETS", "PrometheusMetrics", "worker_ended"]
 
 DEFAULT_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 """Operation duration buckets (seconds): queries take milliseconds, subscriptions up to
@@ -232,6 +232,21 @@ class PrometheusMetrics:
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         encoder, content_type = choose_encoder(accept or "")
         return encoder(registry), content_type
+
+
+def worker_ended(pid: int) -> None:
+    """Tell prometheus_client's multiprocess mode that the worker ``pid`` has ended, so
+    that its gauges (open connections, running operations) stop counting; its counters
+    stay in the totals. For a process supervisor (``serve --workers``) to call when a
+    worker exits, however it ended; a no-op without ``PROMETHEUS_MULTIPROC_DIR`` or
+    without prometheus_client."""
+    if not os.environ.get(MULTIPROCESS_ENVIRONMENT):
+        return
+    try:
+        from prometheus_client import multiprocess
+    except ImportError:
+        return
+    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 class _Instruments:

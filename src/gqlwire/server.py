@@ -131,6 +131,13 @@ class GraphQLServer:
           ``overflow_policy`` (``"close"`` or ``"drop_oldest"``) for shared events.
         - ``cleanup_timeout`` (5 s): how long a closing connection waits for its
           operations' cleanup before the last hooks.
+
+    Metrics and tracing (README, "Metrics and tracing"; off by default, and then no
+    hook of theirs runs)
+        - ``metrics``: a :class:`gqlwire.metrics.PrometheusMetrics`, which also answers
+          ``GET /metrics`` on this server's apps.
+        - ``tracing``: a :class:`gqlwire.tracing.OpenTelemetryTracing`: a span per
+          operation.
     """
 
     def __init__(
