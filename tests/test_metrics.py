@@ -35,7 +35,7 @@ from tests.harness.wsclient import ws_client
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
-TRANSPORT_WS = "graphql-transport-ws"
+TRANSPORT_WS = WS = "graphql-transport-ws"
 
 
 def parse(text: str) -> Samples:
@@ -138,6 +138,32 @@ async def test_websocket_connections_operations_and_results_move(
     )
     durations = {"transport": "websocket", "operation_type": "subscription"}
     assert value(samples, "gqlwire_operation_duration_seconds_count", **durations) == 1
+
+
+async def test_a_resumed_subscription_told_of_a_gap_is_counted(
+    served: tuple[str, Scraper],
+) -> None:
+    base, scrape = served
+    url = base.replace("http", "ws", 1) + "/graphql"
+    async with Client(url) as client:
+        results = client.subscribe(
+            "subscription { recent }", extensions={"cursor": "not a cursor of this broker"}
+        )
+        first = asyncio.ensure_future(anext(results))
+        await scrape.until(
+            lambda s: (
+                value(s, "gqlwire_active_operations", transport="websocket", protocol=TRANSPORT_WS)
+                == 1
+            ),
+            "the subscription runs",
+        )
+        await metrics_app.history.publish("recent", "after")
+        result = await first
+        assert result["data"] == {"recent": "after"}
+        assert result["extensions"]["gap"]["reason"] == "invalid"
+        samples = await scrape()
+        assert value(samples, "gqlwire_resume_gaps_total", reason="invalid") == 1
+        await results.aclose()
 
 
 async def test_legacy_protocol_and_http_operations_are_labelled(

@@ -3,7 +3,9 @@
 - ``schema``: ``Query.hello`` is ``"world"``; ``Query.boom`` raises; ``Subscription.count
   (to)`` yields 1..to and ends; ``Subscription.messages`` yields what ``broker`` (a
   MemoryBroker of this module) publishes to ``"messages"``; ``Subscription.big(size)``
-  yields strings of ``size`` characters without end, as fast as they are taken.
+  yields strings of ``size`` characters without end, as fast as they are taken;
+  ``Subscription.recent`` yields what ``history`` (a MemoryBroker keeping 10 events)
+  publishes to ``"recent"``, and resumes after a cursor.
 - ``server``: a ``GraphQLServer`` of that schema with ``PrometheusMetrics()`` (the
   ``gqlwire serve`` test with PROMETHEUS_MULTIPROC_DIR).
 """
@@ -28,6 +30,7 @@ from gqlwire import GraphQLServer
 from gqlwire.fanout import MemoryBroker
 
 broker = MemoryBroker()
+history = MemoryBroker(history=10)
 
 
 def _boom(_root: Any, _info: Any) -> str:
@@ -41,6 +44,11 @@ async def _count(_root: Any, _info: Any, to: int) -> AsyncIterator[int]:
 
 async def _messages(_root: Any, _info: Any) -> AsyncIterator[str]:
     async for payload in broker.subscribe("messages"):
+        yield payload
+
+
+async def _recent(_root: Any, _info: Any) -> AsyncIterator[str]:
+    async for payload in history.subscribe("recent"):
         yield payload
 
 
@@ -73,6 +81,7 @@ schema = GraphQLSchema(
                 resolve=_same,
             ),
             "messages": GraphQLField(GraphQLString, subscribe=_messages, resolve=_same),
+            "recent": GraphQLField(GraphQLString, subscribe=_recent, resolve=_same),
             "big": GraphQLField(
                 GraphQLString,
                 args={"size": GraphQLArgument(GraphQLNonNull(GraphQLInt))},
