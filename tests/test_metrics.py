@@ -453,6 +453,64 @@ async def test_workers_sharing_a_multiprocess_directory_are_scraped_as_one(
         first.stop()
 
 
+async def test_serve_workers_answer_for_all_and_forget_killed_ones(tmp_path: Path) -> None:
+    """`serve --workers 2` with PROMETHEUS_MULTIPROC_DIR: whichever worker answers a
+    scrape counts every worker's connections; workers killed with SIGKILL stop counting
+    once the supervisor has seen them end."""
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    proc = start_server(
+        "tests.apps.metrics_app:server",
+        "aiohttp",
+        args=["--workers", "2"],
+        env={"PROMETHEUS_MULTIPROC_DIR": str(directory)},
+    )
+    ws = {"transport": "websocket", "protocol": TRANSPORT_WS}
+    killed: set[int] = set()
+    try:
+        async with (
+            httpx.AsyncClient(timeout=10) as http,
+            ws_client(proc.ws_url()) as one,
+            ws_client(proc.ws_url()) as two,
+        ):
+            scrape = Scraper(proc.http_url(""), http)
+            for client in (one, two):
+                await client.send({"type": "connection_init"})
+                assert (await client.receive())["type"] == "connection_ack"
+            for _ in range(4):  # the scrapes land on either worker
+                samples = await scrape()
+                assert value(samples, "gqlwire_connections", **ws) == 2
+            killed = _children(proc.pid)
+            assert len(killed) == 2
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+            await wait_until(lambda: len(_children(proc.pid) - killed) == 2, "new workers")
+            await scrape.until(
+                lambda s: value(s, "gqlwire_connections", **ws) == 0,
+                "the killed workers' connections no longer count",
+            )
+    finally:
+        assert proc.stop() == 0
+        for pid in killed | _children(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> set[int]:
+    """The live child processes of ``pid`` (Linux)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[1]) == pid and stat[0] not in ("Z", "X"):
+            found.add(int(entry))
+    return found
+
+
 def samples_key() -> dict[str, str]:
     return {"transport": "http", "protocol": "none", "operation_type": "query", "status": "ok"}
 
