@@ -241,7 +241,8 @@ def markdown(report: dict[str, Any]) -> str:
         rate = max(r["results_per_second"] for r in measured)
         lines.append(
             f"| {config} | {rate:,.0f} | {best[config]:.0f} µs | "
-            f"{best[config] / reference - 1:+.0%} | {median['results_per_second']:,.0f} | "
+            f"{f'{best[config] / reference - 1:+.0%}' if reference else 'n/a'} | "
+            f"{median['results_per_second']:,.0f} | "
             f"{median['cpu_us_per_result']:.0f} µs |"
         )
     return "\n".join(lines) + "\n"
