@@ -89,7 +89,7 @@ class BuiltApp:
     def asgi(self) -> ASGIApplication:
         """The ASGI app to give an ASGI server."""
         if self.server is not None:
-            return MountedApp(self.server.asgi(), self.path)
+            return MountedApp(self.server.asgi(), self.path, self.server.extra_paths)
         if self.is_aiohttp_app():
             raise CLIError(
                 f"{self.target!r} is an aiohttp Application, which an ASGI server cannot "
@@ -255,15 +255,21 @@ def _describe(found: object) -> str:
 
 class MountedApp:
     """Serves `app` at exactly `path`: other HTTP paths get 404, WebSocket handshakes on
-    other paths are refused (HTTP 403); lifespan events go to `app`."""
+    other paths are refused (HTTP 403); lifespan events go to `app`. `extra_paths`
+    (the metrics endpoint) are served too, over HTTP."""
 
-    def __init__(self, app: ASGIApplication, path: str) -> None:
+    def __init__(self, app: ASGIApplication, path: str, extra_paths: Sequence[str] = ()) -> None:
         self.app = app
         self.path = path
+        self.extra_paths = tuple(extra_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope.get("type")
-        if kind in ("http", "websocket") and scope.get("path") != self.path:
+        if (
+            kind in ("http", "websocket")
+            and scope.get("path") != self.path
+            and not (kind == "http" and scope.get("path") in self.extra_paths)
+        ):
             if kind == "websocket":
                 await receive()  # websocket.connect
                 await send({"type": "websocket.close", "code": int(CloseCode.NORMAL_CLOSURE)})

@@ -130,6 +130,15 @@ class Operation:
         self._completed = False
 
     async def run(self) -> None:
+        """The body of the operation's task: run through the server's instruments
+        (metrics, tracing) when it has some, bare otherwise."""
+        observe = self.runtime.observe
+        if observe is None:
+            await self._run()
+        else:
+            await observe(self, self._run)
+
+    async def _run(self) -> None:
         # Every stream this operation obtained, closed at the end whatever happens: a
         # client that leaves while on_operation runs must not leak the one execute gave.
         sources: list[AsyncIterator[Any]] = []

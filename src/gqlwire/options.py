@@ -29,6 +29,7 @@ from .limits import (
     DEFAULT_MAX_FIELDS,
     DEFAULT_MAX_ROOT_FIELDS,
 )
+from .observe import Instrumentation
 from .outbox import OverflowPolicy
 from .protocol import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS
 from .protocol.machine import (
@@ -187,6 +188,8 @@ class ServerOptions:
     sse_keep_alive: float = 12.0
     multipart: bool = True
     multipart_heartbeat: float = 5.0
+    metrics: Instrumentation | None = None
+    tracing: Instrumentation | None = None
 
     def __post_init__(self) -> None:
         for names, types, optional, expected in _KINDS:
@@ -264,6 +267,14 @@ class ServerOptions:
             if not seconds > 0:
                 raise ValueError(f"{name} must be > 0, got {seconds!r}")
         OverflowPolicy(self.overflow_policy)  # a ValueError naming the value
+        for name in ("metrics", "tracing"):
+            value = getattr(self, name)
+            if value is not None and not callable(getattr(value, "instrument", None)):
+                raise TypeError(
+                    f"{name} must be None or an object with an instrument() method "
+                    f"(gqlwire.metrics.PrometheusMetrics, gqlwire.tracing.OpenTelemetryTracing), "
+                    f"got {value!r}"
+                )
 
     def replace(self, **changes: Any) -> ServerOptions:
         """A copy with ``changes`` applied (and checked anew)."""

@@ -24,6 +24,7 @@ from .execution import (
 )
 from .incremental import RELEASE_RULES
 from .limits import NoIntrospection, OperationLimits
+from .observe import OperationRunner
 from .options import ServerOptions
 from .protocol import ProtocolSettings
 from .schema_libraries import strawberry_pipeline, uses_strawberry_pipeline
@@ -38,6 +39,7 @@ class ServerRuntime:
         "execute_function",
         "execution_context_class",
         "graphql_schema",
+        "observe",
         "options",
         "runs_strawberry_pipeline",
         "settings",
@@ -109,6 +111,10 @@ class ServerRuntime:
             backlog_bytes=options.max_pending_bytes,
             mask_errors=options.mask_errors,
         )
+
+        self.observe: OperationRunner | None = None
+        """Runs each operation when the server has instruments (metrics, tracing); set
+        by the server once it has asked them (``None``: operations run bare)."""
 
     def __repr__(self) -> str:
         return f"<ServerRuntime schema={type(self.options.schema).__name__}>"

@@ -19,6 +19,7 @@ from .limits import (
     DEFAULT_MAX_FIELDS,
     DEFAULT_MAX_ROOT_FIELDS,
 )
+from .observe import chain
 from .options import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_PENDING_BYTES,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from .execution import ExecuteFunction
     from .hooks import Hook
     from .http import HTTPRoute
+    from .observe import Instrumentation
 
 
 class GraphQLServer:
@@ -129,6 +131,13 @@ class GraphQLServer:
           ``overflow_policy`` (``"close"`` or ``"drop_oldest"``) for shared events.
         - ``cleanup_timeout`` (5 s): how long a closing connection waits for its
           operations' cleanup before the last hooks.
+
+    Metrics and tracing (README, "Metrics and tracing"; off by default, and then no
+    hook of theirs runs)
+        - ``metrics``: a :class:`gqlwire.metrics.PrometheusMetrics`, which also answers
+          ``GET /metrics`` on this server's apps.
+        - ``tracing``: a :class:`gqlwire.tracing.OpenTelemetryTracing`: a span per
+          operation.
     """
 
     def __init__(
@@ -192,6 +201,8 @@ class GraphQLServer:
         sse_keep_alive: float = 12.0,
         multipart: bool = True,
         multipart_heartbeat: float = 5.0,
+        metrics: Instrumentation | None = None,
+        tracing: Instrumentation | None = None,
     ) -> None:
         self._build(
             ServerOptions(
@@ -253,6 +264,8 @@ class GraphQLServer:
                 sse_keep_alive=sse_keep_alive,
                 multipart=multipart,
                 multipart_heartbeat=multipart_heartbeat,
+                metrics=metrics,
+                tracing=tracing,
             )
         )
 
@@ -276,6 +289,26 @@ class GraphQLServer:
         self._routes: tuple[HTTPRoute, ...] = (
             (self._sse_single,) if self._sse_single is not None else ()
         )
+        self.extra_paths: tuple[str, ...] = ()
+        """Paths the apps answer besides the endpoint's (the metrics endpoint)."""
+        if options.metrics is not None or options.tracing is not None:
+            self._instrument(options)
+
+    def _instrument(self, options: ServerOptions) -> None:
+        """Ask the metrics and tracing objects what to run (only when there are some:
+        without them, nothing of theirs is on any path)."""
+        runners = []
+        for instrumentation in (options.metrics, options.tracing):
+            if instrumentation is None:
+                continue
+            instruments = instrumentation.instrument(self)
+            if instruments.run_operation is not None:
+                runners.append(instruments.run_operation)
+            if instruments.route is not None:
+                self._routes = (instruments.route, *self._routes)
+            if instruments.path is not None:
+                self.extra_paths = (*self.extra_paths, instruments.path)
+        self.runtime.observe = chain(runners)
 
     def replace(self, **changes: Any) -> GraphQLServer:
         """A new server with the same options except ``changes``."""
@@ -306,7 +339,11 @@ class GraphQLServer:
                 "GraphQLServer.asgi()"
             ) from None
         app = self.asgi()
-        return [Route(path, app), WebSocketRoute(path, app)]
+        return [
+            Route(path, app),
+            WebSocketRoute(path, app),
+            *(Route(extra, app) for extra in self.extra_paths),
+        ]
 
     def aiohttp(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         """An aiohttp request handler (``app.router.add_route("*", "/graphql", handler)``)
@@ -320,7 +357,9 @@ class GraphQLServer:
         closes every WebSocket with 1001 ``Going away``."""
         from .adapters.aiohttp import AiohttpHandler, application
 
-        return application(AiohttpHandler(self.runtime, self._registry, self._routes), path)
+        return application(
+            AiohttpHandler(self.runtime, self._registry, self._routes), path, self.extra_paths
+        )
 
     def stats(self) -> dict[str, int]:
         """Open connections (WebSocket) and HTTP streams (SSE, multipart), running

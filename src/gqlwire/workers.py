@@ -15,6 +15,7 @@ supervisor died (even by SIGKILL), and then it stops itself gracefully.
 from __future__ import annotations
 
 import contextlib
+import os
 import selectors
 import signal
 import socket
@@ -295,6 +296,10 @@ class Supervisor:
         assert worker.process is not None
         pid, ran = worker.process.pid, time.monotonic() - worker.started
         self._forget(worker)
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # its gauges stop counting
+            from .metrics import worker_ended
+
+            worker_ended(pid)
         if self._stop_deadline is not None:
             if status not in (0, -signal.SIGTERM):
                 self._report(f"worker {worker.index} (pid {pid}) {_describe_exit(status)}")

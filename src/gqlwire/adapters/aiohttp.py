@@ -338,11 +338,16 @@ def _response(outcome: Any) -> web.Response:
     return response
 
 
-def application(handler: AiohttpHandler, path: str = "/graphql") -> web.Application:
-    """An aiohttp ``Application`` serving ``handler`` at ``path``, closing its sockets
-    with 1001 ``Going away`` on shutdown."""
+def application(
+    handler: AiohttpHandler, path: str = "/graphql", extra_paths: Sequence[str] = ()
+) -> web.Application:
+    """An aiohttp ``Application`` serving ``handler`` at ``path`` (and at
+    ``extra_paths``: the metrics endpoint), closing its sockets with 1001 ``Going away``
+    on shutdown."""
     app = web.Application()
     app.router.add_route("*", path, handler.handle)
+    for extra in extra_paths:
+        app.router.add_route("GET", extra, handler.http)
 
     async def close_connections(_app: web.Application) -> None:
         await handler.registry.close_all()
