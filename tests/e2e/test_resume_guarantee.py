@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import signal
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,9 @@ KINDS = ["redis-streams", "nats"]
 EVENTS = 40  # published in all, one every PUBLISH_INTERVAL seconds
 PUBLISH_INTERVAL = 0.02
 HOLD_AT = 15  # the publisher waits there until the test disrupted something
+# How long a server gets to stop gracefully before it is killed: its exit is not what
+# these tests check, and the suite's time matters.
+STOP_TIMEOUT = 3.0
 WITHIN = 30.0  # the bound on any one wait; none is expected to come near it
 
 # A broker's outage is logged at WARNING by the server (never ERROR): its log stays clean.
@@ -204,17 +207,21 @@ class Publisher:
 async def publish_until_accepted(broker: HistoryBroker, number: int) -> str:
     """Publish ``number``, retrying while the broker is unreachable (a restart).
 
-    A publish that raised was not stored (it failed before its command reached the
-    broker, or the broker was down), so a retry cannot publish it twice.
+    The broker is only ever killed while the publisher holds (before ``HOLD_AT``), so
+    no publish is in flight then: one that raised was not stored, and a retry cannot
+    publish an event twice.
     """
     deadline = asyncio.get_running_loop().time() + WITHIN
     while True:
         try:
-            return await broker.publish(TOPIC, number)
+            event_id = await broker.publish(TOPIC, number)
         except BrokerUnavailable:
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.05)
+            continue
+        assert event_id is not None  # a history broker names every event
+        return event_id
 
 
 async def everyone_has(subscribers: Sequence[Subscriber], count: int) -> None:
@@ -272,5 +279,135 @@ async def test_a_client_dropped_mid_stream_resumes_with_every_event_once(
         assert_every_event_once(subscribers)
     finally:
         await broker.close()
-        server.stop()
+        server.stop(timeout=STOP_TIMEOUT)
+    assert_clean_log(server)
+
+
+async def test_subscribers_of_a_killed_server_move_to_another_with_every_event_once(
+    backend: Backend,
+) -> None:
+    """Two server processes; one is SIGKILLed mid-stream. Its subscribers move to the
+    other in both ways a deployment offers: behind a load balancer (here a proxy that
+    sends new connections to the live server), the client's own retry reconnects and
+    resumes; with a second URL of its own, the application opens a new ``Client`` there
+    and passes the last cursor it saw. A subscriber of the surviving server is not
+    disturbed."""
+    doomed, survivor = backend.serve(), backend.serve()
+    broker = backend.broker()
+    publisher = Publisher(broker)
+    subscribers: list[Subscriber] = []
+    try:
+        after = await publisher.first()
+        async with TCPProxy(doomed.host, doomed.port) as balancer:
+            balanced = Subscriber("behind a load balancer")
+            failing_over = Subscriber("with a second URL")
+            steady = Subscriber("on the surviving server")
+            balanced_url = f"ws://127.0.0.1:{balancer.port}/graphql"
+            start(balanced, subscribe_through(quick_client(balanced_url), balanced, after))
+            urls = [doomed.ws_url(), survivor.ws_url()]
+            start(failing_over, subscribe_failing_over(urls, failing_over, after))
+            start(steady, subscribe_through(quick_client(survivor.ws_url()), steady, after))
+            subscribers = [balanced, failing_over, steady]
+            publishing = asyncio.get_running_loop().create_task(publisher.run())
+            try:
+                await everyone_has(subscribers, 5)
+                doomed.send_signal(signal.SIGKILL)
+                balancer.upstream = (survivor.host, survivor.port)
+                await publisher.advanced(5)
+                await publishing
+                await everyone_has(subscribers, EVENTS)
+            finally:
+                publishing.cancel()
+                await stop_all(subscribers)
+            assert balancer.accepted >= 2  # it did reconnect, through the balancer
+        assert doomed.wait(10) == -signal.SIGKILL
+        assert_every_event_once(subscribers)
+    finally:
+        await broker.close()
+        doomed.stop(timeout=STOP_TIMEOUT)
+        survivor.stop(timeout=STOP_TIMEOUT)
+    assert_clean_log(survivor)
+
+
+@dataclass
+class PrivateBroker:
+    """A broker process of the test's own, to kill and restart."""
+
+    kind: str
+    process: RedisProcess | NatsProcess
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    def restart(self, *, persistent: bool) -> None:
+        """SIGKILL, then start again: with its data, or (not ``persistent``) empty."""
+        self.process.kill()
+        if isinstance(self.process, NatsProcess):
+            self.process.start(fresh_store=not persistent)
+        else:
+            self.process.start()  # a Redis without its append-only file starts empty
+
+
+@pytest.fixture
+def private_broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PrivateBroker]:
+    kind, persistent = request.param
+    process: RedisProcess | NatsProcess
+    if kind == "nats":
+        process = NatsProcess(nats_server_binary_or_skip(), tmp_path)
+    else:
+        process = RedisProcess(redis_server_binary_or_skip(), tmp_path, persistent=persistent)
+    process.start()
+    try:
+        yield PrivateBroker(kind, process)
+    finally:
+        process.stop()
+
+
+@pytest.mark.parametrize(
+    ("private_broker", "persistent"),
+    [
+        pytest.param((kind, persistent), persistent, id=f"{kind}-{label}")
+        for kind in KINDS
+        for persistent, label in ((True, "persistent"), (False, "without-persistence"))
+    ],
+    indirect=["private_broker"],
+)
+async def test_a_broker_restart_loses_nothing_with_persistence_and_is_told_without(
+    private_broker: PrivateBroker, persistent: bool
+) -> None:
+    """The broker is SIGKILLed mid-stream and started again. With its data, subscribers
+    get every event once and no gap. Without, the events before the restart were all
+    delivered, and the first result after it carries a ``lost`` gap: never silent."""
+    backend = Backend(private_broker.kind, private_broker.url)
+    server = backend.serve()
+    broker = backend.broker()
+    publisher = Publisher(broker)
+    subscribers = [Subscriber("first"), Subscriber("second")]
+    try:
+        after = await publisher.first()
+        for subscriber in subscribers:
+            client = quick_client(server.ws_url())
+            start(subscriber, subscribe_through(client, subscriber, after))
+        publishing = asyncio.get_running_loop().create_task(publisher.run())
+        try:
+            await everyone_has(subscribers, HOLD_AT - 1)  # all before the restart
+            private_broker.restart(persistent=persistent)
+            await publisher.advanced(5)
+            await publishing
+            await everyone_has(subscribers, EVENTS)
+        finally:
+            publishing.cancel()
+            await stop_all(subscribers)
+        if persistent:
+            assert_every_event_once(subscribers)
+        else:
+            for subscriber in subscribers:
+                assert subscriber.numbers == list(range(1, EVENTS + 1)), subscriber.name
+                [(number, gap)] = subscriber.gaps
+                assert number == HOLD_AT, subscriber.name
+                assert gap["reason"] == "lost" and gap["topic"] == TOPIC, gap
+    finally:
+        await broker.close()
+        server.stop(timeout=STOP_TIMEOUT)
     assert_clean_log(server)
