@@ -57,11 +57,16 @@ def redis_server_binary_or_skip() -> str:
 
 
 class RedisProcess:
-    """A redis-server of our own that can be killed, frozen and restarted on its port."""
+    """A redis-server of our own that can be killed, frozen and restarted on its port.
 
-    def __init__(self, binary: str, directory: Path) -> None:
+    ``persistent``: an append-only file synced on every write, so that a restart after
+    SIGKILL finds every acknowledged write; otherwise a restart starts empty.
+    """
+
+    def __init__(self, binary: str, directory: Path, *, persistent: bool = False) -> None:
         self.binary = binary
         self.directory = directory
+        self.persistent = persistent
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
@@ -79,7 +84,8 @@ class RedisProcess:
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if self.persistent else "no",
+            "--appendfsync", "always",
             "--dir", str(self.directory),
             "--logfile", str(self._log),
         ]  # fmt: skip
