@@ -193,3 +193,20 @@ async def test_an_event_turned_away_behind_stale_queued_events_is_replayed() -> 
         await broker.publish("t", 6)  # turned away too: the queue still holds 3 and 4
         assert await take(events, 1) == [6]
     await broker.close()
+
+
+@pytest.mark.parametrize("sequence", ["²", "٣", "1_0", " 1"])
+async def test_a_cursor_of_this_broker_with_a_sequence_that_is_not_ascii_digits_is_invalid(
+    sequence: str,
+) -> None:
+    # str.isdigit() accepts "²" and "٣", which int() refuses (or reads as 3): a client that
+    # knows the broker's epoch from an earlier cursor must get a gap notice, not a failure.
+    broker = MemoryBroker(history=3)
+    first = await broker.publish("t", 0)
+    epoch = str(first).rpartition("-")[0]
+    point = ResumePoint(f"{epoch}-{sequence}")
+    current_resume.set(point)
+    async with broker.subscription("t") as events:
+        assert await take(events, 1) == [0]
+    assert [gap.reason for gap in point.take_gaps()] == [GapReason.INVALID]
+    await broker.close()

@@ -75,7 +75,7 @@ class MemoryBroker(HistoryBroker):
         if after is None:
             return HistoryPage(list(_first(history, limit)))
         epoch, _, sequence = after.rpartition("-")
-        if not sequence.isdigit() or not epoch:
+        if not _is_sequence(sequence) or not epoch:
             return HistoryPage(list(_first(history, limit)), GapReason.INVALID)
         if epoch != self._epoch:
             return HistoryPage(list(_first(history, limit)), GapReason.LOST)
@@ -90,9 +90,15 @@ class MemoryBroker(HistoryBroker):
 
     def _event_order(self, event_id: str) -> tuple[int, ...]:
         epoch, _, sequence = event_id.rpartition("-")
-        if epoch != self._epoch or not sequence.isdigit():
+        if epoch != self._epoch or not _is_sequence(sequence):
             raise ValueError(f"not an event id of this broker: {event_id!r}")
         return (int(sequence),)
+
+
+def _is_sequence(text: str) -> bool:
+    # isdigit() alone also accepts digits int() refuses ("²") or reads ("٣"): a cursor is
+    # the client's input, and only ids this broker wrote may reach int().
+    return text.isascii() and text.isdigit()
 
 
 def _first(history: deque[Event] | tuple[()], limit: int) -> list[Event]:
