@@ -408,8 +408,6 @@ class Operation:
             payload = result  # an already formatted result from a custom execute
         else:
             payload = None
-        if payload is not None and self.resume is not None:
-            payload = with_resume_extensions(payload, self.resume)
         replaced = await call_hook(
             self.options.on_next, self.context, self.id, self.payload, args, result
         )
@@ -417,6 +415,11 @@ class Operation:
             payload = replaced
         elif payload is None:
             raise ServerError(f"An operation produced {type(result).__name__}, not a result")
+        point = self.resume
+        if point is not None and point.started and isinstance(payload, dict):
+            # After on_next: a result it replaced names its event too, and a gap notice
+            # taken from the point is never lost with the result it replaced.
+            payload = with_resume_extensions(payload, point)
         await self.sink.next(payload)
 
     @staticmethod

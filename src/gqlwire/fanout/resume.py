@@ -78,13 +78,17 @@ class ResumePoint:
     ``id:``); with several topics it is a JSON object of ids by topic.
     """
 
-    __slots__ = ("_after_by_topic", "_gaps", "_positions", "after")
+    __slots__ = ("_after_by_topic", "_gaps", "_positions", "after", "started")
 
     def __init__(self, after: str | None = None) -> None:
         self.after: Final = after
         self._after_by_topic: dict[str, str] | None = _decode(after)
         self._positions: dict[str, str] = {}
         self._gaps: list[ResumeGap] = []
+        self.started = False
+        """Whether a history broker handed over an event (so results carry a cursor). A
+        plain attribute: every result of every subscription checks it, and it is all that
+        a subscription without a history broker pays."""
 
     def __repr__(self) -> str:
         return f"<ResumePoint after={self.after!r} cursor={self.cursor!r}>"
@@ -107,6 +111,7 @@ class ResumePoint:
     def advance(self, topic: str, event_id: str) -> None:
         """The event ``event_id`` of ``topic`` is being handed to the operation."""
         self._positions[topic] = event_id
+        self.started = True
 
     def report_gap(self, gap: ResumeGap) -> None:
         """Events after ``gap.after`` could not be replayed; told with the next result."""
@@ -129,14 +134,9 @@ class ResumePoint:
         gaps, self._gaps = self._gaps, []
         return gaps
 
-    @property
-    def started(self) -> bool:
-        """Whether a history broker handed over an event (so results carry a cursor)."""
-        return bool(self._positions)
-
     def extensions(self) -> dict[str, Any] | None:
         """What a result adds to its ``extensions``: the cursor, and gaps not yet told."""
-        if not self._positions:
+        if not self.started:
             return None
         extra: dict[str, Any] = {CURSOR_EXTENSION: self.cursor}
         gaps = self.take_gaps()
