@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Hashable,
+)
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from graphql import ExecutionResult, GraphQLError, GraphQLSchema, OperationType
@@ -345,6 +352,12 @@ class Operation:
         assert self.member is not None and self.args is not None
         sharing = self.runtime.sharing
         async with sharing.holding(key, self._subscribe) as group:
+            if group.resumable is False:
+                # The group's source (the same subscription) has no history: the cursor
+                # means nothing to it, and the member joins as one without a cursor.
+                joined_now = sharing.join(group, self.member)
+                if joined_now is not None:
+                    return joined_now
             point = self._start_resume(after)
             result = await resolve(self.runtime.subscribe_function(self.args))
             if not isinstance(result, AsyncIterable):
@@ -353,14 +366,15 @@ class Operation:
                 await self._complete(notify=True)
                 return None
             stream = aiter(result)
+            joined: Coroutine[Any, Any, GroupEnd] | None = None
             try:
                 while self.sink.is_active():
                     cursor = point.cursor
                     if cursor is not None:
-                        membership = sharing.join_after(group, self.member, cursor)
-                        if membership is not None:
+                        joined = sharing.join_after(group, self.member, cursor)
+                        if joined is not None:
                             self.resume = None  # the group's results carry its cursors
-                            return membership
+                            break
                     try:
                         item = await anext(stream)
                     except StopAsyncIteration:
@@ -372,7 +386,17 @@ class Operation:
                     if self.sink.is_active():
                         await self._emit(item, self.args, streamed=True)
             finally:
-                await _close_stream(stream)
+                try:
+                    await _close_stream(stream)
+                except BaseException:
+                    # Left (or failed) after joining, before awaiting the membership:
+                    # leave the group, or it would hold this member forever.
+                    if joined is not None:
+                        joined.close()
+                        await sharing.leave(group, self.member)
+                    raise
+            if joined is not None:
+                return joined
         await self._complete(notify=True)
         return None
 

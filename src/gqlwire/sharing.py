@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -123,6 +123,9 @@ class Group:
     """The number of the event ``recent[0]`` (events are numbered from 0)."""
     recent_index: dict[str, int] = field(default_factory=dict)
     """The number of each cursor in ``recent``."""
+    resumable: bool | None = None
+    """Whether the group's last event came with a cursor (``None`` before its first): a
+    source without history makes a resuming member's cursor meaningless."""
 
     def remember(self, cursor: str, tail: bytes) -> None:
         recent = self.recent
@@ -182,12 +185,23 @@ class SharedSubscriptions:
         group.members[member] = done
         return await self._membership(group, member, done)
 
-    def join_after(self, group: Group, member: Member, cursor: str) -> Awaitable[GroupEnd] | None:
+    def join(self, group: Group, member: Member) -> Coroutine[Any, Any, GroupEnd] | None:
+        """Join ``group`` (a running one, see :meth:`holding`) from its next event;
+        ``None`` when it is no longer running. Awaited as :meth:`join_after`'s."""
+        if self._groups.get(group.key) is not group:
+            return None
+        done: asyncio.Future[GroupEnd] = asyncio.get_running_loop().create_future()
+        group.members[member] = done
+        return self._membership(group, member, done)
+
+    def join_after(
+        self, group: Group, member: Member, cursor: str
+    ) -> Coroutine[Any, Any, GroupEnd] | None:
         """Join ``group`` (a running one, see :meth:`holding`) after the event
         ``cursor``: the recent events after it are the member's backlog, then it gets
         every event as the other members do. ``None`` when ``cursor`` is not among the
         group's recent events (nothing is done then). The awaitable ends as
-        :meth:`run`'s does."""
+        :meth:`run`'s does; a caller that will not await it calls :meth:`leave`."""
         backlog = group.after(cursor)
         if backlog is None or self._groups.get(group.key) is not group:
             return None
@@ -209,11 +223,16 @@ class SharedSubscriptions:
         try:
             return await done
         finally:
-            group.members.pop(member, None)
-            lag = group.lagging.pop(member, None)
-            if lag is not None and lag.task is not None:
-                lag.task.cancel()
-            await self._release(group)
+            await self.leave(group, member)
+
+    async def leave(self, group: Group, member: Member) -> None:
+        """``member`` leaves ``group`` (idempotent): what ends a membership, also for a
+        member whose membership was never awaited (it left before)."""
+        group.members.pop(member, None)
+        lag = group.lagging.pop(member, None)
+        if lag is not None and lag.task is not None:
+            lag.task.cancel()
+        await self._release(group)
 
     @contextlib.asynccontextmanager
     async def holding(
@@ -278,6 +297,7 @@ class SharedSubscriptions:
                     formatted = with_resume_extensions(formatted, point)
                     cursor = point.cursor
                 tail = result_tail(orjson.dumps(formatted))
+                group.resumable = cursor is not None
                 if cursor is not None:
                     group.remember(cursor, tail)
                 group.events += 1

@@ -80,8 +80,10 @@ class Client:
         self.ended: list[str] = []
 
     def seqs(self) -> list[int]:
-        return [payload["data"]["tick" if "tick" in payload["data"] else "plain"]["seq"]
-                for payload in self.received]
+        return [
+            payload["data"]["tick" if "tick" in payload["data"] else "plain"]["seq"]
+            for payload in self.received
+        ]
 
     # ResultSink
     def is_active(self) -> bool:
@@ -156,8 +158,7 @@ async def test_a_result_replaced_by_on_next_still_carries_the_cursor_and_the_gap
     await brokers.close()
 
 
-async def test_a_member_that_leaves_while_its_private_source_closes_after_joining_is_gone(
-) -> None:
+async def test_a_member_that_leaves_while_its_private_source_closes_after_joining_is_gone() -> None:
     brokers = Brokers()
     completed: list[object] = []
     runtime = server(
