@@ -680,6 +680,11 @@ def with_last_event_id(payload: JSONObject, last_event_id: str | None) -> JSONOb
     one). The header wins over the body's ``extensions.cursor``: it is the newer one."""
     if not last_event_id:
         return payload
+    if not last_event_id.isascii():
+        # A server may hand over bytes that are not UTF-8 as lone surrogates, which no
+        # JSON can carry, and the gap notice repeats the cursor: make it text first (it
+        # is no cursor of any broker, and gets the answer an invalid cursor gets).
+        last_event_id = last_event_id.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     extensions = payload.get("extensions")
     merged = dict(extensions) if isinstance(extensions, dict) else {}
     merged[CURSOR_EXTENSION] = last_event_id

@@ -9,18 +9,20 @@ their own. Counts are read inside the server process (``/_counts``: the resolver
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import pytest
 
+from gqlwire.fanout.resume import MAX_CURSOR_LENGTH
 from tests.apps.resume_app import HISTORY
 from tests.harness.control import new_token
 from tests.harness.protocols import LEGACY_WS, RESULT, SUBSCRIBE, TRANSPORT_WS
 from tests.harness.servers import ServerProcess, assert_clean_log
-from tests.harness.streams import open_stream
+from tests.harness.streams import MULTIPART_SUBSCRIPTION, SSE, StreamReader, open_stream
 from tests.harness.waiting import wait_until
 from tests.harness.wsclient import WSClient, http_get, http_post_json, ws_client
 
@@ -59,6 +61,14 @@ async def subscribed(server: ServerProcess, topic: str, count: int) -> None:
         return int(response.json().get(topic, 0)) >= count
 
     await wait_until(enough, f"{count} broker subscriber(s) of {topic}", within=10)
+
+
+async def unsubscribed(server: ServerProcess, topic: str) -> None:
+    async def none() -> bool:
+        response = await http_get(server.http_url("/_subscribers"))
+        return int(response.json().get(topic, 0)) == 0
+
+    await wait_until(none, f"no broker subscriber of {topic}", within=10)
 
 
 @asynccontextmanager
@@ -194,3 +204,85 @@ async def test_sse_ids_are_cursors_and_last_event_id_resumes(server: ServerProce
     async with open_stream(url, body, "text/event-stream", headers=headers) as stream:
         events = await stream.sse_until(3)
     assert [event.json()["data"]["tick"]["seq"] for event in events] == [2, 3, 4]
+
+
+async def multipart_results(stream: StreamReader, count: int) -> list[Any]:
+    """The first ``count`` results of a multipart subscription (heartbeats skipped)."""
+    wanted = count
+    while True:
+        parts = await stream.parts_until(wanted)
+        payloads = [part["payload"] for part in parts if "payload" in part]
+        if len(payloads) >= count or len(parts) < wanted:
+            return payloads[:count]
+        wanted += count - len(payloads)
+
+
+async def test_multipart_results_carry_cursors_and_a_get_request_resumes_from_its_query(
+    server: ServerProcess,
+) -> None:
+    topic = new_token()
+    body: dict[str, Any] = {"query": QUERY, "variables": {"t": topic}}
+    url = server.http_url("/unshared")
+    async with open_stream(url, body, MULTIPART_SUBSCRIPTION) as stream:
+        await subscribed(server, topic, 1)
+        ids = await publish(server, topic, 0, 2)
+        first = await multipart_results(stream, 2)
+    assert [payload["extensions"]["cursor"] for payload in first] == ids
+    later = await publish(server, topic, 2, 2)
+    body["extensions"] = {"cursor": ids[0]}  # in the query string, as JSON
+    async with open_stream(url, body, MULTIPART_SUBSCRIPTION, method="GET") as stream:
+        resumed = await multipart_results(stream, 3)
+    assert seqs(resumed) == [1, 2, 3]
+    assert [payload["extensions"]["cursor"] for payload in resumed] == [ids[1], *later]
+
+
+async def result_of(client: WSClient, id: str) -> Any:
+    """The next result of subscription ``id`` (those of others, ended, are skipped)."""
+    while True:
+        message = await client.receive(timeout=10)
+        if message.get("id") == id and message["type"] == "next":
+            return message["payload"]
+
+
+async def test_bad_cursors_start_now_or_get_an_invalid_gap_and_nothing_breaks(
+    server: ServerProcess,
+) -> None:
+    topic = new_token()
+    huge = "9" * (MAX_CURSOR_LENGTH * 20)
+    many_keys = json.dumps({f"k{n}": "1" for n in range(200)}, separators=(",", ":"))
+    ignored: list[Any] = [12345, {"nested": "x"}, ["x"], "", None]
+    cursors = [*ignored, huge, many_keys]
+    async with connection(server, "/shared") as client:
+        for count, cursor in enumerate(cursors, start=1):
+            id = str(count)
+            payload = {"query": QUERY, "variables": {"t": topic}, "extensions": {"cursor": cursor}}
+            await client.send({"id": id, "type": "subscribe", "payload": payload})
+            await subscribed(server, topic, 1)
+            await publish(server, topic, count, 1)
+            result = await result_of(client, id)
+            if cursor in ignored:
+                assert seqs([result]) == [count]  # from now: it is not a cursor at all
+                assert "gap" not in result["extensions"]
+            else:
+                assert seqs([result]) == [1]  # the oldest event kept
+                assert result["extensions"]["gap"] == {
+                    "topic": topic,
+                    "after": cursor[:MAX_CURSOR_LENGTH],
+                    "reason": "invalid",
+                }
+            await client.send({"id": id, "type": "complete"})
+            await unsubscribed(server, topic)
+
+
+async def test_a_last_event_id_with_odd_bytes_is_an_invalid_cursor(server: ServerProcess) -> None:
+    topic = new_token()
+    await publish(server, topic, 0, 1)
+    body = {"query": QUERY, "variables": {"t": topic}}
+    # Bytes above 0x7f (obs-text): legal in a header value, no cursor of any broker.
+    headers = cast(dict[str, str], {"last-event-id": b"caf\xe9-\xb2"})
+    async with open_stream(server.http_url("/unshared"), body, SSE, headers=headers) as stream:
+        assert stream.status == 200
+        (event,) = await stream.sse_until(1)
+    result = event.json()
+    assert seqs([result]) == [0]
+    assert result["extensions"]["gap"]["reason"] == "invalid"
