@@ -210,3 +210,14 @@ async def test_a_cursor_of_this_broker_with_a_sequence_that_is_not_ascii_digits_
         assert await take(events, 1) == [0]
     assert [gap.reason for gap in point.take_gaps()] == [GapReason.INVALID]
     await broker.close()
+
+
+async def test_closing_the_broker_during_a_replay_ends_the_subscription() -> None:
+    broker = MemoryBroker(history=100)
+    ids = [await broker.publish("t", n) for n in range(6)]
+    broker.page_size = 3
+    async with broker.subscription("t", after=ids[0]) as events:
+        assert await take(events, 1) == [1]  # two more of this page are read already
+        await broker.close()
+        with pytest.raises(StopAsyncIteration):
+            await anext(events)

@@ -238,6 +238,12 @@ class HistorySubscription(Subscription):
         if len(page.events) < broker.page_size:
             self._replaying = False  # caught up: the live queue has the rest
 
+    def _end(self) -> None:
+        # Ended (closed, or its broker closed): the page read ahead is not handed over.
+        self._page.clear()
+        self._replaying = False
+        super()._end()
+
     def _hand_over(self, event_id: str, payload: Any, order: tuple[int, ...] | None = None) -> Any:
         self._last_id = event_id
         self._last_order = order if order is not None else self._broker._event_order(event_id)
