@@ -212,3 +212,48 @@ async def test_a_cursor_for_a_source_without_history_is_ignored_and_the_member_s
     await stop(back_task)
     await stop(live_task)
     await brokers.close()
+
+
+class StallingClient(Client):
+    """A client whose transport stops taking results after ``limit`` (a full socket)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.stalled = asyncio.Event()
+
+    async def next(self, payload: JSONObject) -> None:
+        await super().next(payload)
+        if len(self.received) >= self.limit:
+            self.stalled.set()
+            await asyncio.Event().wait()  # until the client leaves
+
+
+async def test_a_member_that_leaves_while_catching_up_alone_leaves_nothing_behind() -> None:
+    brokers = Brokers()
+    completed: list[object] = []
+    runtime = server(
+        brokers, share_key=lambda _ctx: "all", on_complete=lambda *_: completed.append(1)
+    )
+    ids = [await brokers.history.publish("t", {"seq": n}) for n in range(10)]
+    live = Client()
+    live_task = start(runtime, live, "t")
+    await wait_until(lambda: brokers.history.stats()["subscribers"] == 1, "group", 5)
+    back = StallingClient(limit=3)
+    back_task = start(runtime, back, "t", cursor=ids[0])  # replaying 1..9 alone
+    await asyncio.wait_for(back.stalled.wait(), 5)
+    assert brokers.history.stats()["subscribers"] == 2
+    await stop(back_task)
+
+    assert back.seqs() == [1, 2, 3]
+    assert brokers.history.stats()["subscribers"] == 1  # its own source is closed
+    stats = runtime.sharing.stats()
+    assert (stats["shared_groups"], stats["shared_members"]) == (1, 1)
+    assert completed == [1]
+    await brokers.history.publish("t", {"seq": 10})
+    await received(live, 1)
+    assert live.seqs() == [10]
+    await stop(live_task)
+    assert runtime.sharing.stats()["shared_groups"] == 0
+    assert brokers.history.stats()["subscribers"] == 0
+    await brokers.close()
