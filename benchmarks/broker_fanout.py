@@ -158,6 +158,37 @@ def _process_cpu(pid: int) -> float:
     return total
 
 
+def broker_server_cpu(broker: str, backend: Backend) -> float | None:
+    """CPU seconds the Redis or NATS server has spent so far, or ``None`` when it cannot
+    be read: Redis says it (``INFO cpu``); NATS is found in ``/proc`` by its port."""
+    if broker in ("pubsub", "streams"):
+        import redis
+
+        client = redis.Redis.from_url(backend.redis_url, socket_timeout=5)
+        try:
+            info = client.info("cpu")
+            return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        except (redis.RedisError, KeyError, ValueError):
+            return None
+        finally:
+            client.close()
+    if broker == "jetstream":
+        port = backend.nats_url.rsplit(":", 1)[-1].strip("/")
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                arguments = Path(f"/proc/{entry}/cmdline").read_bytes().decode().split("\0")
+            except (OSError, UnicodeDecodeError):
+                continue
+            if not arguments or not arguments[0].endswith("nats-server"):
+                continue
+            listens = port in arguments or any(a.endswith(f":{port}") for a in arguments)
+            if listens or (port == "4222" and not {"-p", "--port"} & set(arguments)):
+                return _process_cpu(int(entry))
+    return None
+
+
 class BrokerServer:
     """``gqlwire serve`` of the benchmark app for one row, in its own process group."""
 
@@ -369,15 +400,22 @@ def run_once(
         publisher.send(publish_params)
         publisher.receive()  # ready: connected
         server_cpu = server.cpu() if server is not None else 0.0
+        broker_cpu = broker_server_cpu(row.broker, backend)
         busy = machine_busy()
         publisher.send("go")
         published = publisher.receive()
         received = subscriber.receive()
         busy = machine_busy() - busy
         server_used = (server.cpu() - server_cpu) if server is not None else None
+        broker_after = broker_server_cpu(row.broker, backend)
+        broker_used = (
+            broker_after - broker_cpu
+            if broker_cpu is not None and broker_after is not None
+            else None
+        )
     except (RuntimeError, OSError, ValueError) as error:
         return {"error": str(error)[-600:], "ok": False}
-    return measurement(received, published, busy, server_used, events)
+    return measurement(received, published, busy, server_used, broker_used, events)
 
 
 def measurement(
@@ -385,6 +423,7 @@ def measurement(
     published: dict[str, Any],
     machine_cpu: float,
     server_cpu: float | None,
+    broker_cpu: float | None,
     events: int,
 ) -> dict[str, Any]:
     """The figures of one run from what its two client processes reported."""
@@ -403,7 +442,12 @@ def measurement(
     result["server_cpu_us_per_delivery"] = (
         server_cpu / delivered * 1e6 if server_cpu is not None and delivered else None
     )
+    result["broker_server_cpu_s"] = broker_cpu
+    result["broker_server_cpu_us_per_event"] = (
+        broker_cpu / events * 1e6 if broker_cpu is not None else None
+    )
     ours = (server_cpu or 0.0) + received["client_cpu_s"] + (published.get("cpu_s") or 0.0)
+    ours += broker_cpu or 0.0
     result["machine_cpu_s"] = machine_cpu
     # CPU seconds spent by everything else on the machine, per second of the window:
     # the noise this measurement ran in (2 is both cores).
@@ -630,9 +674,9 @@ def table(report: dict[str, Any], scenario: str) -> str:
     if scenario == "throughput":
         lines = [
             "| broker | where | delivered events/s (median) | rounds' range | published "
-            "events/s | server CPU µs/delivery | subscribers per worker | other load "
-            "(cores) | delivered/expected |",
-            "|---|---|---:|---|---:|---:|---|---:|---|",
+            "events/s | server CPU µs/delivery | Redis/NATS CPU µs/event | subscribers per "
+            "worker | other load (cores) | delivered/expected |",
+            "|---|---|---:|---|---:|---:|---:|---|---:|---|",
         ]
     else:
         lines = [
@@ -646,7 +690,8 @@ def table(report: dict[str, Any], scenario: str) -> str:
             continue
         name, where = _row_label(result)
         if "error" in result:
-            lines.append(f"| {name} | {where} | error: {_cell(result['error'])} | | | | | | |")
+            cells = " |" * (7 if scenario == "throughput" else 6)
+            lines.append(f"| {name} | {where} | error: {_cell(result['error'])} |{cells}")
             continue
         load = _number(result.get("other_load_cores_max"), 2)
         if scenario == "throughput":
@@ -655,6 +700,7 @@ def table(report: dict[str, Any], scenario: str) -> str:
                 f"| {_spread(result, 'delivered_per_s', 0)} "
                 f"| {_number(result.get('publish_per_s'), 0)} "
                 f"| {_number(result.get('server_cpu_us_per_delivery'))} "
+                f"| {_number(result.get('broker_server_cpu_us_per_event'))} "
                 f"| {_spread_workers(result)} | {load} | {_counts(result)} |"
             )
         else:
@@ -694,7 +740,9 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             "Delivered events/s counts every subscriber's events over the window from the "
             "first publish to the last delivery; published events/s is the publisher's pace "
-            "(one awaited round trip per event). Server CPU is every worker's.",
+            "(one awaited round trip per event). Server CPU is every worker's, per event "
+            "delivered to a subscriber; Redis/NATS CPU is the broker server's, per event "
+            "published (the machine's shared server: other work on it counts too).",
             "",
             table(report, "throughput"),
             "",
@@ -708,7 +756,8 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             "Other load: CPU time on the machine not spent by this run's server, publisher "
             "and subscriber processes, per second of the measured window, the worst round "
-            "(2.00 would be both cores). Redis and NATS count as other load.",
+            "(2.00 would be both cores); the Redis or NATS server's CPU in that window counts "
+            "as this run's.",
             "",
         ]
     )

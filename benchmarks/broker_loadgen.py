@@ -181,6 +181,10 @@ class RawSubscriber:
             self.tally.finished_one()
 
 
+def _factory(subscriber: BenchSubscriber) -> Callable[[], BenchSubscriber]:
+    return lambda: subscriber
+
+
 async def _open_ws(params: dict[str, Any], tally: Tally) -> list[BenchSubscriber]:
     subscribers: list[BenchSubscriber] = []
     loop = asyncio.get_running_loop()
@@ -195,7 +199,7 @@ async def _open_ws(params: dict[str, Any], tally: Tally) -> list[BenchSubscriber
             record_latency=bool(params["record_latency"]),
         )
         async with asyncio.timeout(30):
-            await loop.create_connection(lambda s=subscriber: s, "127.0.0.1", params["port"])
+            await loop.create_connection(_factory(subscriber), "127.0.0.1", params["port"])
             await subscriber.acked
         subscriber.ask_pid()
         subscriber.subscribe()
@@ -256,7 +260,7 @@ async def subscribe(params: dict[str, Any], brokers: Brokers) -> dict[str, Any]:
                 for subscriber in subscribers:
                     await subscriber.listening.wait()
         else:
-            subscribers = await _open_ws(params, tally)
+            subscribers.extend(await _open_ws(params, tally))
         primes = await _prime(params, subscribers, broker)
         tally.expect(len(subscribers), events)
         cpu_before = _cpu()
