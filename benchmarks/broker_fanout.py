@@ -48,6 +48,9 @@ from .feed import machine_busy
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BROKERS = ("memory", "pubsub", "streams", "jetstream")
+AT_MOST_ONCE = ("memory", "pubsub")
+"""Brokers without history: a subscription that falls behind by more than its queue
+(``max_queued``) loses events, by design; the others replay them from history."""
 BROKER_NAMES = {
     "memory": "MemoryBroker",
     "pubsub": "RedisBroker (pub/sub)",
@@ -63,8 +66,10 @@ FULL: dict[str, Any] = {
     "subscribers": 100,
     "raw_subscribers": 1,
     "throughput_events": 2000,
-    "latency_rate": 200.0,
-    "latency_events": 1000,  # 5 s at 200 events/s
+    # 5,000 deliveries/s: well below what one loaded worker delivers, so that latency is
+    # the path's, not a queue's.
+    "latency_rate": 50.0,
+    "latency_events": 500,
     "rounds": 3,
     "warmup": True,
 }
@@ -414,6 +419,9 @@ def run_once(
             else None
         )
     except (RuntimeError, OSError, ValueError) as error:
+        # Either process may still be in the middle of this run: both start afresh.
+        subscriber.stop()
+        publisher.stop()
         return {"error": str(error)[-600:], "ok": False}
     return measurement(received, published, busy, server_used, broker_used, events)
 
@@ -514,8 +522,12 @@ def cleanup(brokers: tuple[str, ...], backend: Backend) -> None:
         asyncio.run(clean())
 
 
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
 def run(
-    size: dict[str, Any], brokers: tuple[str, ...] = BROKERS, log: Log = print
+    size: dict[str, Any], brokers: tuple[str, ...] = BROKERS, log: Log = _print
 ) -> dict[str, Any]:
     started = time.perf_counter()
     backend = new_backend()
@@ -662,6 +674,15 @@ def _spread(result: dict[str, Any], figure: str, digits: int) -> str:
     return f"{_number(low, digits)} to {_number(high, digits)}"
 
 
+def _busy(result: dict[str, Any]) -> str:
+    """The subscriber process's CPU time over the measured window: near 100 %, it, not
+    the server or the broker, set the pace."""
+    cpu, window = result.get("client_cpu_s"), result.get("window_s")
+    if not isinstance(cpu, int | float) or not isinstance(window, int | float) or window <= 0:
+        return "n/a"
+    return f"{cpu / window:.0%}"
+
+
 def _spread_workers(result: dict[str, Any]) -> str:
     spread = result.get("subscribers_per_worker") or {}
     if not spread:
@@ -674,9 +695,9 @@ def table(report: dict[str, Any], scenario: str) -> str:
     if scenario == "throughput":
         lines = [
             "| broker | where | delivered events/s (median) | rounds' range | published "
-            "events/s | server CPU µs/delivery | Redis/NATS CPU µs/event | subscribers per "
-            "worker | other load (cores) | delivered/expected |",
-            "|---|---|---:|---|---:|---:|---:|---|---:|---|",
+            "events/s | server CPU µs/delivery | Redis/NATS CPU µs/event | subscriber "
+            "process busy | subscribers per worker | other load (cores) | delivered/expected |",
+            "|---|---|---:|---|---:|---:|---:|---:|---|---:|---|",
         ]
     else:
         lines = [
@@ -690,7 +711,7 @@ def table(report: dict[str, Any], scenario: str) -> str:
             continue
         name, where = _row_label(result)
         if "error" in result:
-            cells = " |" * (7 if scenario == "throughput" else 6)
+            cells = " |" * (8 if scenario == "throughput" else 6)
             lines.append(f"| {name} | {where} | error: {_cell(result['error'])} |{cells}")
             continue
         load = _number(result.get("other_load_cores_max"), 2)
@@ -701,7 +722,7 @@ def table(report: dict[str, Any], scenario: str) -> str:
                 f"| {_number(result.get('publish_per_s'), 0)} "
                 f"| {_number(result.get('server_cpu_us_per_delivery'))} "
                 f"| {_number(result.get('broker_server_cpu_us_per_event'))} "
-                f"| {_spread_workers(result)} | {load} | {_counts(result)} |"
+                f"| {_busy(result)} | {_spread_workers(result)} | {load} | {_counts(result)} |"
             )
         else:
             lines.append(
@@ -754,6 +775,11 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             table(report, "latency"),
             "",
+            "Counts: every subscriber's events over every round, against what was published. "
+            "`MemoryBroker` and `RedisBroker` are at most once: a subscription that falls "
+            "more than `max_queued` (1,000) events behind loses events, and says so (a gap); "
+            "`RedisStreamBroker` and `NatsBroker` catch up from their history instead.",
+            "",
             "Other load: CPU time on the machine not spent by this run's server, publisher "
             "and subscriber processes, per second of the measured window, the worst round "
             "(2.00 would be both cores); the Redis or NATS server's CPU in that window counts "
@@ -771,6 +797,17 @@ def write(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
     return json_path, md_path
 
 
+def acceptable(key: str, result: dict[str, Any]) -> bool:
+    """A row is wrong if it failed, if any subscriber got an event twice or out of order,
+    or if a broker with history lost one; an at-most-once broker may lose events."""
+    if key.startswith("log/") or result.get("ok"):
+        return True
+    if "error" in result:
+        return False
+    misordered = any(result.get(f"{name}_total") for name in ("extra", "out_of_order"))
+    return result["broker"] in AT_MOST_ONCE and not misordered
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.broker_fanout")
     parser.add_argument("--quick", action="store_true", help="a few subscribers, seconds")
@@ -781,18 +818,26 @@ def main(argv: list[str]) -> int:
         help=f"comma-separated, from: {', '.join(BROKERS)}",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="only write the Markdown of an earlier run's broker_fanout.json into --out",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / "broker_fanout.md"
+        path.write_text(markdown(json.loads(args.render.read_text())))
+        print(f"wrote {path}")
+        return 0
     unknown = [name for name in args.brokers if name not in BROKERS]
     if unknown:
         parser.error(f"unknown brokers: {', '.join(unknown)} (known: {', '.join(BROKERS)})")
     report = run(QUICK if args.quick else FULL, args.brokers)
     for path in write(report, args.out):
         print(f"wrote {path}")
-    failed = [
-        key
-        for key, result in report["results"].items()
-        if not key.startswith("log/") and not result.get("ok")
-    ]
+    failed = [key for key, result in report["results"].items() if not acceptable(key, result)]
     if failed:
         print(f"counts wrong or errors in: {', '.join(failed)}")
     return 1 if failed else 0

@@ -12,6 +12,7 @@ scenario, not a matrix.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import subprocess
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 
+import gqlwire.fanout
 from tests.harness.redis_server import in_ci, redis_url_or_skip
 
 nats = pytest.importorskip("nats", reason="the nats extra is not installed (pip install nats-py)")
@@ -41,6 +43,17 @@ ROWS = [
     "jetstream/raw",
 ]
 SCENARIOS = ("throughput", "latency")
+
+
+def brokers_and_workers_or_skip() -> None:
+    """The benchmark measures RedisStreamBroker, NatsBroker and ``serve --workers``."""
+    for name in ("RedisStreamBroker", "NatsBroker"):
+        try:
+            getattr(gqlwire.fanout, name)
+        except (AttributeError, ImportError) as missing:
+            pytest.skip(f"{name} is not available: {missing}")
+    if importlib.util.find_spec("gqlwire.workers") is None:
+        pytest.skip("this gqlwire has no serve --workers")
 
 
 def nats_url_or_skip() -> str:
@@ -68,6 +81,7 @@ def nats_url_or_skip() -> str:
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    brokers_and_workers_or_skip()
     env = dict(os.environ, REDIS_URL=redis_url_or_skip(), NATS_URL=nats_url_or_skip())
     out = tmp_path_factory.mktemp("broker-bench")
     done = subprocess.run(
