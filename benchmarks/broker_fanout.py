@@ -395,7 +395,7 @@ def run_once(
         "subscribers": size["raw_subscribers"] if row.raw else size["subscribers"],
         "record_latency": scenario == "latency",
         "within": _RUN_TIMEOUT - 30,
-        "idle": 15.0,
+        "idle": 5.0,  # nothing for that long: the missing events are lost
     }
     publish_params = common | {"rate": size["latency_rate"] if scenario == "latency" else 0.0}
     subscriber, publisher = clients.subscriber, clients.publisher
@@ -406,11 +406,11 @@ def run_once(
         publisher.receive()  # ready: connected
         server_cpu = server.cpu() if server is not None else 0.0
         broker_cpu = broker_server_cpu(row.broker, backend)
-        busy = machine_busy()
+        busy, measured = machine_busy(), time.perf_counter()
         publisher.send("go")
         published = publisher.receive()
         received = subscriber.receive()
-        busy = machine_busy() - busy
+        busy, measured = machine_busy() - busy, time.perf_counter() - measured
         server_used = (server.cpu() - server_cpu) if server is not None else None
         broker_after = broker_server_cpu(row.broker, backend)
         broker_used = (
@@ -423,18 +423,21 @@ def run_once(
         subscriber.stop()
         publisher.stop()
         return {"error": str(error)[-600:], "ok": False}
-    return measurement(received, published, busy, server_used, broker_used, events)
+    return measurement(received, published, (busy, measured), server_used, broker_used, events)
 
 
 def measurement(
     received: dict[str, Any],
     published: dict[str, Any],
-    machine_cpu: float,
+    machine: tuple[float, float],
     server_cpu: float | None,
     broker_cpu: float | None,
     events: int,
 ) -> dict[str, Any]:
-    """The figures of one run from what its two client processes reported."""
+    """The figures of one run from what its two client processes reported; ``machine``
+    is the CPU seconds the whole machine spent while it was measured, and how long that
+    was (more than the window when the subscribers waited for events that never came)."""
+    machine_cpu, measured = machine
     result = dict(received)
     first, last = published["first_publish_wall"], published["last_publish_wall"]
     end = received.get("last_receive_wall")
@@ -457,11 +460,10 @@ def measurement(
     ours = (server_cpu or 0.0) + received["client_cpu_s"] + (published.get("cpu_s") or 0.0)
     ours += broker_cpu or 0.0
     result["machine_cpu_s"] = machine_cpu
-    # CPU seconds spent by everything else on the machine, per second of the window:
-    # the noise this measurement ran in (2 is both cores).
-    result["other_load_cores"] = (
-        max(0.0, machine_cpu - ours) / window if window and window > 0 else None
-    )
+    result["measured_s"] = measured
+    # CPU seconds spent by everything else on the machine, per second measured: the
+    # noise this measurement ran in (2 is both cores).
+    result["other_load_cores"] = max(0.0, machine_cpu - ours) / measured if measured > 0 else None
     return result
 
 
