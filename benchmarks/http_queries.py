@@ -54,7 +54,7 @@ QUERIES = (
     Query("items (1,000)", ITEMS_QUERY, {"data": {"items": ITEMS}}),
 )
 
-FULL = {"connections": 32, "duration": 5, "rounds": 3}
+FULL = {"connections": 16, "duration": 5, "rounds": 3}
 QUICK = {"connections": 2, "duration": 2, "rounds": 1}
 
 _LUA = """wrk.method = "POST"
@@ -136,6 +136,8 @@ def one_round(
         f"-c{size['connections']}",
         f"-d{size['duration']}s",
         "--latency",
+        "--timeout",
+        "30s",
         "-s",
         str(script),
         f"http://127.0.0.1:{server.port}/graphql",
@@ -201,7 +203,11 @@ def run(size: dict[str, Any], log: Any = print) -> dict[str, Any]:
     results = {}
     for key, runs in rounds.items():
         name, query_name = key.split("/", 1)
-        good = [run for run in runs if "error" not in run and not run["non_2xx"]]
+        good = [
+            run
+            for run in runs
+            if "error" not in run and not run["non_2xx"] and not run["socket_errors"]
+        ]
         best = max(good, key=lambda run: run["requests_per_s"]) if good else runs[0]
         rates = [run["requests_per_s"] for run in good]
         results[key] = {
@@ -227,6 +233,7 @@ def _brief(result: dict[str, Any]) -> str:
         f"p99 {result.get('p99_ms', 0):.2f} ms  "
         f"server {result['server_cpu_us_per_request']:.0f} us/req"
         + (f"  NON-2XX {result['non_2xx']}" if result["non_2xx"] else "")
+        + (f"  {result['socket_errors']}" if result["socket_errors"] else "")
     )
 
 
@@ -273,7 +280,7 @@ def write(report: dict[str, Any], out: Path) -> dict[str, Path]:
         f"wrk, {size['connections']} keep-alive connections, {size['duration']} s per round, "
         f"{size['rounds']} interleaved rounds, best round shown; server on core 0, wrk on "
         f"core 1. Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"{meta.get('cpu', '')}, load average at the end "
+        f"{meta.get('cpu_model', '')}, load average at the end "
         f"{', '.join(f'{v:.1f}' for v in meta['load_average_end'])}.\n\n" + table(report) + "\n"
     )
     return {"json": json_path, "md": md_path}
