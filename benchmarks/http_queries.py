@@ -279,7 +279,7 @@ def write(report: dict[str, Any], out: Path) -> dict[str, Path]:
         "# GraphQL over HTTP: queries per second and latency\n\n"
         f"wrk, {size['connections']} keep-alive connections, {size['duration']} s per round, "
         f"{size['rounds']} interleaved rounds, best round shown; server on core 0, wrk on "
-        f"core 1. Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"core 1. Run of {meta['date']}, "
         f"{meta.get('cpu_model', '')}, load average at the end "
         f"{', '.join(f'{v:.1f}' for v in meta['load_average_end'])}.\n\n" + table(report) + "\n"
     )
