@@ -10,6 +10,13 @@
   (``tests.harness.servers.served_target``). Tests check logs themselves with
   ``tests.harness.servers.assert_clean_log``.
 - ``selected_server_names``: the servers chosen for this run, for tests of one server.
+- ``@pytest.mark.per_adapter`` (on a test, a class or a whole module): the test checks
+  gqlwire's own behaviour, which the server only carries, so it runs on one server per
+  adapter instead of every server: aiohttp (gqlwire's aiohttp adapter) and the first other
+  selected server (its ASGI adapter). ``@pytest.mark.every_server`` on a test of such a
+  module keeps that case on every server: mark so the cases that touch what servers do
+  differently (close reasons and codes, headers, bodies, disconnects). ``--every-server``
+  (or ``GQLWIRE_TEST_EVERY_SERVER=1``) ignores ``per_adapter`` for one run.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from gqlwire.runners import SERVER_NAMES, RunnerError, check_server  # noqa: E40
 from tests.harness.servers import ServerPool  # noqa: E402
 
 _SERVERS_ENV = "GQLWIRE_TEST_SERVERS"
+_EVERY_SERVER_ENV = "GQLWIRE_TEST_EVERY_SERVER"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,6 +46,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help=f"comma-separated servers to test on (default: ${_SERVERS_ENV} or all: "
         f"{','.join(SERVER_NAMES)})",
+    )
+    parser.addoption(
+        "--every-server",
+        action="store_true",
+        default=os.environ.get(_EVERY_SERVER_ENV, "") not in ("", "0"),
+        help="run tests marked per_adapter on every selected server too "
+        f"(or set ${_EVERY_SERVER_ENV}=1)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "per_adapter: gqlwire's own behaviour; run on one server per adapter "
+        "(aiohttp and one ASGI server), not on every server",
+    )
+    config.addinivalue_line(
+        "markers", "every_server: run on every server even in a per_adapter module"
     )
 
 
@@ -62,9 +88,28 @@ def _server_param(name: str) -> object:
     return pytest.param(name, id=name)
 
 
+def one_server_per_adapter(names: list[str]) -> list[str]:
+    """aiohttp, if selected, and the first other selected server: between them every
+    line of gqlwire's two adapters runs (the ASGI servers share one adapter)."""
+    aiohttp = [name for name in names if name == "aiohttp"]
+    asgi = [name for name in names if name != "aiohttp"]
+    return aiohttp + asgi[:1]
+
+
+def _runs_per_adapter(metafunc: pytest.Metafunc) -> bool:
+    definition = metafunc.definition
+    if metafunc.config.getoption("--every-server"):
+        return False
+    if definition.get_closest_marker("every_server") is not None:
+        return False
+    return definition.get_closest_marker("per_adapter") is not None
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "server_name" in metafunc.fixturenames:
         names = selected_servers(metafunc.config)
+        if _runs_per_adapter(metafunc):
+            names = one_server_per_adapter(names)
         metafunc.parametrize("server_name", [_server_param(n) for n in names], scope="module")
 
 

@@ -22,6 +22,12 @@ from tests.apps.http_app import CONTEXT_SECRET, EXPLODING_USER
 from tests.harness.servers import ServerPool, ServerProcess, find_tracebacks
 from tests.harness.wsclient import ws_client
 
+# The rules checked here are gqlwire.http's own: the server only carries the request, so
+# most cases run on one server per adapter (tests/conftest.py). Those marked every_server
+# touch what servers hand over differently (methods, query strings, bodies, headers, the
+# request in the context, logging) and run on every server.
+pytestmark = pytest.mark.per_adapter
+
 APP = "tests.apps.http_app:app"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -110,6 +116,7 @@ def assert_request_error(response: httpx.Response, status: int, message: str) ->
 # --------------------------------------------------------------------------- POST and GET
 
 
+@pytest.mark.every_server
 def test_post_query(client: httpx.Client) -> None:
     response = post(client, {"query": "{ hello }"})
     assert_result(response, 200, GRAPHQL_RESPONSE, {"data": {"hello": "Hello world!"}})
@@ -136,6 +143,7 @@ def test_post_unknown_properties_are_ignored(client: httpx.Client) -> None:
     assert_result(post(client, body), 200, GRAPHQL_RESPONSE, {"data": {"hello": "Hello world!"}})
 
 
+@pytest.mark.every_server
 def test_post_utf8(client: httpx.Client) -> None:
     body = {
         "query": 'query($n: String!) { a: hello(name: $n) b: hello(name: "Zoë") }',
@@ -148,6 +156,7 @@ def test_post_utf8(client: httpx.Client) -> None:
     )
 
 
+@pytest.mark.every_server
 def test_get_query(client: httpx.Client) -> None:
     params = {
         "query": "query Sum($a: Int!, $b: Int!) { add(a: $a, b: $b) } query Other { hello }",
@@ -158,6 +167,7 @@ def test_get_query(client: httpx.Client) -> None:
     assert_result(get(client, params), 200, GRAPHQL_RESPONSE, {"data": {"add": 42}})
 
 
+@pytest.mark.every_server
 def test_get_empty_parameters_are_absent(client: httpx.Client) -> None:
     params = {
         "query": '{ hello(name: "é") }',
@@ -252,6 +262,7 @@ def test_syntax_error(client: httpx.Client, accept: str | None, status: int) -> 
     assert body["errors"][0]["locations"] == [{"line": 1, "column": 8}]
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize(("accept", "status"), [(GRAPHQL_RESPONSE, 422), (JSON, 200)])
 def test_validation_error(client: httpx.Client, accept: str, status: int) -> None:
     body = assert_result(post(client, {"query": "{ nope }"}, accept=accept), status, accept)
@@ -340,6 +351,7 @@ def test_accept_negotiation(client: httpx.Client, accept: str, chosen: str) -> N
     assert_result(response, 422 if chosen == GRAPHQL_RESPONSE else 200, chosen)
 
 
+@pytest.mark.every_server
 def test_missing_accept_is_application_json(client: httpx.Client) -> None:
     response = post(client, {"query": "{ nope }"}, accept=None)
     assert_result(response, 200, JSON)
@@ -374,12 +386,14 @@ def test_unsupported_content_type(client: httpx.Client, content_type: str) -> No
     assert_request_error(response, 415, "Unsupported Content-Type")
 
 
+@pytest.mark.every_server
 def test_missing_content_type(client: httpx.Client) -> None:
     response = client.post("/graphql", content=b'{"query": "{ hello }"}')
     assert "content-type" not in response.request.headers
     assert_request_error(response, 415, "Missing Content-Type")
 
 
+@pytest.mark.every_server
 def test_content_type_with_utf8_charset(client: httpx.Client) -> None:
     response = post(
         client, {"query": "{ hello }"}, headers={"content-type": "Application/JSON; charset=UTF-8"}
@@ -387,6 +401,7 @@ def test_content_type_with_utf8_charset(client: httpx.Client) -> None:
     assert_result(response, 200, GRAPHQL_RESPONSE, {"data": {"hello": "Hello world!"}})
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize("body", [b"NONSENSE", b'{"query":', b"", b"\xff\xfe"])
 @pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE, JSON])
 def test_body_that_is_not_json(client: httpx.Client, body: bytes, accept: str) -> None:
@@ -434,6 +449,7 @@ def test_malformed_get(
     assert_request_error(response, status, message)
 
 
+@pytest.mark.every_server
 def test_body_too_large(client: httpx.Client) -> None:
     response = post(client, {"query": "{ hello }" + " " * 2000}, path="/small")
     assert response.status_code == 413
@@ -443,6 +459,7 @@ def test_body_too_large(client: httpx.Client) -> None:
 # --------------------------------------------------------------------------- methods
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS"])
 def test_other_methods(client: httpx.Client, method: str) -> None:
     response = client.request(method, "/graphql", content=b'{"query": "{ hello }"}')
@@ -450,6 +467,7 @@ def test_other_methods(client: httpx.Client, method: str) -> None:
     assert response.headers["allow"] == "GET, POST"
 
 
+@pytest.mark.every_server
 def test_head(client: httpx.Client) -> None:
     response = client.head("/graphql?query=%7Bhello%7D")
     assert response.status_code == 405
@@ -460,6 +478,7 @@ def test_head(client: httpx.Client) -> None:
 # --------------------------------------------------------------------------- options and hooks
 
 
+@pytest.mark.every_server
 def test_context_function_gets_the_request(client: httpx.Client) -> None:
     response = post(client, {"query": WHOAMI}, headers={"x-user": "alice"})
     assert assert_result(response, 200, GRAPHQL_RESPONSE)["data"]["whoami"] == {
@@ -473,6 +492,7 @@ def test_context_function_gets_the_request(client: httpx.Client) -> None:
     assert response.json()["data"]["whoami"]["method"] == "GET"
 
 
+@pytest.mark.every_server
 async def test_same_context_function_over_websocket(proc: ServerProcess) -> None:
     async with ws_client(proc.ws_url()) as ws:
         await ws.send({"type": "connection_init", "payload": {"user": "bob"}})
@@ -496,6 +516,7 @@ async def test_same_context_function_over_websocket(proc: ServerProcess) -> None
         assert await ws.receive() == {"id": "7", "type": "complete"}
 
 
+@pytest.mark.every_server
 def test_exception_from_application_code_is_masked(
     client: httpx.Client, proc: ServerProcess, expected_log_errors: list[str]
 ) -> None:

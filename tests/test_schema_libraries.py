@@ -41,6 +41,13 @@ from tests.harness.protocols import LEGACY_WS, PROTOCOLS, RESULT, SUBSCRIBE, TRA
 from tests.harness.servers import ServerPool, ServerProcess, assert_clean_log
 from tests.harness.wsclient import WSClient, ws_client
 
+# Unwrapping a library's schema and filling its context are gqlwire's own work, the same
+# behind every ASGI server (Starlette's request there, aiohttp's on aiohttp): the cases
+# run on one server per adapter (tests/conftest.py); the reference suites check each
+# protocol on every server. A resolver's response (status, headers, cookies) goes through
+# each server's own HTTP writing, so that case runs on every server.
+pytestmark = pytest.mark.per_adapter
+
 APP = "tests.apps.third_party_schemas:app"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
@@ -342,6 +349,7 @@ def test_default_context_over_http(proc: ServerProcess, library: str, server_nam
     }
 
 
+@pytest.mark.every_server
 @by_library
 def test_response_set_by_a_resolver_reaches_http(proc: ServerProcess, library: str) -> None:
     response = post(proc, library, {"query": 'mutation { remember(name: "ada") }'})
