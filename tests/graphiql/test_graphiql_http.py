@@ -1,5 +1,6 @@
-"""GraphiQL on the endpoint, as HTTP sees it, over every server: which requests get the
-page, its headers, its assets, the option that turns it off, and API clients unaffected.
+"""GraphiQL on the endpoint, as HTTP sees it: which requests get the page, its headers, its
+assets, the option that turns it off, and API clients unaffected (on every server for what
+servers change).
 
 The browser itself runs in ``test_graphiql_browser.py``; the app is
 ``tests/apps/graphiql_app.py``.
@@ -18,6 +19,11 @@ from gqlwire import GraphQLServer
 from gqlwire.graphiql import CONTENT_SECURITY_POLICY, accepts_gzip, bundle, prefers_html
 from tests.apps.graphiql_app import schema
 from tests.harness.servers import ServerPool, ServerProcess, find_tracebacks
+
+# Which request gets the page is gqlwire's own choice, so most cases run on one server
+# per adapter (tests/conftest.py); the page and its assets, whose headers and bodies
+# (gzip included) each server writes, are checked on every server.
+pytestmark = pytest.mark.per_adapter
 
 APP = "tests.apps.graphiql_app:app"
 BROWSER_ACCEPT = (
@@ -55,6 +61,7 @@ def asset_names(page: str) -> list[str]:
     return re.findall(r'(?:href|src)="\?graphiql=([^"]+)"', page)
 
 
+@pytest.mark.every_server
 def test_browser_gets_the_page(client: httpx.Client) -> None:
     response = open_page(client)
     assert response.status_code == 200
@@ -79,6 +86,7 @@ def test_policy_allows_only_the_page_origin() -> None:
     assert "'unsafe-inline'" not in directives["script-src"]
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize("path", ["/graphql", "/deeply/mounted/api"])
 def test_assets_are_served_at_any_mount_path(client: httpx.Client, path: str) -> None:
     names = asset_names(open_page(client, path).text)
@@ -95,6 +103,7 @@ def test_assets_are_served_at_any_mount_path(client: httpx.Client, path: str) ->
         assert len(response.content) > 10_000  # the real bundle, not a stub
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize("accept_encoding", ["identity", "gzip;q=0, identity", "br"])
 def test_assets_uncompressed_unless_gzip_is_accepted(
     client: httpx.Client, accept_encoding: str

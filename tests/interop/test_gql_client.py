@@ -1,4 +1,4 @@
-"""The gql Python client against gqlwire on every server name.
+"""The gql Python client against gqlwire, on every server name for what servers change.
 
 gql has two WebSocket transports (``WebsocketsTransport`` on websockets,
 ``AIOHTTPWebsocketsTransport`` on aiohttp) that both speak both subprotocols. Every
@@ -68,6 +68,12 @@ GQL_FALLS_BACK_TO_ITS_SUBPROTOCOL = tuple(int(part) for part in version("gql").s
 )
 """gql 4.4 still reads ``Sec-WebSocket-Protocol`` case-sensitively, but when the header
 seems missing it uses the one subprotocol it offered instead of assuming the legacy one."""
+
+# What gql checks (its parsing of every message) does not depend on the server, so most
+# scenarios run on one server per adapter (tests/conftest.py). Those marked every_server
+# touch what servers do differently (the handshake's headers and subprotocol, close
+# codes and reasons, the end of a connection) and run on every server.
+pytestmark = pytest.mark.per_adapter
 
 HELLO = GraphQLRequest(
     "query Hello($name: String) { hello(name: $name) }",
@@ -139,6 +145,7 @@ async def collect(session: AsyncClientSession, request: GraphQLRequest) -> list[
     return [result async for result in session.subscribe(request)]
 
 
+@pytest.mark.every_server
 async def test_query(
     interop: InteropServer,
     transport_class: type[WebsocketsProtocolTransportBase],
@@ -226,6 +233,7 @@ async def test_errors(
         assert await session.execute(HELLO) == {"hello": "Hello, gql!"}
 
 
+@pytest.mark.every_server
 async def test_client_stops_a_running_subscription(
     interop: InteropServer,
     transport_class: type[WebsocketsProtocolTransportBase],
@@ -259,6 +267,7 @@ async def test_connection_params_reach_on_connect(
     assert (name, details) == ("on_connect", {"connection_params": params, "protocol": protocol})
 
 
+@pytest.mark.every_server
 async def test_refused_connection(
     interop: InteropServer,
     transport_class: type[WebsocketsProtocolTransportBase],
@@ -350,6 +359,7 @@ async def test_ka_keeps_the_connection_alive(
         assert await session.execute(HELLO) == {"hello": "Hello, gql!"}
 
 
+@pytest.mark.every_server
 async def test_default_offer_gets_graphql_transport_ws(
     interop: InteropServer,
     transport_class: type[WebsocketsProtocolTransportBase],
@@ -364,6 +374,7 @@ async def test_default_offer_gets_graphql_transport_ws(
     assert (name, details["protocol"]) == ("on_connect", TRANSPORT_WS)
 
 
+@pytest.mark.every_server
 async def test_stock_websockets_transport_detects_the_subprotocol(
     interop: InteropServer, token: str, request: pytest.FixtureRequest
 ) -> None:

@@ -1,4 +1,5 @@
-"""Clients we did not write subscribing over HTTP streams, on every server name.
+"""Clients we did not write subscribing over HTTP streams (on every server name for what
+servers change).
 
 - npm ``graphql-sse``'s ``createClient`` in distinct connections mode (one event stream
   per operation): ``node/sse_client.mjs``. Its single connection mode has tests of its
@@ -28,6 +29,12 @@ from tests.apps.interop_app import KEEP_ALIVE, boom_message
 from tests.harness.node import NodeRun
 
 from .support import InteropServer
+
+# How a server streams a response and notices a client leaving differs, so every stream
+# to its end and every unsubscription runs on every server; what the clients parse of
+# queries and errors is gqlwire's own framing, run on one server per adapter
+# (tests/conftest.py).
+pytestmark = pytest.mark.per_adapter
 
 SSE_CLIENT = "sse_client.mjs"
 APOLLO_CLIENT = "apollo_client.mjs"
@@ -96,6 +103,7 @@ def test_graphql_sse_query(interop: InteropServer, token: str) -> None:
     assert result.of("hello") == [("next", HELLO), ("complete", None)]
 
 
+@pytest.mark.every_server
 def test_graphql_sse_subscription_to_its_end(interop: InteropServer, token: str) -> None:
     result = run(interop, SSE_CLIENT, "subscription", token)
     assert media_types(result) == ["text/event-stream"]
@@ -124,6 +132,7 @@ def test_graphql_sse_source_error_is_a_last_next_event(interop: InteropServer, t
     ]
 
 
+@pytest.mark.every_server
 async def test_graphql_sse_dispose_ends_the_operation(interop: InteropServer, token: str) -> None:
     async with interop.live_node(SSE_CLIENT, "dispose", token, url=interop.http_url()) as live:
         await live.until("disposed")
@@ -145,6 +154,7 @@ def test_apollo_http_link_query_is_plain_json(interop: InteropServer, token: str
     assert data_of(result, "hello") == [HELLO]
 
 
+@pytest.mark.every_server
 def test_apollo_http_link_subscribes_over_multipart(interop: InteropServer, token: str) -> None:
     result = run(interop, APOLLO_CLIENT, "multipart", token)
     [response] = result.named("response")
@@ -170,6 +180,7 @@ def test_apollo_http_link_sees_a_source_error_as_fatal(interop: InteropServer, t
     ]
 
 
+@pytest.mark.every_server
 async def test_apollo_http_link_unsubscribing_ends_the_operation(
     interop: InteropServer, token: str
 ) -> None:
@@ -210,6 +221,7 @@ def test_urql_query_comes_back_as_json(interop: InteropServer, token: str) -> No
     assert data_of(result, "hello") == [HELLO]
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize(
     ("scenario", "transport"),
     [("subscription", "text/event-stream"), ("subscription-multipart", "multipart/mixed")],
@@ -227,6 +239,7 @@ def test_urql_fetch_subscription_to_its_end(
     assert result.of("count")[-1] == ("complete", None)
 
 
+@pytest.mark.every_server
 async def test_urql_unsubscribing_ends_the_operation(interop: InteropServer, token: str) -> None:
     async with interop.live_node(URQL_CLIENT, "dispose", token, url=interop.http_url()) as live:
         await live.until("disposed")
@@ -239,6 +252,7 @@ async def test_urql_unsubscribing_ends_the_operation(interop: InteropServer, tok
 # -- every client, past keep-alives ------------------------------------------------------------
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize(
     ("script", "scenario", "media_type"),
     [

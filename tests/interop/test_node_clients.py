@@ -1,4 +1,5 @@
-"""The npm clients against gqlwire on every server name, one client per subprotocol.
+"""The npm clients against gqlwire, one client per subprotocol (on every server name for
+what servers change).
 
 - graphql-ws (``graphql-transport-ws``): ``node/graphql_ws_client.mjs``, ``createClient``
   over ``ws``, ``lazy: false``, ``retryAttempts: 0``.
@@ -29,6 +30,12 @@ from tests.harness.node import GRAPHQL_WS_CLIENT, LEGACY_CLIENT, NodeRun
 from tests.harness.protocols import LEGACY_WS, TRANSPORT_WS
 
 from .support import InteropServer
+
+# The clients' checks of every message do not depend on the server, so most scenarios
+# run on one server per adapter (tests/conftest.py). Those marked every_server touch what
+# servers do differently (the handshake and subprotocol, close codes and reasons, a
+# client closing its socket) and run on every server.
+pytestmark = pytest.mark.per_adapter
 
 HELLO = {"data": {"hello": "Hello, interop!"}}
 
@@ -91,6 +98,7 @@ def messages(errors: list[dict[str, Any]]) -> list[str]:
 # -- what both protocols answer alike ---------------------------------------------------------
 
 
+@pytest.mark.every_server
 def test_query(interop: InteropServer, token: str, client: NodeClient) -> None:
     result = client.run(interop, "query", token)
     client.assert_connected(result, token)
@@ -107,6 +115,7 @@ def test_mutation(interop: InteropServer, token: str, client: NodeClient) -> Non
     client.assert_clean_end(result)
 
 
+@pytest.mark.every_server
 def test_subscription_with_variables_to_its_end(
     interop: InteropServer, token: str, client: NodeClient
 ) -> None:
@@ -118,6 +127,7 @@ def test_subscription_with_variables_to_its_end(
     client.assert_clean_end(result)
 
 
+@pytest.mark.every_server
 async def test_client_ends_a_running_subscription(
     interop: InteropServer, token: str, client: NodeClient
 ) -> None:
@@ -218,6 +228,7 @@ def test_transport_ws_errors_go_where_the_protocol_says(interop: InteropServer, 
     GRAPHQL_WS.assert_clean_end(result)
 
 
+@pytest.mark.every_server
 def test_transport_ws_refused_connection_closes_4403(interop: InteropServer, token: str) -> None:
     result = GRAPHQL_WS.run(interop, "refused", token)
     assert not result.named("connected"), str(result)
@@ -273,6 +284,7 @@ def test_legacy_ws_errors_go_where_the_protocol_says(interop: InteropServer, tok
     SUBSCRIPTIONS_TRANSPORT_WS.assert_clean_end(result)
 
 
+@pytest.mark.every_server
 def test_legacy_ws_refused_connection_gets_connection_error(
     interop: InteropServer, token: str
 ) -> None:
