@@ -19,6 +19,11 @@ from tests.harness.protocols import PROTOCOLS, SUBSCRIBE
 from tests.harness.servers import ServerPool, ServerProcess, assert_clean_log
 from tests.harness.wsclient import ws_client
 
+# Building the context is gqlwire's own work, so the plain calls run on one server per
+# adapter (tests/conftest.py); what each server hands over (headers, cookies, the
+# request, a response it must write) runs on every server.
+pytestmark = pytest.mark.per_adapter
+
 APP = "tests.apps.context_app:app"
 COOKIE = 'session=abc; malformed; =nameless; theme="dark"; session=shadowed'
 COOKIES = {"session": "abc", "theme": "dark"}
@@ -42,6 +47,7 @@ def post(proc: ServerProcess, headers: list[tuple[str, str]]) -> httpx.Response:
     return httpx.post(proc.http_url(), json={"query": "{ seen }"}, headers=headers, timeout=10)
 
 
+@pytest.mark.every_server
 def test_http_context(proc: ServerProcess, server_name: str) -> None:
     headers = [("X-Probe", "one"), ("x-probe", "two"), ("Cookie", COOKIE)]
     response = post(proc, headers)
@@ -62,6 +68,7 @@ def test_http_context(proc: ServerProcess, server_name: str) -> None:
     assert response.headers["content-type"].startswith("application/json")
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_websocket_context(proc: ServerProcess, server_name: str, protocol: str) -> None:
     headers = {"X-Probe": "handshake", "Cookie": COOKIE}
@@ -83,6 +90,7 @@ async def test_websocket_context(proc: ServerProcess, server_name: str, protocol
     }
 
 
+@pytest.mark.every_server
 def test_a_refusal_carries_what_on_connect_set(proc: ServerProcess) -> None:
     forbidden = post(proc, [("X-Refuse", "yes")])
     assert (forbidden.status_code, forbidden.json()) == (
@@ -96,6 +104,7 @@ def test_a_refusal_carries_what_on_connect_set(proc: ServerProcess) -> None:
     assert unauthorized.headers["www-authenticate"] == 'Bearer realm="gqlwire"'
 
 
+@pytest.mark.every_server
 def test_a_header_no_response_can_carry_is_a_500(
     proc: ServerProcess, expected_log: list[str]
 ) -> None:

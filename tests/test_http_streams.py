@@ -1,6 +1,7 @@
-"""Streamed HTTP responses on every server: GraphQL over Server-Sent Events (graphql-sse's
-distinct connections mode), Apollo's multipart subscriptions, incremental delivery over
-``multipart/mixed``, and the negotiation that picks them on the one endpoint.
+"""Streamed HTTP responses: GraphQL over Server-Sent Events (graphql-sse's distinct
+connections mode), Apollo's multipart subscriptions, incremental delivery over
+``multipart/mixed``, and the negotiation that picks them on the one endpoint (on every
+server for what servers change).
 
 The wire format is read as raw bytes and parsed by :mod:`tests.harness.streams`; the
 app is ``tests/apps/streams_app.py``. The same guarantees as over WebSocket (hooks,
@@ -43,6 +44,12 @@ from tests.harness.streams import (
     open_stream,
     sse_events,
 )
+
+# Negotiation, hooks, limits and error shapes are gqlwire's own, so those cases run on one
+# server per adapter (tests/conftest.py). What each server does with a stream (the bytes
+# as written and flushed, keep-alives, a body's size, a client that leaves or stops
+# reading, a shutdown, refusing a WebSocket) runs on every server.
+pytestmark = pytest.mark.per_adapter
 
 APP = "tests.apps.streams_app:app"
 Kind = Literal["sse", "multipart"]
@@ -117,6 +124,7 @@ async def wait_idle(proc: ServerProcess, route: str = "/graphql") -> None:
 # -- the wire formats ---------------------------------------------------------------------
 
 
+@pytest.mark.every_server
 async def test_sse_subscription_bytes(proc: ServerProcess) -> None:
     async with open_stream(proc.http_url(), "subscription { count(to: 2) }", SSE) as reader:
         body = await reader.read_to_end()
@@ -131,6 +139,7 @@ async def test_sse_subscription_bytes(proc: ServerProcess) -> None:
     )
 
 
+@pytest.mark.every_server
 async def test_sse_subscription_over_get(proc: ServerProcess) -> None:
     query = {"query": "subscription Count($to: Int!) { count(to: $to) }", "variables": {"to": 2}}
     async with open_stream(proc.http_url(), query, SSE, method="GET") as reader:
@@ -142,6 +151,7 @@ async def test_sse_subscription_over_get(proc: ServerProcess) -> None:
         ]
 
 
+@pytest.mark.every_server
 async def test_multipart_subscription_bytes(proc: ServerProcess) -> None:
     accept = 'multipart/mixed;subscriptionSpec="1.0", application/json'
     async with open_stream(proc.http_url(), "subscription { count(to: 2) }", accept) as reader:
@@ -315,6 +325,7 @@ async def test_a_subscription_asked_as_json_names_every_way_to_subscribe(
         assert "WebSocket" in message and "event-stream" not in message
 
 
+@pytest.mark.every_server
 async def test_websocket_turned_off(proc: ServerProcess) -> None:
     """``websocket=False``: every handshake is refused with 403 (with a body where the
     server lets the application write one), and a subscription asked as JSON gets 406
@@ -383,6 +394,7 @@ LATER = {
 }
 
 
+@pytest.mark.every_server
 @only_on_3_3
 @pytest.mark.parametrize(
     "accept", ["multipart/mixed", "multipart/mixed;deferSpec=20220824, application/json"]
@@ -401,6 +413,7 @@ async def test_defer_over_sse(proc: ServerProcess) -> None:
         assert results(reader, "sse") == [("next", INITIAL), ("next", LATER), ("complete",)]
 
 
+@pytest.mark.every_server
 @only_on_3_3
 async def test_stream_over_multipart(proc: ServerProcess) -> None:
     query = "{ numbers(to: 3) @stream(initialCount: 1) }"
@@ -416,6 +429,7 @@ async def test_stream_over_multipart(proc: ServerProcess) -> None:
 # -- keep-alives -----------------------------------------------------------------------------
 
 
+@pytest.mark.every_server
 async def test_sse_keep_alive_comments(proc: ServerProcess) -> None:
     token = new_token()
     query = f'subscription {{ ticks(token: "{token}") }}'
@@ -426,6 +440,7 @@ async def test_sse_keep_alive_comments(proc: ServerProcess) -> None:
         assert events == []
 
 
+@pytest.mark.every_server
 async def test_multipart_heartbeats(proc: ServerProcess) -> None:
     token = new_token()
     query = f'subscription {{ ticks(token: "{token}") }}'
@@ -479,6 +494,7 @@ async def test_on_connect_refusal_is_403_before_any_stream(proc: ServerProcess, 
     assert json.loads(body) == {"errors": [{"message": "Forbidden"}]}
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_client_that_leaves_mid_stream_ends_its_operation(
     proc: ServerProcess, kind: Kind
@@ -528,6 +544,7 @@ async def test_the_time_budget_holds_on_streams(proc: ServerProcess, kind: Kind)
     assert "time" in result["errors"][0]["message"].lower(), result
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize("kind", KINDS)
 async def test_body_size_limit(proc: ServerProcess, kind: Kind) -> None:
     query = "subscription { count(to: 1) }" + " " * SMALL
@@ -609,6 +626,7 @@ async def test_shared_subscriptions_over_streams(proc: ServerProcess, kind: Kind
     await wait_idle(proc, "/shared")
 
 
+@pytest.mark.every_server
 async def test_a_client_that_does_not_read_is_dropped(proc: ServerProcess) -> None:
     token = new_token()
     query = f'subscription {{ flood(token: "{token}") }}'
@@ -620,6 +638,7 @@ async def test_a_client_that_does_not_read_is_dropped(proc: ServerProcess) -> No
     assert (await fetch_events(proc, token))[0] == {"event": "source_start"}
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize("kind", KINDS)
 async def test_server_shutdown_ends_open_streams(server_name: str, kind: Kind) -> None:
     if server_name == "granian":

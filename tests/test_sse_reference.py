@@ -1,5 +1,6 @@
-"""graphql-sse's handler tests and handler rules, ported to gqlwire's SSE endpoint on every
-server: what its reference server answers, byte for byte where the reference pins bytes.
+"""graphql-sse's handler tests and handler rules, ported to gqlwire's SSE endpoint (on every
+server for what servers change): what its reference server answers, byte for byte where
+the reference pins bytes.
 
 Each test names the reference test (``handler.test.ts``) or the rule of its handler
 (``handler.ts``) it ports. Where gqlwire deliberately differs (the list at the end of
@@ -38,6 +39,12 @@ from tests.test_sse_single import (
     wait_for_record,
     wait_for_stats,
 )
+
+# The handler's rules are gqlwire's own, so most cases run on one server per adapter
+# (tests/conftest.py); what each server does with an event stream (streaming it to its
+# end, a client that disconnects, a stream opened by one request and fed by others) runs
+# on every server.
+pytestmark = pytest.mark.per_adapter
 
 APP = "tests.apps.sse_single_app:app"
 JSON_UTF8 = "application/json; charset=utf-8"
@@ -131,6 +138,7 @@ async def reserved_stream(
 # -- distinct connections mode -----------------------------------------------------------------
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize("method", ["GET", "POST"])
 async def test_distinct_query_streams_then_disconnects(proc: ServerProcess, method: str) -> None:
     """Reference: "distinct connections mode > should stream query operations to
@@ -147,6 +155,7 @@ async def test_distinct_query_streams_then_disconnects(proc: ServerProcess, meth
         )
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize("method", ["GET", "POST"])
 async def test_distinct_subscription_streams_then_disconnects(
     proc: ServerProcess, method: str
@@ -177,6 +186,7 @@ async def test_distinct_validation_errors_are_streamed(proc: ServerProcess) -> N
         )
 
 
+@pytest.mark.every_server
 async def test_distinct_subscription_ends_when_the_client_disconnects(
     proc: ServerProcess, http: httpx.AsyncClient
 ) -> None:
@@ -275,6 +285,7 @@ async def test_event_stream_without_a_reservation(http: httpx.AsyncClient) -> No
     )
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize("in_query", [False, True], ids=["header", "query"])
 async def test_event_streams_on_reservations(
     proc: ServerProcess, http: httpx.AsyncClient, in_query: bool
@@ -317,6 +328,7 @@ async def test_a_query_streams_to_the_stream_opened_by_post(
         assert await read_until(reader, complete_event("1")) == expected
 
 
+@pytest.mark.every_server
 async def test_a_subscription_streams_to_the_stream(
     proc: ServerProcess, http: httpx.AsyncClient
 ) -> None:
@@ -387,6 +399,7 @@ async def test_subscription_errors_go_to_the_stream(
         )
 
 
+@pytest.mark.every_server
 async def test_delete_ends_the_operation_with_its_complete(
     proc: ServerProcess, http: httpx.AsyncClient
 ) -> None:

@@ -1,4 +1,5 @@
-"""GraphQL over SSE, single connection mode (graphql-sse's PROTOCOL.md), on every server.
+"""GraphQL over SSE, single connection mode (graphql-sse's PROTOCOL.md), on every server
+for what servers change.
 
 A client reserves a stream (``PUT``: 201 and a token), opens it (an event stream
 request with the token), posts operations with the token and an
@@ -32,6 +33,11 @@ from tests.apps.sse_single_app import (
     STRANGER,
 )
 from tests.harness.servers import ServerPool, ServerProcess, find_tracebacks, start_server
+
+# The protocol's rules are gqlwire's own, so most cases run on one server per adapter
+# (tests/conftest.py); what each server does with a long-lived stream (operations fed
+# into it from other requests, a client closing it, a shutdown) runs on every server.
+pytestmark = pytest.mark.per_adapter
 
 APP = "tests.apps.sse_single_app:app"
 TOKEN_HEADER = "x-graphql-event-stream-token"
@@ -240,6 +246,7 @@ async def test_put_answers_406_unless_plain_text_is_acceptable(http: httpx.Async
         pass  # tests leave no reservation behind
 
 
+@pytest.mark.every_server
 async def test_a_query_runs_on_the_stream(http: httpx.AsyncClient) -> None:
     token = await reserve(http)
     async with open_stream(http, token) as stream:
@@ -255,6 +262,7 @@ async def test_a_query_runs_on_the_stream(http: httpx.AsyncClient) -> None:
     await wait_for_stats(http, sse_streams=0, sse_operations=0)
 
 
+@pytest.mark.every_server
 async def test_the_token_may_be_a_query_parameter(http: httpx.AsyncClient) -> None:
     token = await reserve(http)
     async with open_stream(http, token, in_query=True) as stream:
@@ -293,6 +301,7 @@ async def test_operations_posted_before_the_stream_opens_wait_for_it(
         ]
 
 
+@pytest.mark.every_server
 async def test_several_operations_share_one_stream(http: httpx.AsyncClient) -> None:
     token = await reserve(http)
     async with open_stream(http, token) as stream:
@@ -410,6 +419,7 @@ async def test_errors_after_execution_began_go_to_the_stream(
 # -- stopping ----------------------------------------------------------------------------------
 
 
+@pytest.mark.every_server
 async def test_delete_stops_one_operation_and_its_cleanup_is_done(
     http: httpx.AsyncClient,
 ) -> None:
@@ -437,6 +447,7 @@ async def test_delete_stops_one_operation_and_its_cleanup_is_done(
         assert (await stream.events_of("after"))[0][0] == "next"
 
 
+@pytest.mark.every_server
 async def test_closing_the_stream_ends_all_its_operations(http: httpx.AsyncClient) -> None:
     key = uuid.uuid4().hex
     token = await reserve(http)
@@ -467,6 +478,7 @@ async def test_a_reservation_never_opened_expires(http: httpx.AsyncClient) -> No
     assert response.status_code == 404
 
 
+@pytest.mark.every_server
 async def test_an_open_stream_does_not_expire(http: httpx.AsyncClient) -> None:
     token = await reserve(http, "/short")
     async with open_stream(http, token, "/short") as stream:
@@ -596,6 +608,7 @@ async def test_single_connection_mode_is_off_by_default(http: httpx.AsyncClient)
 # -- shutdown ----------------------------------------------------------------------------------
 
 
+@pytest.mark.every_server
 async def test_shutdown_ends_an_open_stream(server_name: str) -> None:
     if server_name == "granian":
         pytest.xfail(
