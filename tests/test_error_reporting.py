@@ -25,6 +25,11 @@ from tests.harness.protocols import LEGACY_WS, PROTOCOLS, TRANSPORT_WS
 from tests.harness.servers import ServerPool, ServerProcess, assert_clean_log
 from tests.harness.wsclient import WSClient, http_get, http_post_json, ws_client
 
+# What the client sees and what gqlwire logs are gqlwire's own, so most cases run on one
+# server per adapter (tests/conftest.py); a resolver error over HTTP and over WebSocket,
+# logged through each server's logging setup, runs on every server.
+pytestmark = pytest.mark.per_adapter
+
 APP = "tests.apps.errors_app:app"
 MASKED = "Unexpected error."
 
@@ -89,6 +94,7 @@ def column_of(query: str, field: str) -> int:
 # --------------------------------------------------------------------------- HTTP
 
 
+@pytest.mark.every_server
 @ROUTES
 async def test_http_resolver_error(
     proc: ServerProcess, log: ExpectedLog, path: str, masked: bool
@@ -180,6 +186,7 @@ async def error_payload(client: WSClient, id: str, text: str) -> None:
     assert await client.receive() == {"id": id, "type": "error", "payload": expected}
 
 
+@pytest.mark.every_server
 @ROUTES
 @ON_BOTH_PROTOCOLS
 async def test_websocket_resolver_error(

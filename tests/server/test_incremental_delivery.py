@@ -27,6 +27,11 @@ from tests.harness.protocols import LEGACY_WS, TRANSPORT_WS
 from tests.harness.servers import LogWatch, ServerPool, ServerProcess
 from tests.harness.wsclient import WSClient, http_post_json, ws_client
 
+# Splitting a response into increments is graphql-core's and gqlwire's work, so most cases
+# run on one server per adapter (tests/conftest.py); the messages of a deferred query, a
+# stop mid-stream and a client going away mid-stream run on every server.
+pytestmark = pytest.mark.per_adapter
+
 TARGET = "tests.apps.incremental_app:app"
 
 only_on_3_3 = pytest.mark.skipif(
@@ -99,6 +104,7 @@ async def results(client: WSClient, subprotocol: Subprotocol, id: str) -> list[d
 # -- graphql-core 3.3 -------------------------------------------------------------------------
 
 
+@pytest.mark.every_server
 @only_on_3_3
 async def test_each_result_of_a_deferred_query_is_a_message(
     server: ServerProcess, subprotocol: Subprotocol
@@ -144,6 +150,7 @@ async def test_a_streamed_list_comes_in_several_messages(
     assert rest and rest[-1]["hasNext"] is False
 
 
+@pytest.mark.every_server
 @only_on_3_3
 async def test_stopping_an_operation_mid_stream_cancels_its_deferred_work(
     server: ServerProcess, subprotocol: Subprotocol
@@ -167,6 +174,7 @@ async def test_stopping_an_operation_mid_stream_cancels_its_deferred_work(
     await wait_until_idle(server, "/graphql")
 
 
+@pytest.mark.every_server
 @only_on_3_3
 async def test_a_client_that_goes_away_mid_stream_leaves_nothing_running(
     server: ServerProcess, subprotocol: Subprotocol
