@@ -1,4 +1,4 @@
-"""GraphQL over HTTP is guarded like the WebSocket, on every server.
+"""GraphQL over HTTP is guarded like the WebSocket (on every server for what servers change).
 
 - The body is read to its end however the client's TCP writes split it, and refused
   with 413 only when it is longer than ``max_message_size``; a client that leaves
@@ -22,6 +22,12 @@ import httpx
 import pytest
 
 from tests.harness.servers import ServerPool, ServerProcess, assert_clean_log
+
+# Reading a body, its limit, a client leaving mid-body and the origin check depend on
+# what each server hands over, so they run on every server; which cross-site requests
+# may run is decided by gqlwire from the request's method and headers alone, so those
+# cases run on one server per adapter (tests/conftest.py).
+pytestmark = pytest.mark.per_adapter
 
 TARGET = "tests.apps.security_app:app"
 LIMIT = 1024 * 1024  # max_message_size's default
@@ -88,6 +94,7 @@ def padded(size: int) -> bytes:
 # -- the body ---------------------------------------------------------------------------
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize(
     ("size", "parts"), [(1990, 2), (600 * 1024, 1), (LIMIT - 10, 1), (LIMIT, 7)]
 )
@@ -99,6 +106,7 @@ async def test_a_body_up_to_the_limit_is_read_whole(
     assert_clean_log(proc, since=since)
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize("parts", [1, 3])
 async def test_a_body_over_the_limit_gets_413(proc: ServerProcess, parts: int) -> None:
     since = proc.log_offset()
@@ -107,6 +115,7 @@ async def test_a_body_over_the_limit_gets_413(proc: ServerProcess, parts: int) -
     assert_clean_log(proc, since=since)
 
 
+@pytest.mark.every_server
 async def test_a_declared_length_over_the_limit_is_refused_before_the_body(
     proc: ServerProcess,
 ) -> None:
@@ -133,6 +142,7 @@ async def test_a_declared_length_over_the_limit_is_refused_before_the_body(
     assert_clean_log(proc, since=since)
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize("how", ["close", "reset"])
 async def test_a_client_leaving_mid_body_is_not_a_server_error(
     proc: ServerProcess, how: str
@@ -163,6 +173,7 @@ async def test_a_client_leaving_mid_body_is_not_a_server_error(
 # -- origins ------------------------------------------------------------------------------
 
 
+@pytest.mark.every_server
 @pytest.mark.parametrize("method", ["GET", "POST"])
 async def test_allowed_origins_refuse_other_origins_over_http(
     proc: ServerProcess, method: str
