@@ -1,4 +1,5 @@
-"""What one operation may cost a server, with its default options, on every transport.
+"""What one operation may cost a server, with its default options, on every transport (on one
+server per adapter: the limits are gqlwire's own).
 
 The attacks of the audit, against real servers (``tests/apps/cost_app.py``):
 
@@ -26,6 +27,12 @@ import pytest
 
 from tests.harness.servers import ServerPool, ServerProcess, assert_clean_log
 from tests.harness.wsclient import ws_client
+
+# Every limit here is gqlwire's own (parse, validation, the document cache, execution time
+# slices): the server only carries the request, so the module runs on one server per
+# adapter (tests/conftest.py). What each server does with a body or a slow reader is in
+# test_http_guards.py and test_memory.py, on every server.
+pytestmark = pytest.mark.per_adapter
 
 TARGET = "tests.apps.cost_app:app"
 MIB = 1024 * 1024
