@@ -1,6 +1,6 @@
 """Clients we did not write running ``@defer`` and ``@stream`` queries over
-``graphql-transport-ws`` and over HTTP, on every server name
-(``node/incremental_client.mjs``):
+``graphql-transport-ws`` and over HTTP, on every server name for
+what servers change (``node/incremental_client.mjs``):
 
 - npm ``graphql-ws``'s ``createClient`` receives one ``next`` per result, in the format
   of graphql-js 17 (``pending``, ``incremental``, ``completed``, ``hasNext``);
@@ -21,6 +21,11 @@ import pytest
 from gqlwire.response_stream import GRAPHQL_CORE_3_3
 from tests.harness.node import NodeRun, run_node
 from tests.harness.servers import LogWatch, ServerPool, ServerProcess
+
+# How a client merges increments is the client's, and their format gqlwire's: one
+# deferred query per transport (graphql-ws messages, Apollo's multipart over HTTP) runs
+# on every server, the other cases on one server per adapter (tests/conftest.py).
+pytestmark = pytest.mark.per_adapter
 
 TARGET = "tests.apps.incremental_app:app"
 SCRIPT = "incremental_client.mjs"
@@ -60,6 +65,7 @@ def apollo_results(result: NodeRun) -> list[dict[str, Any]]:
     return emitted[1:]
 
 
+@pytest.mark.every_server
 def test_the_graphql_ws_client_receives_each_result_of_a_deferred_query(
     server: ServerProcess,
 ) -> None:
@@ -115,6 +121,7 @@ def test_apollo_client_merges_a_streamed_list(server: ServerProcess) -> None:
     assert all(item["error"] is None for item in emitted), str(result)
 
 
+@pytest.mark.every_server
 def test_apollo_client_merges_a_deferred_query_over_http(server: ServerProcess) -> None:
     result = run_node(
         SCRIPT,
