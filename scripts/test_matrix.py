@@ -18,6 +18,8 @@ not what an old environment happens to hold), then runs its share of the suite:
   schema-library tests (Graphene included), on one server per adapter (aiohttp and
   uvicorn): the graphql-core version changes execution, not what a server carries.
 - ``python-3.12`` and ``python-3.13``: the core suite on each further Python we claim.
+  These and the graphql-core 3.2 cell run the protocol machines' hypothesis tests with
+  fewer examples than ``main`` (``GQLWIRE_TEST_EXAMPLES``).
 - ``wheel``: the README's quick start exactly as printed, in a clean copy of the
   repository (its ``pip install .`` builds the wheel and installs it, with no extras and
   the newest dependencies, into a fresh ``.venv``), plus a look inside the wheel.
@@ -64,6 +66,12 @@ CORE_TESTS = (
 )
 
 
+FEWER_EXAMPLES = (("GQLWIRE_TEST_EXAMPLES", "50"),)
+"""The protocol machines' hypothesis tests are pure code that neither the Python version
+nor graphql-core changes much: the main cell runs 200 sequences per machine, the other
+cells this many."""
+
+
 @dataclass(frozen=True)
 class Cell:
     name: str
@@ -77,6 +85,8 @@ class Cell:
     browser: bool = False
     """Whether the cell runs the tests that need Debian's packages: the GraphiQL browser
     test (chromium) and the HTTP benchmark's smoke test (wrk)."""
+    environment: tuple[tuple[str, str], ...] = ()
+    """Variables set for the cell's pytest run."""
     description: str = ""
 
 
@@ -96,6 +106,7 @@ CELLS = (
         # graphql-core does the parsing and execution, which the server only carries:
         # one server per adapter here, every server in the main cell.
         pytest_args=(*CORE_TESTS, "--servers", "aiohttp,uvicorn"),
+        environment=FEWER_EXAMPLES,
         graphql_core=r"3\.2\.",
         description="graphql-core 3.2 (held there by Graphene)",
     ),
@@ -103,12 +114,14 @@ CELLS = (
         "python-3.12",
         "3.12",
         pytest_args=(*CORE_TESTS, "--servers", "aiohttp,uvicorn,hypercorn"),
+        environment=FEWER_EXAMPLES,
         description="core suite on Python 3.12",
     ),
     Cell(
         "python-3.13",
         "3.13",
         pytest_args=(*CORE_TESTS, "--servers", "aiohttp,uvicorn,granian"),
+        environment=FEWER_EXAMPLES,
         description="core suite on Python 3.13",
     ),
     Cell("wheel", "python3", extras="", description="README quick start from a clean copy"),
@@ -184,7 +197,7 @@ def run_cell(cell: Cell, extra_args: list[str]) -> Outcome:
         ensure_wrk()
     command = [str(venv / "bin" / "python"), "-m", "pytest", *cell.pytest_args, *extra_args]
     print("$ " + " ".join(command), flush=True)
-    output = run_tee(command)
+    output = run_tee(command, {**os.environ, **dict(cell.environment)})
     counts = pytest_counts(output.text)
     status = "ok" if output.returncode == 0 else "failed"
     if output.returncode != 0 and counts["failed"] == 0:

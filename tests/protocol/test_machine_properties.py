@@ -26,6 +26,7 @@ Frames arrive at the model's clock, which a rule moves on.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
@@ -61,7 +62,11 @@ from gqlwire.protocol import (
 )
 from gqlwire.protocol.messages import MAX_OPERATION_ID_LENGTH, MAX_PING_PAYLOAD_BYTES
 
-FAST = settings(max_examples=200, stateful_step_count=50, deadline=None)
+EXAMPLES = int(os.environ.get("GQLWIRE_TEST_EXAMPLES", "200"))
+"""Input sequences per machine. The matrix's cells other than ``main`` run this same pure
+code on another Python or graphql-core (which the machines never touch) and set fewer
+there (``scripts/test_matrix.py``)."""
+FAST = settings(max_examples=EXAMPLES, stateful_step_count=50, deadline=None)
 
 # Small pools, so that ids collide: duplicates, reuse, stop/complete of known ids.
 # graphql-transport-ws ids are strings; the legacy protocol takes numbers as well.
