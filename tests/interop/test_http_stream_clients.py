@@ -30,10 +30,11 @@ from tests.harness.node import NodeRun
 
 from .support import InteropServer
 
-# How a server streams a response and notices a client leaving differs, so every stream
-# to its end and every unsubscription runs on every server; what the clients parse of
-# queries and errors is gqlwire's own framing, run on one server per adapter
-# (tests/conftest.py).
+# How a server streams a response and notices a client leaving differs, so a stream to
+# its end per protocol (graphql-sse's SSE, Apollo's multipart) and every unsubscription
+# run on every server; what the clients parse of queries, errors, keep-alives and urql's
+# choice of protocol is gqlwire's own framing, run on one server per adapter
+# (tests/conftest.py); test_http_streams.py checks the keep-alives on every server.
 pytestmark = pytest.mark.per_adapter
 
 SSE_CLIENT = "sse_client.mjs"
@@ -221,7 +222,6 @@ def test_urql_query_comes_back_as_json(interop: InteropServer, token: str) -> No
     assert data_of(result, "hello") == [HELLO]
 
 
-@pytest.mark.every_server
 @pytest.mark.parametrize(
     ("scenario", "transport"),
     [("subscription", "text/event-stream"), ("subscription-multipart", "multipart/mixed")],
@@ -252,7 +252,6 @@ async def test_urql_unsubscribing_ends_the_operation(interop: InteropServer, tok
 # -- every client, past keep-alives ------------------------------------------------------------
 
 
-@pytest.mark.every_server
 @pytest.mark.parametrize(
     ("script", "scenario", "media_type"),
     [
