@@ -1,4 +1,4 @@
-"""The README's Strawberry and Ariadne examples, run as printed on every server.
+"""The README's Strawberry and Ariadne examples, run as printed (on one server per adapter).
 
 Each ``gqlwire serve`` command of the README serves its example; the commands of
 ``schema-library-try`` (sign in over HTTP, which sets a cookie from a resolver; a query
@@ -16,6 +16,11 @@ import pytest
 from tests.docs.commands import require_curl, run_step, serve_command
 from tests.docs.readme import console
 from tests.harness.servers import REPO_ROOT, ServerProcess, assert_clean_log, start_server
+
+# The example's output is gqlwire's, whatever carries it: one server per adapter
+# (tests/conftest.py); test_schema_libraries.py checks each server's
+# cookies and context.
+pytestmark = pytest.mark.per_adapter
 
 EXAMPLES = ("strawberry-serve", "ariadne-serve")
 

@@ -1,5 +1,5 @@
 """The README's example of GraphQL over SSE in single connection mode, run as printed on
-every server: ``gqlwire serve examples.sse_single:server`` (``sse-single-serve``), and
+one server per adapter: ``gqlwire serve examples.sse_single:server`` (``sse-single-serve``), and
 the npm graphql-sse client of ``sse-single-client`` in Node, whose output must be the
 lines of ``sse-single-output``.
 """
@@ -16,6 +16,11 @@ import pytest
 from tests.docs.commands import serve_command
 from tests.docs.readme import console, example
 from tests.harness.servers import REPO_ROOT, ServerProcess, assert_clean_log, start_server
+
+# The example's output is gqlwire's, whatever carries it: one server per adapter
+# (tests/conftest.py); test_sse_single.py checks each server's
+# single connection streams.
+pytestmark = pytest.mark.per_adapter
 
 PRINTED_URL = "http://127.0.0.1:8000/graphql"
 

@@ -1,5 +1,5 @@
 """The README's Server-Sent Events and multipart HTTP examples, run as printed against
-the Quick start's server, on every server name: the ``curl -N`` commands must print
+the Quick start's server, on one server per adapter: the ``curl -N`` commands must print
 exactly the README's lines, and the ``HTTPClient`` program what the README says."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from tests.docs.commands import localized, require_curl, run_step
 from tests.docs.readme import console, example
 from tests.harness.servers import ServerPool, ServerProcess, assert_clean_log, server_environment
 
-pytestmark = pytest.mark.timeout(60)
+# The examples' output is gqlwire's, whatever carries it: one server per adapter
+# (tests/conftest.py); test_http_streams.py checks each server's streams.
+pytestmark = [pytest.mark.timeout(60), pytest.mark.per_adapter]
 
 
 @pytest.fixture(scope="module")

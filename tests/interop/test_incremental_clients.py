@@ -22,17 +22,16 @@ from gqlwire.response_stream import GRAPHQL_CORE_3_3
 from tests.harness.node import NodeRun, run_node
 from tests.harness.servers import LogWatch, ServerPool, ServerProcess
 
-# How a client merges increments is the client's, and their format gqlwire's: one
-# deferred query per transport (graphql-ws messages, Apollo's multipart over HTTP) runs
-# on every server, the other cases on one server per adapter (tests/conftest.py).
-pytestmark = pytest.mark.per_adapter
-
 TARGET = "tests.apps.incremental_app:app"
 SCRIPT = "incremental_client.mjs"
 
-pytestmark = pytest.mark.skipif(
-    not GRAPHQL_CORE_3_3, reason="incremental delivery needs graphql-core 3.3"
-)
+# How a client merges increments is the client's, and their format gqlwire's: one
+# deferred query per transport (graphql-ws messages, Apollo's multipart over HTTP) runs
+# on every server, the other cases on one server per adapter (tests/conftest.py).
+pytestmark = [
+    pytest.mark.skipif(not GRAPHQL_CORE_3_3, reason="incremental delivery needs graphql-core 3.3"),
+    pytest.mark.per_adapter,
+]
 
 
 @pytest.fixture(scope="module")
