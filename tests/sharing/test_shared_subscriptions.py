@@ -155,6 +155,7 @@ async def test_both_subprotocols_share_frames_of_every_length_intact(
     assert (await get_json(server, "/_counts"))[topic] == 3
 
 
+@pytest.mark.per_adapter  # grouping is gqlwire's own: one server per adapter
 async def test_different_share_keys_never_share(server: ServerProcess) -> None:
     topic = new_token()
     ada = connect(server, "/shared", user="ada")
@@ -174,6 +175,7 @@ async def test_different_share_keys_never_share(server: ServerProcess) -> None:
         await bob.aclose()
 
 
+@pytest.mark.per_adapter  # grouping is gqlwire's own: one server per adapter
 async def test_without_share_key_every_subscription_executes(server: ServerProcess) -> None:
     topic = new_token()
     gen = connect(server, "/unshared")
@@ -190,6 +192,7 @@ async def test_without_share_key_every_subscription_executes(server: ServerProce
         await gen.aclose()
 
 
+@pytest.mark.per_adapter  # grouping is gqlwire's own: one server per adapter
 async def test_different_variables_make_different_groups(server: ServerProcess) -> None:
     first, second = new_token(), new_token()
     gen = connect(server, "/shared")
