@@ -34,6 +34,7 @@ if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
 from gqlwire.runners import SERVER_NAMES, RunnerError, check_server  # noqa: E402
+from tests.harness.matrix import one_server_per_adapter  # noqa: E402
 from tests.harness.servers import ServerPool  # noqa: E402
 
 _SERVERS_ENV = "GQLWIRE_TEST_SERVERS"
@@ -86,14 +87,6 @@ def _server_param(name: str) -> object:
     except RunnerError as missing:
         return pytest.param(name, id=name, marks=pytest.mark.skip(reason=str(missing)))
     return pytest.param(name, id=name)
-
-
-def one_server_per_adapter(names: list[str]) -> list[str]:
-    """aiohttp, if selected, and the first other selected server: between them every
-    line of gqlwire's two adapters runs (the ASGI servers share one adapter)."""
-    aiohttp = [name for name in names if name == "aiohttp"]
-    asgi = [name for name in names if name != "aiohttp"]
-    return aiohttp + asgi[:1]
 
 
 def _runs_per_adapter(metafunc: pytest.Metafunc) -> bool:
