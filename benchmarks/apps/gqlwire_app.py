@@ -3,12 +3,14 @@ one execution and one serialization per event."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 from graphql import GraphQLSchema, build_schema
 
 from gqlwire import GraphQLServer
+from gqlwire.options import DEFAULT_MAX_CONNECTIONS
 
 from ..feed import SDL, Broker, Control, Event, hello, items
 from .control import add_control_routes, with_control
@@ -39,7 +41,15 @@ def _schema() -> GraphQLSchema:
     return schema
 
 
-server = GraphQLServer(_schema(), share_key=lambda _ctx: "all")
+# GQLWIRE_BENCH_MAX_CONNECTIONS: the many-connections benchmark raises max_connections
+# (10,000 by default) to its size, as a deployment holding that many would.
+_MAX_CONNECTIONS = os.environ.get("GQLWIRE_BENCH_MAX_CONNECTIONS")
+
+server = GraphQLServer(
+    _schema(),
+    share_key=lambda _ctx: "all",
+    max_connections=int(_MAX_CONNECTIONS) if _MAX_CONNECTIONS else DEFAULT_MAX_CONNECTIONS,
+)
 
 
 def _subscribers() -> int:
