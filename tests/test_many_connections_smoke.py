@@ -64,6 +64,7 @@ def test_every_subscriber_got_every_event(report: dict[str, Any]) -> None:
         assert [e["event"] for e in result["events"]] == list(range(1, EVENTS + 1))
         assert all(e["complete"] and e["reached"] == CONNECTIONS for e in result["events"])
         assert result["server_log"]["tracebacks"] == 0, result["server_log"]
+        assert [run["round"] for run in result["rounds"]] == [1]
 
 
 @pytest.mark.timeout(180)
@@ -79,7 +80,7 @@ def test_report_has_every_figure(quick_run: Path, report: dict[str, Any]) -> Non
     text = (quick_run / "many_connections.md").read_text()
     assert text.startswith("# Many connections to one process")
     assert "| | gqlwire-aiohttp | raw-aiohttp |" in text
-    assert text.count("| counts | ok | ok |") == 1
+    assert text.count("| counts (every round) | ok | ok |") == 1
     assert "memory per connection" in text and "delivery p50 / p99 / max" in text
 
 
