@@ -53,35 +53,46 @@ def emit(message: dict[str, Any]) -> None:
 
 
 async def open_one(
-    params: Params, index: int, tally: Tally, gate: asyncio.Semaphore
+    params: Params, index: int, tally: Tally, gate: asyncio.Semaphore, retried: list[str]
 ) -> Subscriber | str:
-    """One subscriber from ``params["source"]``: connect, init, ack, subscribe; or why not."""
+    """One subscriber from ``params["source"]``: connect, init, ack, subscribe; or why not.
+
+    A refused attempt is tried again (``attempts`` in all), as a graphql-ws client
+    reconnects; why each retried attempt failed goes to ``retried``."""
     loop = asyncio.get_running_loop()
+    attempts = int(params.get("attempts", 3))
     async with gate:
-        subscriber = Subscriber(
-            index,
-            params["host"],
-            params["port"],
-            params.get("path", "/graphql"),
-            params["channel"],
-            tally,
-            record_latency=True,
-        )
-        try:
-            async with asyncio.timeout(float(params.get("connect_timeout", 60))):
-                await loop.create_connection(
-                    lambda: subscriber,
-                    params["host"],
-                    params["port"],
-                    local_addr=(params["source"], 0),
-                )
-                await subscriber.acked
-        except (OSError, TimeoutError) as error:
-            subscriber.close()
-            code = subscriber.close_code
-            return f"{type(error).__name__}: {error}" + (f" (close {code})" if code else "")
-        subscriber.subscribe()
-        return subscriber
+        for attempt in range(1, attempts + 1):
+            subscriber = Subscriber(
+                index,
+                params["host"],
+                params["port"],
+                params.get("path", "/graphql"),
+                params["channel"],
+                tally,
+                record_latency=True,
+            )
+            try:
+                async with asyncio.timeout(float(params.get("connect_timeout", 60))):
+                    await loop.create_connection(
+                        lambda: subscriber,  # noqa: B023 (called before the next attempt)
+                        params["host"],
+                        params["port"],
+                        local_addr=(params["source"], 0),
+                    )
+                    await subscriber.acked
+            except (OSError, TimeoutError) as error:
+                subscriber.close()
+                code = subscriber.close_code
+                reason = f"{type(error).__name__}: {error}" + (f" (close {code})" if code else "")
+                if attempt == attempts:
+                    return reason
+                retried.append(reason)
+                await asyncio.sleep(0.5 * attempt)
+                continue
+            subscriber.subscribe()
+            return subscriber
+    raise AssertionError("unreachable")
 
 
 async def stdin_reader() -> asyncio.StreamReader:
@@ -113,9 +124,12 @@ async def run(params: Params) -> None:
     start = int(params.get("start_index", 0))
     commands = await stdin_reader()
     tally = Tally()
-    gate = asyncio.Semaphore(int(params.get("concurrency", 200)))
+    gate = asyncio.Semaphore(int(params.get("concurrency", 100)))
     started = time.perf_counter()
-    opened = await asyncio.gather(*(open_one(params, start + i, tally, gate) for i in range(count)))
+    retried: list[str] = []
+    opened = await asyncio.gather(
+        *(open_one(params, start + i, tally, gate, retried) for i in range(count))
+    )
     subscribers = [one for one in opened if isinstance(one, Subscriber)]
     failures = [one for one in opened if isinstance(one, str)]
     tally.expect(len(subscribers), 1)  # armed before the orchestrator can publish
@@ -124,6 +138,8 @@ async def run(params: Params) -> None:
             "ready": len(subscribers),
             "failed": len(failures),
             "first_failures": sorted(set(failures))[:5],
+            "retried": len(retried),
+            "retry_reasons": sorted(set(retried))[:5],
             "open_s": time.perf_counter() - started,
         }
     )

@@ -57,6 +57,7 @@ def test_every_subscriber_got_every_event(report: dict[str, Any]) -> None:
         assert "error" not in result, result
         assert result["ok"] is True, result
         assert result["opened"] == result["subscribed"] == CONNECTIONS
+        assert result["failed"] == 0 and result["retried"] >= 0
         assert result["delivered"] == result["expected"] == CONNECTIONS * EVENTS
         assert result["samples"] == CONNECTIONS * EVENTS
         assert result["lost"] == result["extra"] == result["out_of_order"] == result["gaps"] == 0
@@ -75,6 +76,7 @@ def test_report_has_every_figure(quick_run: Path, report: dict[str, Any]) -> Non
         p50, p99, top = (result[f"delivery_ms_{k}"] for k in ("p50", "p99", "max"))
         assert 0 <= p50 <= p99 <= top == result["reach_all_ms_max"]
         assert result["server_cpu_us_per_delivery"] > 0
+        assert result["server_cpu_s_idle_per_s"] >= 0 and result["events_wall_s"] > 0
     limits = report["meta"]["limits"]
     assert limits["nofile_hard"] != 0 and limits["ip_local_port_range"]
     text = (quick_run / "many_connections.md").read_text()
