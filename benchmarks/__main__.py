@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
         "--profile",
         choices=config_names,
         help="profile this server during the fan-out scenario (or the first of --scenarios: "
-        "fanout or single) instead of running the benchmark",
+        "fanout, single or connect) instead of running the benchmark",
     )
     args = parser.parse_args(argv)
     if args.profile:

@@ -392,10 +392,10 @@ def run(
 def profile(
     config: ServerConfig, out_dir: Path, scenario: str = "fanout", log: Log = print
 ) -> Path:
-    """cProfile of the server's event loop during the measured part of the fan-out or
-    single-stream scenario; writes and returns a text report."""
-    if scenario not in ("fanout", "single"):
-        raise ValueError("only the fanout and single scenarios can be profiled")
+    """cProfile of the server's event loop during the measured part of the fan-out,
+    single-stream or connect scenario; writes and returns a text report."""
+    if scenario not in ("fanout", "single", "connect"):
+        raise ValueError("only the fanout, single and connect scenarios can be profiled")
     out_dir.mkdir(parents=True, exist_ok=True)
     report = out_dir / f"profile-{config.name}-{scenario}.txt"
     with tempfile.TemporaryDirectory(prefix="gqlwire-bench-") as work:

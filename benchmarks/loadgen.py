@@ -237,6 +237,9 @@ async def connect(params: Params, server: Server) -> Result:
     tally = Tally()
     tally.expect(count, 1)
     measurement = Measurement(server)
+    profile_path = params.get("profile")
+    if profile_path:
+        await server.profile("start")
     await measurement.start()
     subscribers: list[Subscriber] = []
     try:
@@ -245,6 +248,8 @@ async def connect(params: Params, server: Server) -> Result:
         first = await server.publish(channel, 1)
         finished = await tally.wait(within=float(params.get("timeout", 120)), idle=10)
         result = await measurement.stop(tally.last_time or None)
+        if profile_path:
+            await server.profile("stop", profile_path)
         result.update(summary(subscribers, first, 1))
         acks = sorted((s.ack_time - s.started) * 1e3 for s in subscribers)
         result.update(

@@ -437,29 +437,40 @@ class Connection:
         """Carry out actions in order. ``result``: the Sends are an operation's results,
         which wait for room in the outbox (back-pressure) instead of skipping the line."""
         for action in actions:
-            if isinstance(action, Send):
-                if self._state is not ConnectionState.OPEN:
-                    continue
-                if result:
-                    await self.outbox.put_result(action.text)
-                else:
-                    self.outbox.put_control(action.text)
-            elif isinstance(action, StartOperation):
-                self._start_operation(action.id, action.payload)
-            elif isinstance(action, CancelOperation):
-                task = self.operations.pop(action.id, None)
-                if task is not None:
-                    task.cancel()
-            elif isinstance(action, Close):
+            if isinstance(action, Close):
                 await self._close_transport(action)
-            elif isinstance(action, Authenticate):
+            elif result and isinstance(action, Send):
+                if self._state is ConnectionState.OPEN:
+                    await self.outbox.put_result(action.text)
+            else:
+                self._carry_out(action)
+
+    def _carry_out(self, action: Action) -> None:
+        """One action that needs no waiting: every kind but ``Close`` (and an
+        operation's results, which wait for room in the outbox)."""
+        if isinstance(action, Send):
+            if self._state is ConnectionState.OPEN:
+                self.outbox.put_control(action.text)
+        elif isinstance(action, StartOperation):
+            self._start_operation(action.id, action.payload)
+        elif isinstance(action, CancelOperation):
+            task = self.operations.pop(action.id, None)
+            if task is not None:
+                task.cancel()
+        elif isinstance(action, Authenticate):
+            if self.options.on_connect is None:
+                # Nothing to wait for, so no task: the answer is carried out from the
+                # loop's next turn, where the task's first step would have run (a
+                # subscribe read before it is still answered as before the ack).
+                asyncio.get_running_loop().call_soon(self._acknowledge)
+            else:
                 self._spawn(self._authenticate())
-            elif isinstance(action, StartTimer):
-                self._start_timer(action.timer, action.delay)
-            elif isinstance(action, CancelTimer):
-                handle = self._timers.pop(action.timer, None)
-                if handle is not None:
-                    handle.cancel()
+        elif isinstance(action, StartTimer):
+            self._start_timer(action.timer, action.delay)
+        elif isinstance(action, CancelTimer):
+            handle = self._timers.pop(action.timer, None)
+            if handle is not None:
+                handle.cancel()
 
     async def _close_transport(self, close: Close) -> None:
         """Send our close frame: at most once, and never after the peer is gone."""
@@ -578,10 +589,22 @@ class Connection:
             return
         await self._apply(machine.connect_result(result))
 
+    def _acknowledge(self) -> None:
+        """``connection_init`` answered when there is no ``on_connect`` hook."""
+        machine = self.machine
+        assert machine is not None
+        actions = machine.connect_result(None)  # nothing once the connection ended
+        if any(isinstance(action, Close) for action in actions):
+            self._spawn(self._apply(actions))
+        else:
+            for action in actions:
+                self._carry_out(action)
+
     def _start_operation(self, id: OperationId, payload: dict[str, Any]) -> None:
         registry = self.registry
         limit = self.options.max_operations
         loop = asyncio.get_running_loop()
+        channel: _OperationChannel | None = None
         if registry is not None and limit is not None and registry.running >= limit:
             registry.refused_operations += 1
             task = loop.create_task(self._refuse_operation(id, limit))
@@ -597,14 +620,16 @@ class Connection:
                 incremental_delivery=True,  # one message per result, on both subprotocols
             )
             task = channel.task = loop.create_task(operation.run())
-            # A finished task keeps its exception, whose traceback holds the operation
-            # and so the channel: the channel lets go of the task, or they form a cycle.
+            # One callback forgets the operation and, since a finished task keeps its
+            # exception, whose traceback holds the operation and so the channel, makes
+            # the channel let go of the task, or they would form a cycle.
             task.add_done_callback(channel.release)
             self._started = True
         self.operations[id] = task
         if registry is not None:
             registry.running += 1
-        task.add_done_callback(partial(self._forget_operation, id))
+        if channel is None:
+            task.add_done_callback(partial(self._forget_operation, id))
 
     async def _refuse_operation(self, id: OperationId, limit: int) -> None:
         """The server runs ``max_operations`` already: this one gets an ``error``."""
@@ -715,8 +740,10 @@ class _OperationChannel:
         self.task: asyncio.Task[None] | None = None
         """The operation's task: only it may offer shared events under this id."""
 
-    def release(self, _done: asyncio.Task[None]) -> None:
+    def release(self, done: asyncio.Task[None]) -> None:
+        """The operation's task ended."""
         self.task = None
+        self._connection._forget_operation(self.id, done)
 
     def is_active(self) -> bool:
         return self._connection.is_active(self.id)

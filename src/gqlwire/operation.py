@@ -49,6 +49,7 @@ from .protocol.messages import JSONObject
 from .sharing import GroupEnd, GroupKey, Member, group_key
 
 if TYPE_CHECKING:
+    from .observe import OperationRunner
     from .runtime import ServerRuntime
 
 
@@ -136,14 +137,17 @@ class Operation:
         :mod:`gqlwire.fanout.resume`); set when the operation subscribes."""
         self._completed = False
 
-    async def run(self) -> None:
+    def run(self) -> Coroutine[Any, Any, None]:
         """The body of the operation's task: run through the server's instruments
-        (metrics, tracing) when it has some, bare otherwise."""
+        (metrics, tracing) when it has some, bare otherwise (then without a frame of
+        its own, which every running operation would keep)."""
         observe = self.runtime.observe
         if observe is None:
-            await self._run()
-        else:
-            await observe(self, self._run)
+            return self._run()
+        return self._observed(observe)
+
+    async def _observed(self, observe: OperationRunner) -> None:
+        await observe(self, self._run)
 
     async def _run(self) -> None:
         # Every stream this operation obtained, closed at the end whatever happens: a

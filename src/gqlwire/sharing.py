@@ -169,21 +169,24 @@ class SharedSubscriptions:
         self.events = 0
         self.deliveries = 0
 
-    async def run(
+    def run(
         self,
         key: GroupKey,
         member: Member,
         start: Callable[[], Awaitable[Any]],
-    ) -> GroupEnd:
-        """Join (or start) the group for ``key`` and wait until it ends for ``member``.
+    ) -> Coroutine[Any, Any, GroupEnd]:
+        """Join (or start) the group for ``key`` now; the coroutine returned waits until
+        it ends for ``member`` (awaited at once: a member that never awaits it is never
+        removed from the group).
 
         Cancelling the caller leaves the group; the last member to leave stops the
-        source (its cleanup runs).
+        source (its cleanup runs). Not a coroutine function itself, so that each of the
+        many waiting members keeps one frame, not two.
         """
         group = self._group(key, start)
         done: asyncio.Future[GroupEnd] = asyncio.get_running_loop().create_future()
         group.members[member] = done
-        return await self._membership(group, member, done)
+        return self._membership(group, member, done)
 
     def join(self, group: Group, member: Member) -> Coroutine[Any, Any, GroupEnd] | None:
         """Join ``group`` (a running one, see :meth:`holding`) from its next event;
