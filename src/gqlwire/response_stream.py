@@ -59,6 +59,9 @@ _SubscriptionExecutor: Final[type[Any]] = (
     if GRAPHQL_CORE_3_3
     else ExecutorBase
 )
+SubscriptionExecutor: Final[type[Any]] = _SubscriptionExecutor
+"""The executor class a subscription runs on unless told otherwise (what
+:mod:`gqlwire.compiled` compiles)."""
 _create_source_event_stream: Final[Any] = _execution.create_source_event_stream
 _execute_subscription_event: Final[Any] = getattr(_execution, "execute_subscription_event", None)
 _CollectedErrors: Final[Any] = importlib.import_module(

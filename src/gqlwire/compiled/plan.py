@@ -1,0 +1,403 @@
+"""A subscription's selection set turned into nested closures, once.
+
+Each field becomes a function ``(executor, source, path) -> value`` with everything
+graphql-core works out per event already settled: the collected and merged sub-fields,
+the field definition, the coerced arguments, whether the default resolver applies, and
+a completion function chosen by the return type. The functions follow graphql-core's
+``execute_field`` / ``complete_value`` step for step, catching errors where it does, so
+that errors propagate to the same nullable parent; anything off the regular path (an
+exception, a null where none may be, a value of another kind, an abstract type, an
+``is_type_of`` check) goes to graphql-core's own ``complete_value`` on the event's
+executor, with the value already resolved, so no resolver runs twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+from graphql import (
+    GraphQLBoolean,
+    GraphQLField,
+    GraphQLFloat,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLString,
+    TypeNameMetaFieldDef,
+    is_leaf_type,
+)
+from graphql.pyutils import Path, Undefined
+
+from . import release
+from .release import FieldGroup
+
+FieldFunction = Callable[[Any, Any, Path], Any]
+"""``(executor, source, path) -> completed value, or an awaitable of it``."""
+Completion = Callable[[Any, Any, Path, Any], Any]
+"""``(executor, value, path, info or None) -> completed value, or an awaitable``."""
+FieldsFunction = Callable[[Any, Any, "Path | None"], Any]
+"""``(executor, source, path) -> dict of the fields' values, or an awaitable``."""
+
+# Values that are never awaitable: checking their type first spares graphql-core's
+# is_awaitable (three checks) on the values completion produces most.
+_PLAIN: Final = frozenset({dict, list, str, int, float, bool, type(None)})
+
+_INT_MIN: Final = -(2**31)
+_INT_MAX: Final = 2**31 - 1
+
+
+class Unsupported(Exception):
+    """The selection set holds something the compiler leaves to graphql-core."""
+
+
+class Planner:
+    """Builds the field functions of one operation from its executor."""
+
+    def __init__(self, executor: Any) -> None:
+        self.executor = executor
+        self.fields_compiled = 0
+
+    # -- selection sets ------------------------------------------------------------
+
+    def fields(self, parent_type: GraphQLObjectType, grouped: dict[str, FieldGroup]) -> Any:
+        """The function executing one grouped field set on ``parent_type``:
+        graphql-core's ``execute_fields``."""
+        plan: list[tuple[str, FieldFunction]] = []
+        for key, group in grouped.items():
+            field = release.field_definition(self.executor, parent_type, group)
+            if field is None:
+                continue  # graphql-core leaves the key out too
+            plan.append((key, self.field(parent_type, field, group)))
+        return _fields_function(parent_type.name, tuple(plan))
+
+    def root(self, root_type: GraphQLObjectType) -> FieldsFunction:
+        fields: FieldsFunction = self.fields(
+            root_type, release.collect_root_fields(self.executor, root_type)
+        )
+        return fields
+
+    # -- fields ----------------------------------------------------------------------
+
+    def field(
+        self, parent_type: GraphQLObjectType, field: GraphQLField, group: FieldGroup
+    ) -> FieldFunction:
+        self.fields_compiled += 1
+        executor = self.executor
+        nodes = release.field_nodes(group)
+        name = nodes[0].name.value
+        return_type = field.type
+        complete = self.completion(return_type, group, field, parent_type, nodes)
+        args = release.argument_values(executor, field, group)
+        build_info = release.build_info
+        handle_field_error = release.handle_field_error
+        complete_awaitable_value = release.complete_awaitable_value
+        await_completed = release.await_completed
+
+        def finish(executor: Any, value: Any, path: Path, info: Any) -> Any:
+            # The rest of graphql-core's execute_field, once the resolver returned.
+            if type(value) not in _PLAIN and executor.is_awaitable(value):
+                if info is None:
+                    info = build_info(executor, field, nodes, parent_type, path)
+                return complete_awaitable_value(executor, return_type, group, info, path, value)
+            completed = complete(executor, value, path, info)
+            if type(completed) not in _PLAIN and executor.is_awaitable(completed):
+                return await_completed(executor, completed, return_type, group, path)
+            return completed
+
+        if field is TypeNameMetaFieldDef:
+            type_name = parent_type.name
+
+            def typename(executor: Any, source: Any, path: Path) -> Any:
+                return type_name
+
+            return typename
+
+        resolve = field.resolve
+        if resolve is None and executor.field_resolver is release.default_field_resolver:
+
+            def default_resolved(executor: Any, source: Any, path: Path) -> Any:
+                info = None
+                try:
+                    # graphql-core's default_field_resolver, inlined.
+                    if isinstance(source, Mapping):
+                        value = source.get(name)
+                    else:
+                        value = getattr(source, name, None)
+                    if callable(value):
+                        info = build_info(executor, field, nodes, parent_type, path)
+                        value = value(info, **args)
+                    return finish(executor, value, path, info)
+                except Exception as raw_error:
+                    handle_field_error(executor, raw_error, return_type, group, path)
+                    return None
+
+            return default_resolved
+
+        resolver = resolve or executor.field_resolver
+
+        def resolved(executor: Any, source: Any, path: Path) -> Any:
+            info = build_info(executor, field, nodes, parent_type, path)
+            try:
+                return finish(executor, resolver(source, info, **args), path, info)
+            except Exception as raw_error:
+                handle_field_error(executor, raw_error, return_type, group, path)
+                return None
+
+        return resolved
+
+    # -- completion ------------------------------------------------------------------
+
+    def completion(
+        self,
+        return_type: GraphQLOutputType,
+        group: FieldGroup,
+        field: GraphQLField,
+        parent_type: GraphQLObjectType,
+        nodes: Any,
+    ) -> Completion:
+        """The completion of values of ``return_type``: graphql-core's ``complete_value``
+        specialised for the type, falling back to it off the regular path."""
+        build_info = release.build_info
+        complete_value = release.complete_value
+
+        def field_info(executor: Any, path: Path) -> Any:
+            # The field's own path: list items share their field's info.
+            while isinstance(path.key, int):
+                path = path.prev  # type: ignore[assignment]
+            return build_info(executor, field, nodes, parent_type, path)
+
+        def general(
+            return_type: GraphQLOutputType,
+        ) -> Completion:
+            def by_graphql_core(executor: Any, value: Any, path: Path, info: Any) -> Any:
+                if info is None:
+                    info = field_info(executor, path)
+                return complete_value(executor, return_type, group, info, path, value)
+
+            return by_graphql_core
+
+        def build(return_type: GraphQLOutputType) -> Completion:
+            if isinstance(return_type, GraphQLNonNull):
+                inner = build(return_type.of_type)
+                fallback = general(return_type)
+
+                def non_null(executor: Any, value: Any, path: Path, info: Any) -> Any:
+                    if value is None or value is Undefined or isinstance(value, Exception):
+                        return fallback(executor, value, path, info)
+                    return inner(executor, value, path, info)
+
+                return non_null
+
+            if isinstance(return_type, GraphQLList):
+                return self._list(
+                    return_type, group, build(return_type.of_type), general, field_info
+                )
+
+            if is_leaf_type(return_type):
+                return _leaf(return_type, self.executor)
+
+            if isinstance(return_type, GraphQLObjectType) and return_type.is_type_of is None:
+                sub_fields = self.fields(
+                    return_type, release.collect_subfields(self.executor, return_type, group)
+                )
+
+                def object_value(executor: Any, value: Any, path: Path, info: Any) -> Any:
+                    if value is None or value is Undefined:
+                        return None
+                    if isinstance(value, Exception):
+                        raise value
+                    return sub_fields(executor, value, path)
+
+                return object_value
+
+            # Abstract types and is_type_of: graphql-core completes the subtree.
+            return general(return_type)
+
+        return build(return_type)
+
+    def _list(
+        self,
+        return_type: GraphQLList[Any],
+        group: FieldGroup,
+        item_complete: Completion,
+        general: Callable[[GraphQLOutputType], Completion],
+        field_info: Callable[[Any, Path], Any],
+    ) -> Completion:
+        item_type = return_type.of_type
+        fallback = general(return_type)
+        handle_field_error = release.handle_field_error
+        complete_awaitable_item = release.complete_awaitable_item
+        await_completed = release.await_completed
+        settle_in_background = release.settle_in_background
+        gather_results = release.gather_results
+        shortcut = release.single_awaitable_shortcut()
+
+        def list_value(executor: Any, value: Any, path: Path, info: Any) -> Any:
+            if type(value) is not list and type(value) is not tuple:
+                return fallback(executor, value, path, info)
+            is_awaitable = executor.is_awaitable
+            completed_results: list[Any] = []
+            append = completed_results.append
+            awaitable_indices: list[int] = []
+            try:
+                for index, item in enumerate(value):
+                    item_path = Path(path, index, None)
+                    if type(item) not in _PLAIN and is_awaitable(item):
+                        if info is None:
+                            info = field_info(executor, path)
+                        append(
+                            complete_awaitable_item(
+                                executor, item, item_type, group, info, item_path
+                            )
+                        )
+                        awaitable_indices.append(index)
+                        continue
+                    try:
+                        completed = item_complete(executor, item, item_path, info)
+                        if type(completed) not in _PLAIN and is_awaitable(completed):
+                            append(
+                                await_completed(executor, completed, item_type, group, item_path)
+                            )
+                            awaitable_indices.append(index)
+                        else:
+                            append(completed)
+                    except Exception as raw_error:
+                        handle_field_error(executor, raw_error, item_type, group, item_path)
+                        append(None)
+            except Exception:
+                if awaitable_indices:
+                    settle_in_background(
+                        executor, [completed_results[index] for index in awaitable_indices]
+                    )
+                raise
+            if not awaitable_indices:
+                return completed_results
+            return _gathered_list(completed_results, awaitable_indices, gather_results, shortcut)
+
+        return list_value
+
+
+async def _gathered_list(
+    completed_results: list[Any],
+    awaitable_indices: list[int],
+    gather_results: release.Gatherer,
+    shortcut: bool,
+) -> list[Any]:
+    if shortcut and len(awaitable_indices) == 1:
+        index = awaitable_indices[0]
+        completed_results[index] = await completed_results[index]
+    else:
+        awaited = await gather_results([completed_results[index] for index in awaitable_indices])
+        for index, item in zip(awaitable_indices, awaited, strict=True):
+            completed_results[index] = item
+    return completed_results
+
+
+def _fields_function(type_name: str, plan: tuple[tuple[str, FieldFunction], ...]) -> FieldsFunction:
+    settle_in_background = release.settle_in_background
+    gather_results = release.gather_results
+    shortcut = release.single_awaitable_shortcut()
+
+    def execute_fields(executor: Any, source: Any, path: Path | None) -> Any:
+        results: dict[str, Any] = {}
+        awaitable_keys: list[str] | None = None
+        try:
+            for key, field in plan:
+                result = field(executor, source, Path(path, key, type_name))
+                results[key] = result
+                if type(result) not in _PLAIN and executor.is_awaitable(result):
+                    if awaitable_keys is None:
+                        awaitable_keys = [key]
+                    else:
+                        awaitable_keys.append(key)
+        except Exception:
+            if awaitable_keys:
+                settle_in_background(executor, [results[key] for key in awaitable_keys])
+            raise
+        if awaitable_keys is None:
+            return results
+        return _gathered_fields(results, awaitable_keys, gather_results, shortcut)
+
+    return execute_fields
+
+
+async def _gathered_fields(
+    results: dict[str, Any],
+    awaitable_keys: list[str],
+    gather_results: release.Gatherer,
+    shortcut: bool,
+) -> dict[str, Any]:
+    if shortcut and len(awaitable_keys) == 1:
+        key = awaitable_keys[0]
+        results[key] = await results[key]
+    else:
+        awaited = await gather_results([results[key] for key in awaitable_keys])
+        results.update(zip(awaitable_keys, awaited, strict=True))
+    return results
+
+
+def _leaf(return_type: Any, executor: Any) -> Completion:
+    """Scalars and enums: the built-in scalars' regular values as they are (what their
+    serialisation returns for them), everything else through graphql-core's
+    ``complete_leaf_value``."""
+    complete_leaf_value = executor.complete_leaf_value
+    exact: type | None = None
+    if return_type is GraphQLString or return_type is GraphQLID:
+        exact = str
+    elif return_type is GraphQLBoolean:
+        exact = bool
+
+    def leaf(executor: Any, value: Any, path: Path, info: Any) -> Any:
+        if type(value) is exact:
+            return value
+        if isinstance(value, Exception):
+            raise value
+        if value is None or value is Undefined:
+            return None
+        return complete_leaf_value(return_type, value)
+
+    if exact is not None:
+        return leaf
+
+    if return_type is GraphQLInt:
+
+        def int_leaf(executor: Any, value: Any, path: Path, info: Any) -> Any:
+            if type(value) is int and _INT_MIN <= value <= _INT_MAX:
+                return value
+            if isinstance(value, Exception):
+                raise value
+            if value is None or value is Undefined:
+                return None
+            return complete_leaf_value(return_type, value)
+
+        return int_leaf
+
+    if return_type is GraphQLFloat:
+
+        def float_leaf(executor: Any, value: Any, path: Path, info: Any) -> Any:
+            if type(value) is float and math.isfinite(value):
+                return value
+            if isinstance(value, Exception):
+                raise value
+            if value is None or value is Undefined:
+                return None
+            return complete_leaf_value(return_type, value)
+
+        return float_leaf
+
+    def other_leaf(executor: Any, value: Any, path: Path, info: Any) -> Any:
+        if isinstance(value, Exception):
+            raise value
+        if value is None or value is Undefined:
+            return None
+        return complete_leaf_value(return_type, value)
+
+    return other_leaf
+
+
+__all__ = ["Awaitable", "Planner", "Unsupported"]
