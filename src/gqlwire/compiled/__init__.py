@@ -76,6 +76,13 @@ class CompiledSubscription:
             return _awaited(executor, data)
         return release.build_response(executor, data)  # type: ignore[no-any-return]
 
+    def bound_to(self, executor: Any) -> CompiledSubscription:
+        """The same plan for another subscription's executor (same schema, document,
+        operation, variables and field resolver; its own context)."""
+        if executor is self._template:
+            return self
+        return CompiledSubscription(executor, self._root, self.fields)
+
     def execute_with(self, _prepared: Any, event: Any) -> Any:
         """:meth:`execute` in the shape of ``EventResults``' ``execute(prepared, event)``."""
         return self.execute(event)
