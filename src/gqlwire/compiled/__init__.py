@@ -74,6 +74,9 @@ class CompiledSubscription:
             return release.build_response(executor, None)  # type: ignore[no-any-return]
         if type(data) is not dict:
             return _awaited(executor, data)
+        if not executor.collected_errors.errors:
+            # What build_response gives without errors (no hooks run: none compiled).
+            return ExecutionResult(data, None)
         return release.build_response(executor, data)  # type: ignore[no-any-return]
 
     def bound_to(self, executor: Any) -> CompiledSubscription:

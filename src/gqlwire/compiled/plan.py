@@ -14,7 +14,7 @@ executor, with the value already resolved, so no resolver runs twice.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from graphql import (
@@ -36,8 +36,8 @@ from graphql.pyutils import Path, Undefined
 from . import release
 from .release import FieldGroup
 
-FieldFunction = Callable[[Any, Any, Path], Any]
-"""``(executor, source, path) -> completed value, or an awaitable of it``."""
+FieldFunction = Callable[[Any, Any, "Path | None"], Any]
+"""``(executor, source, parent's path) -> completed value, or an awaitable of it``."""
 Completion = Callable[[Any, Any, Path, Any], Any]
 """``(executor, value, path, info or None) -> completed value, or an awaitable``."""
 FieldsFunction = Callable[[Any, Any, "Path | None"], Any]
@@ -72,7 +72,7 @@ class Planner:
             field = release.field_definition(self.executor, parent_type, group)
             if field is None:
                 continue  # graphql-core leaves the key out too
-            plan.append((key, self.field(parent_type, field, group)))
+            plan.append((key, self.field(parent_type, field, group, key)))
         return _fields_function(parent_type.name, tuple(plan))
 
     def root(self, root_type: GraphQLObjectType) -> FieldsFunction:
@@ -84,12 +84,17 @@ class Planner:
     # -- fields ----------------------------------------------------------------------
 
     def field(
-        self, parent_type: GraphQLObjectType, field: GraphQLField, group: FieldGroup
+        self, parent_type: GraphQLObjectType, field: GraphQLField, group: FieldGroup, key: str
     ) -> FieldFunction:
+        """The function running one field: ``(executor, source, parent's path)``.
+
+        Its own path is made only when needed (an object or a list below it, a
+        resolver's info, an error), since most leaves of a regular event need none."""
         self.fields_compiled += 1
         executor = self.executor
         nodes = release.field_nodes(group)
         name = nodes[0].name.value
+        type_name = parent_type.name
         return_type = field.type
         complete = self.completion(return_type, group, field, parent_type, nodes)
         args = release.argument_values(executor, field, group)
@@ -97,22 +102,30 @@ class Planner:
         handle_field_error = release.handle_field_error
         complete_awaitable_value = release.complete_awaitable_value
         await_completed = release.await_completed
+        is_awaitable = release.default_is_awaitable
+        # A leaf's regular values, returned as they are (see _regular_leaf).
+        leaf = _regular_leaf(
+            return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+        )
+        leaf_type: Any = None
+        leaf_check = 0
+        if leaf is not None:
+            leaf_type, leaf_check = leaf
 
         def finish(executor: Any, value: Any, path: Path, info: Any) -> Any:
             # The rest of graphql-core's execute_field, once the resolver returned.
-            if type(value) not in _PLAIN and executor.is_awaitable(value):
+            if type(value) not in _PLAIN and is_awaitable(value):
                 if info is None:
                     info = build_info(executor, field, nodes, parent_type, path)
                 return complete_awaitable_value(executor, return_type, group, info, path, value)
             completed = complete(executor, value, path, info)
-            if type(completed) not in _PLAIN and executor.is_awaitable(completed):
+            if type(completed) not in _PLAIN and is_awaitable(completed):
                 return await_completed(executor, completed, return_type, group, path)
             return completed
 
         if field is TypeNameMetaFieldDef:
-            type_name = parent_type.name
 
-            def typename(executor: Any, source: Any, path: Path) -> Any:
+            def typename(executor: Any, source: Any, parent: Path | None) -> Any:
                 return type_name
 
             return typename
@@ -120,19 +133,28 @@ class Planner:
         resolve = field.resolve
         if resolve is None and executor.field_resolver is release.default_field_resolver:
 
-            def default_resolved(executor: Any, source: Any, path: Path) -> Any:
+            def default_resolved(executor: Any, source: Any, parent: Path | None) -> Any:
                 info = None
+                value: Any
                 try:
                     # graphql-core's default_field_resolver, inlined.
                     if isinstance(source, Mapping):
                         value = source.get(name)
                     else:
                         value = getattr(source, name, None)
+                    if type(value) is leaf_type and (
+                        leaf_check == 0
+                        or (leaf_check == 1 and _INT_MIN <= value <= _INT_MAX)
+                        or (leaf_check == 2 and math.isfinite(value))
+                    ):
+                        return value
+                    path = Path(parent, key, type_name)
                     if callable(value):
                         info = build_info(executor, field, nodes, parent_type, path)
                         value = value(info, **args)
                     return finish(executor, value, path, info)
                 except Exception as raw_error:
+                    path = Path(parent, key, type_name)
                     handle_field_error(executor, raw_error, return_type, group, path)
                     return None
 
@@ -140,7 +162,8 @@ class Planner:
 
         resolver = resolve or executor.field_resolver
 
-        def resolved(executor: Any, source: Any, path: Path) -> Any:
+        def resolved(executor: Any, source: Any, parent: Path | None) -> Any:
+            path = Path(parent, key, type_name)
             info = build_info(executor, field, nodes, parent_type, path)
             try:
                 return finish(executor, resolver(source, info, **args), path, info)
@@ -302,15 +325,16 @@ def _fields_function(type_name: str, plan: tuple[tuple[str, FieldFunction], ...]
     settle_in_background = release.settle_in_background
     gather_results = release.gather_results
     shortcut = release.single_awaitable_shortcut()
+    is_awaitable = release.default_is_awaitable
 
     def execute_fields(executor: Any, source: Any, path: Path | None) -> Any:
         results: dict[str, Any] = {}
         awaitable_keys: list[str] | None = None
         try:
             for key, field in plan:
-                result = field(executor, source, Path(path, key, type_name))
+                result = field(executor, source, path)
                 results[key] = result
-                if type(result) not in _PLAIN and executor.is_awaitable(result):
+                if type(result) not in _PLAIN and is_awaitable(result):
                     if awaitable_keys is None:
                         awaitable_keys = [key]
                     else:
@@ -341,19 +365,54 @@ async def _gathered_fields(
     return results
 
 
+def _regular_leaf(return_type: Any) -> tuple[type, int] | None:
+    """For a built-in scalar: the type of its regular values, which its serialisation
+    returns as they are, and the check they need besides (0: none, 1: 32-bit range,
+    2: finite); ``None`` for other types."""
+    regular = _REGULAR_LEAVES.get(return_type)
+    if regular is None:
+        return None
+    # Only while the scalar serialises as graphql-core made it (an application may
+    # have replaced the function).
+    if getattr(return_type, _SERIALIZE, None) is not _SERIALIZERS[return_type]:
+        return None
+    return regular
+
+
+_REGULAR_LEAVES: Final[dict[Any, tuple[type, int]]] = {
+    GraphQLString: (str, 0),
+    GraphQLID: (str, 0),
+    GraphQLBoolean: (bool, 0),
+    GraphQLInt: (int, 1),
+    GraphQLFloat: (float, 2),
+}
+_SERIALIZE: Final = (
+    "coerce_output_value" if hasattr(GraphQLString, "coerce_output_value") else "serialize"
+)
+"""The name of a scalar's output coercion: 3.3 renamed ``serialize``."""
+_SERIALIZERS: Final[dict[Any, Any]] = {
+    scalar: getattr(scalar, _SERIALIZE) for scalar in _REGULAR_LEAVES
+}
+"""graphql-core's own, taken at import."""
+
+
 def _leaf(return_type: Any, executor: Any) -> Completion:
     """Scalars and enums: the built-in scalars' regular values as they are (what their
     serialisation returns for them), everything else through graphql-core's
     ``complete_leaf_value``."""
     complete_leaf_value = executor.complete_leaf_value
-    exact: type | None = None
-    if return_type is GraphQLString or return_type is GraphQLID:
-        exact = str
-    elif return_type is GraphQLBoolean:
-        exact = bool
+    regular = _regular_leaf(return_type)
+    exact: Any = None
+    check = 0
+    if regular is not None:
+        exact, check = regular
 
     def leaf(executor: Any, value: Any, path: Path, info: Any) -> Any:
-        if type(value) is exact:
+        if type(value) is exact and (
+            check == 0
+            or (check == 1 and _INT_MIN <= value <= _INT_MAX)
+            or (check == 2 and math.isfinite(value))
+        ):
             return value
         if isinstance(value, Exception):
             raise value
@@ -361,43 +420,4 @@ def _leaf(return_type: Any, executor: Any) -> Completion:
             return None
         return complete_leaf_value(return_type, value)
 
-    if exact is not None:
-        return leaf
-
-    if return_type is GraphQLInt:
-
-        def int_leaf(executor: Any, value: Any, path: Path, info: Any) -> Any:
-            if type(value) is int and _INT_MIN <= value <= _INT_MAX:
-                return value
-            if isinstance(value, Exception):
-                raise value
-            if value is None or value is Undefined:
-                return None
-            return complete_leaf_value(return_type, value)
-
-        return int_leaf
-
-    if return_type is GraphQLFloat:
-
-        def float_leaf(executor: Any, value: Any, path: Path, info: Any) -> Any:
-            if type(value) is float and math.isfinite(value):
-                return value
-            if isinstance(value, Exception):
-                raise value
-            if value is None or value is Undefined:
-                return None
-            return complete_leaf_value(return_type, value)
-
-        return float_leaf
-
-    def other_leaf(executor: Any, value: Any, path: Path, info: Any) -> Any:
-        if isinstance(value, Exception):
-            raise value
-        if value is None or value is Undefined:
-            return None
-        return complete_leaf_value(return_type, value)
-
-    return other_leaf
-
-
-__all__ = ["Awaitable", "Planner", "Unsupported"]
+    return leaf
