@@ -274,7 +274,7 @@ class EventResults:
     async def __anext__(self) -> ExecutionResult:
         event = await anext(self._source)
         result = self._execute(self._prepared, event)
-        if inspect.isawaitable(result):
+        if type(result) is not ExecutionResult and inspect.isawaitable(result):
             result = await result
         return result  # type: ignore[no-any-return]
 
