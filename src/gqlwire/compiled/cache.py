@@ -89,6 +89,10 @@ class SubscriptionCompiler:
                 plans.popitem(last=False)
         return plan
 
+    def __len__(self) -> int:
+        """Plans (and refusals) cached now."""
+        return len(self._plans)
+
     def stats(self) -> dict[str, int]:
         return {
             "subscriptions_compiled": self.compiled,
