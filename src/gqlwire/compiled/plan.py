@@ -29,6 +29,7 @@ from graphql import (
     GraphQLOutputType,
     GraphQLString,
     TypeNameMetaFieldDef,
+    is_abstract_type,
     is_leaf_type,
 )
 from graphql.pyutils import Path, Undefined
@@ -238,10 +239,86 @@ class Planner:
 
                 return object_value
 
-            # Abstract types and is_type_of: graphql-core completes the subtree.
+            if is_abstract_type(return_type):
+                return self._abstract(return_type, group, field_info)
+
+            # is_type_of: graphql-core completes the subtree.
             return general(return_type)
 
         return build(return_type)
+
+    def _abstract(
+        self,
+        abstract_type: Any,
+        group: FieldGroup,
+        field_info: Callable[[Any, Path], Any],
+    ) -> Completion:
+        """An interface or union: graphql-core's ``resolve_type`` and its check of the
+        answer, then the runtime type's own plan (compiled on its first value, as its
+        fields depend on which type it is)."""
+        plans: dict[str, Callable[[Any, Any, Path, Any], Any]] = {}
+        ensure_valid_runtime_type = release.ensure_valid_runtime_type
+        complete_object_value = release.complete_object_value
+        is_awaitable = release.default_is_awaitable
+
+        def object_plan(object_type: GraphQLObjectType) -> Callable[[Any, Any, Path, Any], Any]:
+            plan = plans.get(object_type.name)
+            if plan is not None:
+                return plan
+            sub_fields: Any = None
+            if object_type.is_type_of is None:
+                try:
+                    sub_fields = self.fields(
+                        object_type,
+                        release.collect_subfields(self.executor, object_type, group),
+                    )
+                except Exception:  # arguments that do not coerce: graphql-core says so
+                    sub_fields = None
+            if sub_fields is not None:
+                fields = sub_fields
+
+                def compiled(executor: Any, value: Any, path: Path, info: Any) -> Any:
+                    return fields(executor, value, path)
+
+                plan = compiled
+            else:
+
+                def by_graphql_core(executor: Any, value: Any, path: Path, info: Any) -> Any:
+                    return complete_object_value(executor, object_type, group, info, path, value)
+
+                plan = by_graphql_core
+            plans[object_type.name] = plan
+            return plan
+
+        async def awaited_type(
+            executor: Any, runtime_type: Any, value: Any, path: Path, info: Any
+        ) -> Any:
+            # graphql-core's await_complete_object_value.
+            object_type = ensure_valid_runtime_type(
+                executor, await runtime_type, abstract_type, group, info, value
+            )
+            completed = object_plan(object_type)(executor, value, path, info)
+            if is_awaitable(completed):
+                return await completed
+            return completed
+
+        def abstract_value(executor: Any, value: Any, path: Path, info: Any) -> Any:
+            if isinstance(value, Exception):
+                raise value
+            if value is None or value is Undefined:
+                return None
+            if info is None:
+                info = field_info(executor, path)
+            resolve_type = abstract_type.resolve_type or executor.type_resolver
+            runtime_type = resolve_type(value, info, abstract_type)
+            if type(runtime_type) is not str and is_awaitable(runtime_type):
+                return awaited_type(executor, runtime_type, value, path, info)
+            object_type = ensure_valid_runtime_type(
+                executor, runtime_type, abstract_type, group, info, value
+            )
+            return object_plan(object_type)(executor, value, path, info)
+
+        return abstract_value
 
     def _list(
         self,

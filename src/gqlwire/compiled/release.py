@@ -146,6 +146,22 @@ def per_event_executor(template: Any, event: Any) -> Any:
     return executor
 
 
+def ensure_valid_runtime_type(
+    executor: Any,
+    runtime_type_name: Any,
+    abstract_type: Any,
+    group: FieldGroup,
+    info: Any,
+    result: Any,
+) -> GraphQLObjectType:
+    """graphql-core's check of what ``resolve_type`` returned: the object type, or its
+    error (the same call on both releases)."""
+    object_type: GraphQLObjectType = executor.ensure_valid_runtime_type(
+        runtime_type_name, abstract_type, group, info, result
+    )
+    return object_type
+
+
 def build_info(
     executor: Any,
     field: GraphQLField,
@@ -180,6 +196,17 @@ if GRAPHQL_CORE_3_3:
     ) -> Any:
         """graphql-core's own completion of ``result`` (a subtree it runs entirely)."""
         return executor.complete_value(return_type, group, info, path, result, None)
+
+    def complete_object_value(
+        executor: Any,
+        object_type: GraphQLObjectType,
+        group: FieldGroup,
+        info: Any,
+        path: Path,
+        result: Any,
+    ) -> Any:
+        """graphql-core's completion of an object (``is_type_of`` and its sub-fields)."""
+        return executor.complete_object_value(object_type, group, info, path, result, None)
 
     def complete_awaitable_value(
         executor: Any,
@@ -240,6 +267,16 @@ else:
         result: Any,
     ) -> Any:
         return executor.complete_value(return_type, group, info, path, result)
+
+    def complete_object_value(
+        executor: Any,
+        object_type: GraphQLObjectType,
+        group: FieldGroup,
+        info: Any,
+        path: Path,
+        result: Any,
+    ) -> Any:
+        return executor.complete_object_value(object_type, group, info, path, result)
 
     def complete_awaitable_value(
         executor: Any,
