@@ -11,6 +11,7 @@ on its own.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import Counter
 from typing import Any
@@ -332,3 +333,97 @@ def test_a_null_propagating_past_an_awaited_sibling() -> None:
         "subscription { item { later strict } }",
         [{"item": {"s": "x", "strict": None}}],
     )
+
+
+# -- what the generated cases leave out ------------------------------------------------------
+
+AWAITABLES_SDL = """
+type Query { ok: Boolean }
+interface I { a: String }
+type A implements I { a: String b(n: Int = 1): String }
+type B implements I { a: String }
+type Subscription { values: [String] one: A things: [I] }
+"""
+
+
+def awaitables_schema(calls: Counter[str]) -> GraphQLSchema:
+    schema = build_schema(AWAITABLES_SDL)
+    subscription: Any = schema.subscription_type
+
+    async def item(value: Any) -> Any:
+        if value == "boom":
+            raise ValueError("boom")
+        return value
+
+    def values(source: Any, _info: Any) -> Any:
+        calls["values"] += 1
+        kind = source["values"]
+        if kind == "awaitables":
+            return [item("x"), item("boom"), "z", item(None)]
+        if kind == "future":
+            future = asyncio.get_running_loop().create_future()
+            future.set_result(["from a future"])
+            return future
+        return (value for value in ["from", "a generator"])
+
+    subscription.fields["values"].resolve = values
+
+    async def resolve_type(value: Any, _info: Any, _type: Any) -> Any:
+        calls["resolve_type"] += 1
+        return lookup(value, "kind")
+
+    schema.type_map["I"].resolve_type = resolve_type  # type: ignore[attr-defined]
+
+    async def is_b(value: Any, _info: Any) -> bool:
+        calls["B.is_type_of"] += 1
+        return bool(lookup(value, "kind") == "B")
+
+    schema.type_map["B"].is_type_of = is_b  # type: ignore[attr-defined]
+    return schema
+
+
+def test_awaitable_list_items_futures_and_generators() -> None:
+    calls: Counter[str] = Counter()
+    comparison = compare(
+        awaitables_schema(calls),
+        parse("subscription { values }"),
+        [{"values": "awaitables"}, {"values": "future"}, {"values": "generator"}],
+        calls,
+    )
+    assert comparison is not None
+    assert_identical(comparison)
+
+
+def test_awaited_resolve_type_and_is_type_of() -> None:
+    calls: Counter[str] = Counter()
+    comparison = compare(
+        awaitables_schema(calls),
+        parse("subscription { things { __typename a ... on A { b } } }"),
+        [{"things": [{"kind": "A", "a": "x"}, {"kind": "B"}, {"kind": "C"}, None]}],
+        calls,
+    )
+    assert comparison is not None
+    assert_identical(comparison)
+
+
+class WithMethods:
+    """An event whose fields are methods: the default resolver calls them with the
+    field's info and arguments."""
+
+    def a(self, info: Any) -> str:
+        return f"{info.parent_type.name}.{info.field_name}"
+
+    def b(self, _info: Any, n: int) -> str:
+        return f"b{n}"
+
+
+def test_the_default_resolver_calls_callable_attributes() -> None:
+    calls: Counter[str] = Counter()
+    comparison = compare(
+        awaitables_schema(calls),
+        parse("subscription { one { a b x: b(n: 4) } }"),
+        [{"one": WithMethods()}],
+        calls,
+    )
+    assert comparison is not None
+    assert_identical(comparison)
