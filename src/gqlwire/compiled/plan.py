@@ -225,27 +225,66 @@ class Planner:
             if is_leaf_type(return_type):
                 return _leaf(return_type, self.executor)
 
-            if isinstance(return_type, GraphQLObjectType) and return_type.is_type_of is None:
-                sub_fields = self.fields(
-                    return_type, release.collect_subfields(self.executor, return_type, group)
-                )
-
-                def object_value(executor: Any, value: Any, path: Path, info: Any) -> Any:
-                    if value is None or value is Undefined:
-                        return None
-                    if isinstance(value, Exception):
-                        raise value
-                    return sub_fields(executor, value, path)
-
-                return object_value
+            if isinstance(return_type, GraphQLObjectType):
+                return self._object(return_type, group, field_info)
 
             if is_abstract_type(return_type):
                 return self._abstract(return_type, group, field_info)
 
-            # is_type_of: graphql-core completes the subtree.
-            return general(return_type)
+            return general(return_type)  # not reached: every output type is above
 
         return build(return_type)
+
+    def _object(
+        self,
+        object_type: GraphQLObjectType,
+        group: FieldGroup,
+        field_info: Callable[[Any, Path], Any],
+    ) -> Completion:
+        """An object type: graphql-core's ``complete_object_value`` with its sub-fields
+        compiled (and its ``is_type_of`` called as graphql-core calls it)."""
+        sub_fields = self.fields(
+            object_type, release.collect_subfields(self.executor, object_type, group)
+        )
+        is_type_of = object_type.is_type_of
+        if is_type_of is None:
+
+            def object_value(executor: Any, value: Any, path: Path, info: Any) -> Any:
+                if value is None or value is Undefined:
+                    return None
+                if isinstance(value, Exception):
+                    raise value
+                return sub_fields(executor, value, path)
+
+            return object_value
+
+        invalid_return_type_error = release.invalid_return_type_error
+        is_awaitable = release.default_is_awaitable
+
+        async def awaited_check(executor: Any, check: Any, value: Any, path: Path) -> Any:
+            # graphql-core's execute_subfields_async.
+            if not await check:
+                raise invalid_return_type_error(object_type, value, group)
+            completed = sub_fields(executor, value, path)
+            if is_awaitable(completed):
+                return await completed
+            return completed
+
+        def checked_object_value(executor: Any, value: Any, path: Path, info: Any) -> Any:
+            if value is None or value is Undefined:
+                return None
+            if isinstance(value, Exception):
+                raise value
+            if info is None:
+                info = field_info(executor, path)
+            check = is_type_of(value, info)
+            if type(check) is not bool and is_awaitable(check):
+                return awaited_check(executor, check, value, path)
+            if not check:
+                raise invalid_return_type_error(object_type, value, group)
+            return sub_fields(executor, value, path)
+
+        return checked_object_value
 
     def _abstract(
         self,
@@ -256,38 +295,25 @@ class Planner:
         """An interface or union: graphql-core's ``resolve_type`` and its check of the
         answer, then the runtime type's own plan (compiled on its first value, as its
         fields depend on which type it is)."""
-        plans: dict[str, Callable[[Any, Any, Path, Any], Any]] = {}
+        plans: dict[str, Completion] = {}
         ensure_valid_runtime_type = release.ensure_valid_runtime_type
         complete_object_value = release.complete_object_value
         is_awaitable = release.default_is_awaitable
 
-        def object_plan(object_type: GraphQLObjectType) -> Callable[[Any, Any, Path, Any], Any]:
+        def object_plan(object_type: GraphQLObjectType) -> Completion:
             plan = plans.get(object_type.name)
-            if plan is not None:
-                return plan
-            sub_fields: Any = None
-            if object_type.is_type_of is None:
+            if plan is None:
                 try:
-                    sub_fields = self.fields(
-                        object_type,
-                        release.collect_subfields(self.executor, object_type, group),
-                    )
+                    plan = self._object(object_type, group, field_info)
                 except Exception:  # arguments that do not coerce: graphql-core says so
-                    sub_fields = None
-            if sub_fields is not None:
-                fields = sub_fields
 
-                def compiled(executor: Any, value: Any, path: Path, info: Any) -> Any:
-                    return fields(executor, value, path)
+                    def by_graphql_core(executor: Any, value: Any, path: Path, info: Any) -> Any:
+                        return complete_object_value(
+                            executor, object_type, group, info, path, value
+                        )
 
-                plan = compiled
-            else:
-
-                def by_graphql_core(executor: Any, value: Any, path: Path, info: Any) -> Any:
-                    return complete_object_value(executor, object_type, group, info, path, value)
-
-                plan = by_graphql_core
-            plans[object_type.name] = plan
+                    plan = by_graphql_core
+                plans[object_type.name] = plan
             return plan
 
         async def awaited_type(

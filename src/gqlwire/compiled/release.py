@@ -43,6 +43,11 @@ _gather_with_cancel: Final[Any] = (
 
 CollectedErrors: Final[Any] = _executor_module.CollectedErrors
 default_field_resolver: Final[Any] = _executor_module.default_field_resolver
+invalid_return_type_error: Final[Callable[[Any, Any, Any], GraphQLError]] = (
+    _executor_module.invalid_return_type_error
+)
+"""``(object type, value, field group)``: what graphql-core raises when ``is_type_of``
+says no (the same on both releases)."""
 default_is_awaitable: Final[Any] = importlib.import_module(
     "graphql.pyutils.is_awaitable"
 ).is_awaitable
