@@ -4,6 +4,7 @@ own executor class) falls back to graphql-core."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +13,7 @@ from graphql import GraphQLSchema, build_schema
 
 from gqlwire import Client, GraphQLServer
 from tests.harness.inprocess import serve_in_process
+from tests.harness.waiting import wait_until
 
 try:
     import strawberry
@@ -98,3 +100,33 @@ async def test_a_strawberry_schema_falls_back_to_graphql_core() -> None:
     assert [r["data"]["count"] for r in results] == [1, 2]
     assert server.stats()["subscriptions_compiled"] == 0
     assert server.stats()["subscriptions_interpreted"] == 1
+
+
+async def test_a_shared_group_compiles_once_for_its_members() -> None:
+    schema = make_schema()
+    release = asyncio.Event()
+    events_field = schema.subscription_type.fields["events"]  # type: ignore[union-attr]
+    source = events_field.subscribe
+
+    async def held_events(root: Any, info: Any, count: int) -> AsyncIterator[dict[str, Any]]:
+        await release.wait()  # until both members are in the group
+        async for event in source(root, info, count):
+            yield event
+
+    events_field.subscribe = held_events
+    server = GraphQLServer(schema, share_key=lambda _ctx: "everyone")
+
+    async def member(url: str) -> list[Any]:
+        async with Client(url) as client:
+            return [r async for r in client.subscribe(QUERY, variables={"n": 3})]
+
+    async with serve_in_process(server, "aiohttp") as base:
+        url = base.replace("http", "ws", 1) + "/graphql"
+        members = [asyncio.create_task(member(url)) for _ in range(2)]
+        await wait_until(lambda: server.stats()["shared_members"] == 2, "two members")
+        release.set()
+        first, second = await asyncio.gather(*members)
+    assert first == second and len(first) == 3
+    assert first == await run(GraphQLServer(make_schema(), compile_subscriptions=False))
+    assert server.stats()["subscriptions_compiled"] == 1  # one group, one stream
+    assert server.stats()["subscriptions_interpreted"] == 0
