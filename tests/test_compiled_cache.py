@@ -3,7 +3,9 @@ bounded, and kept apart by variables; refusals are counted with their reason."""
 
 from __future__ import annotations
 
+import gc
 import logging
+import weakref
 from typing import Any
 
 import pytest
@@ -78,3 +80,21 @@ def test_refusals_are_counted_and_logged(caplog: pytest.LogCaptureFixture) -> No
     off = SubscriptionCompiler(enabled=False)
     assert off.event_executor(executor_for(make_schema(), None, "Ada"), {"name": "Ada"}) is None
     assert off.stats()["subscriptions_interpreted"] == 1
+
+
+def test_a_cached_plan_keeps_no_subscription_context_alive() -> None:
+    class Connection:
+        def __str__(self) -> str:
+            return "a connection"
+
+    schema = make_schema()
+    compiler = SubscriptionCompiler()
+    context = Connection()
+    compiled = compiler(executor_for(schema, context, "Ada"), {"name": "Ada"})
+    assert isinstance(compiled, CompiledSubscription)
+    assert compiled.execute("hi").data == {"greeting": "hi Ada from a connection"}  # type: ignore[union-attr]
+    gone = weakref.ref(context)
+    del compiled, context
+    gc.collect()
+    assert gone() is None
+    assert len(compiler) == 1

@@ -114,7 +114,10 @@ def compile_executor(executor: Any) -> CompiledSubscription | NotCompiled:
     root_type = executor.schema.get_root_type(executor.operation.operation)
     if root_type is None:
         return NotCompiled("no root type for the operation")
-    planner = Planner(executor)
+    # The planner keeps its executor for the types it compiles later (an interface's
+    # implementations, on their first value): a copy without the subscription's context
+    # and root, so that a cached plan holds no connection's objects.
+    planner = Planner(release.compile_time_executor(executor))
     try:
         root = planner.root(root_type)
     except RecursionError:

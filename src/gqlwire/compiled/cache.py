@@ -84,7 +84,9 @@ class SubscriptionCompiler:
             return entry[1]
         plan = compile_executor(executor)
         if self.maxsize:
-            plans[key] = (held, plan)
+            # Unbound: the entry holds no subscription's executor (nor its context).
+            unbound = plan.bound_to(None) if isinstance(plan, CompiledSubscription) else plan
+            plans[key] = (held, unbound)
             if len(plans) > self.maxsize:
                 plans.popitem(last=False)
         return plan

@@ -167,6 +167,20 @@ def ensure_valid_runtime_type(
     return object_type
 
 
+def compile_time_executor(executor: Any) -> Any:
+    """A copy of ``executor`` holding what compiling reads (schema, operation, fragments,
+    variables, resolvers) but not the subscription's context, root value or the helpers
+    bound to the original."""
+    copied = _new(type(executor))
+    copied.__dict__.update(executor.__dict__)
+    copied.context_value = None
+    copied.root_value = None
+    copied.collected_errors = CollectedErrors()
+    if "async_helpers" in copied.__dict__:
+        copied.async_helpers = None
+    return copied
+
+
 def build_info(
     executor: Any,
     field: GraphQLField,
