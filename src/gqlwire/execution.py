@@ -44,6 +44,7 @@ from .limits import OperationLimits, limit_errors, without_suggestions
 from .protocol.messages import JSONObject
 from .response_stream import (
     EXECUTOR_CLASS_KEYWORD,
+    EventCompiler,
     EventResults,
     ExecutorBase,
     build_executor,
@@ -453,6 +454,22 @@ async def default_subscribe(args: ExecutionArgs) -> ExecutionResult | EventResul
     """
     stream: ExecutionResult | EventResults = await open_response_stream(_graphql_kwargs(args))
     return stream
+
+
+def compiling_subscribe(
+    compile_events: EventCompiler,
+) -> Callable[[ExecutionArgs], Awaitable[ExecutionResult | EventResults]]:
+    """:func:`default_subscribe` whose events run on a compiled executor where
+    ``compile_events`` (a :class:`~gqlwire.compiled.cache.SubscriptionCompiler`'s
+    ``event_executor``) gives one."""
+
+    async def subscribe(args: ExecutionArgs) -> ExecutionResult | EventResults:
+        stream: ExecutionResult | EventResults = await open_response_stream(
+            _graphql_kwargs(args), compile_events
+        )
+        return stream
+
+    return subscribe
 
 
 def coercion_failed(args: ExecutionArgs) -> bool:

@@ -93,6 +93,7 @@ _KINDS: tuple[tuple[tuple[str, ...], tuple[type, ...], bool, str], ...] = (
         (
             "debug",
             "mask_errors",
+            "compile_subscriptions",
             "introspection",
             "graphiql",
             "websocket",
@@ -182,6 +183,7 @@ class ServerOptions:
     sse_reservation_timeout: float | None = 10.0
     sse_max_streams: int | None = DEFAULT_SSE_MAX_STREAMS
     strawberry_pipeline: bool | None = None
+    compile_subscriptions: bool = True
     websocket: bool = True
     http_json: bool = True
     sse: bool = True

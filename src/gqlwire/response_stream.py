@@ -59,6 +59,9 @@ _SubscriptionExecutor: Final[type[Any]] = (
     if GRAPHQL_CORE_3_3
     else ExecutorBase
 )
+SubscriptionExecutor: Final[type[Any]] = _SubscriptionExecutor
+"""The executor class a subscription runs on unless told otherwise (what
+:mod:`gqlwire.compiled` compiles)."""
 _create_source_event_stream: Final[Any] = _execution.create_source_event_stream
 _execute_subscription_event: Final[Any] = getattr(_execution, "execute_subscription_event", None)
 _CollectedErrors: Final[Any] = importlib.import_module(
@@ -94,7 +97,23 @@ def build_executor(executor_class: type[Any], kwargs: dict[str, Any]) -> Any:
     )
 
 
-async def _open_3_3(kwargs: dict[str, Any]) -> ExecutionResult | EventResults:
+EventCompiler = Callable[[Any, Any], "tuple[Any, Callable[[Any, Any], Any]] | None"]
+"""``(executor or None, raw variables) -> (prepared, execute) or None``: a compiled
+executor for a subscription's events in place of graphql-core's (``None``: it stays
+graphql-core's; an executor of ``None``: there is none to compile, 3.2 only)."""
+
+
+def _compiled(
+    compile_events: EventCompiler | None, executor: Any, kwargs: dict[str, Any]
+) -> tuple[Any, Callable[[Any, Any], Any]] | None:
+    if compile_events is None:
+        return None
+    return compile_events(executor, kwargs.get("variable_values"))
+
+
+async def _open_3_3(
+    kwargs: dict[str, Any], compile_events: EventCompiler | None = None
+) -> ExecutionResult | EventResults:
     """graphql-core 3.3's ``subscribe``, with the events mapped by :class:`EventResults`."""
     kwargs = dict(kwargs)
     executor_class = kwargs.pop(EXECUTOR_CLASS_KEYWORD, None) or _SubscriptionExecutor
@@ -108,7 +127,11 @@ async def _open_3_3(kwargs: dict[str, Any]) -> ExecutionResult | EventResults:
         source = await source
     if isinstance(source, ExecutionResult):
         return source
-    return EventResults(aiter(executor.cancellable_iterable(source)), executor, _execute_event)
+    events = aiter(executor.cancellable_iterable(source))
+    compiled = _compiled(compile_events, executor, kwargs)
+    if compiled is not None:
+        return EventResults(events, *compiled, compiled=True)
+    return EventResults(events, executor, _execute_event)
 
 
 def _execute_event_3_3(executor: Any, event: Any) -> Any:
@@ -121,7 +144,9 @@ def _execute_event_3_3(executor: Any, event: Any) -> Any:
     return _execute_subscription_event(per_event)
 
 
-async def _open_3_2(kwargs: dict[str, Any]) -> ExecutionResult | EventResults:
+async def _open_3_2(
+    kwargs: dict[str, Any], compile_events: EventCompiler | None = None
+) -> ExecutionResult | EventResults:
     """graphql-core 3.2's ``create_source_event_stream``, then each event on a copy of
     one execution context (:func:`_reusable_context`), or through ``execute()`` when
     no context can be built from the arguments."""
@@ -139,6 +164,9 @@ async def _open_3_2(kwargs: dict[str, Any]) -> ExecutionResult | EventResults:
         if key in _EXECUTE_PARAMETERS and key != "root_value"
     }
     context = _reusable_context(per_event)
+    compiled = _compiled(compile_events, context, kwargs)
+    if compiled is not None:
+        return EventResults(aiter(source), *compiled, compiled=True)
     if context is None:
         return EventResults(aiter(source), per_event, _execute_afresh)
     return EventResults(aiter(source), context, _execute_event)
@@ -187,13 +215,12 @@ async def _awaited_response(data: Any, errors: Any, build_response: Any) -> Exec
         return build_response(None, errors.errors)  # type: ignore[no-any-return]
 
 
-open_response_stream: Final[Callable[[dict[str, Any]], Any]] = (
-    _open_3_3 if GRAPHQL_CORE_3_3 else _open_3_2
-)
-"""``async (execute kwargs) -> ExecutionResult | EventResults``: graphql-core's
-``subscribe`` for the installed release, taking the keyword arguments of its
-``execute``: a result holding errors when the subscription cannot start, else the
-response stream."""
+open_response_stream: Final[Callable[..., Any]] = _open_3_3 if GRAPHQL_CORE_3_3 else _open_3_2
+"""``async (execute kwargs, compile_events=None) -> ExecutionResult | EventResults``:
+graphql-core's ``subscribe`` for the installed release, taking the keyword arguments of
+its ``execute``: a result holding errors when the subscription cannot start, else the
+response stream. ``compile_events`` may put a compiled executor of the events in place
+of graphql-core's (see :mod:`gqlwire.compiled`)."""
 
 _execute_event: Final[Callable[[Any, Any], Any]] = (
     _execute_event_3_3 if GRAPHQL_CORE_3_3 else _execute_event_3_2
@@ -214,13 +241,15 @@ class EventResults:
     Closing it closes the source, even before the first event was asked for.
     """
 
-    __slots__ = ("_execute", "_prepared", "_source")
+    __slots__ = ("_execute", "_prepared", "_source", "compiled")
 
     def __init__(
         self,
         source: AsyncIterator[Any],
         prepared: Any,
         execute: Callable[[Any, Any], Any],
+        *,
+        compiled: bool = False,
     ) -> None:
         """``execute(prepared, event)`` gives the result of one event, or an awaitable
         of it; ``prepared`` is the executor built for the subscription (or, on the 3.2
@@ -228,6 +257,8 @@ class EventResults:
         self._source = source
         self._prepared = prepared
         self._execute = execute
+        self.compiled = compiled
+        """Whether the events run on a compiled executor (:mod:`gqlwire.compiled`)."""
 
     @property
     def reuses_executor(self) -> bool:
@@ -243,7 +274,7 @@ class EventResults:
     async def __anext__(self) -> ExecutionResult:
         event = await anext(self._source)
         result = self._execute(self._prepared, event)
-        if inspect.isawaitable(result):
+        if type(result) is not ExecutionResult and inspect.isawaitable(result):
             result = await result
         return result  # type: ignore[no-any-return]
 

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLSchema, specified_rules
+from graphql import ExecutionResult, GraphQLSchema, specified_rules
 from graphql.validation import ASTValidationRule
 
+from .compiled.cache import SubscriptionCompiler
 from .execution import (
     DocumentCache,
     ExecuteFunction,
+    ExecutionArgs,
     budgeted_execute,
-    default_subscribe,
+    compiling_subscribe,
     execution_context_class,
     unwrap_schema,
     validation_rules,
 )
+from .hooks import resolve
 from .incremental import RELEASE_RULES
 from .limits import NoIntrospection, OperationLimits
 from .observe import OperationRunner
@@ -35,6 +38,7 @@ class ServerRuntime:
     """The options of one server and what is built from them."""
 
     __slots__ = (
+        "compiler",
         "documents",
         "execute_function",
         "execution_context_class",
@@ -100,9 +104,20 @@ class ServerRuntime:
                 hide_suggestions=hide_suggestions,
             )
         )
-        self.subscribe_function: ExecuteFunction = options.subscribe or (
-            pipeline.subscribe if pipeline else default_subscribe
-        )
+        self.compiler = SubscriptionCompiler(enabled=options.compile_subscriptions)
+        """Compiles subscriptions' events (:mod:`gqlwire.compiled`), and counts which
+        path each subscription took."""
+        self.subscribe_function: ExecuteFunction
+        if options.subscribe is not None:
+            self.subscribe_function = _counted(
+                options.subscribe, self.compiler, "custom subscribe function"
+            )
+        elif pipeline is not None:
+            self.subscribe_function = _counted(
+                pipeline.subscribe, self.compiler, "Strawberry's pipeline"
+            )
+        else:
+            self.subscribe_function = compiling_subscribe(self.compiler.event_executor)
         self.sharing = SharedSubscriptions(
             options.slow_consumer_timeout,
             # A member may fall as far behind as its outbox is long (None: the outbox
@@ -118,6 +133,20 @@ class ServerRuntime:
 
     def __repr__(self) -> str:
         return f"<ServerRuntime schema={type(self.options.schema).__name__}>"
+
+
+def _counted(
+    subscribe: ExecuteFunction, compiler: SubscriptionCompiler, reason: str
+) -> ExecuteFunction:
+    """A subscribe function gqlwire does not compile, counting the streams it opens."""
+
+    async def counted(args: ExecutionArgs) -> Any:
+        result = await resolve(subscribe(args))
+        if not isinstance(result, ExecutionResult):
+            compiler.count_interpreted(reason)
+        return result
+
+    return counted
 
 
 def _with_introspection(

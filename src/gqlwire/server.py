@@ -73,6 +73,9 @@ class GraphQLServer:
         - ``parse``, ``validate``, ``execute``, ``subscribe``: replace graphql-core's.
         - ``strawberry_pipeline``: run a Strawberry schema through Strawberry's own
           ``execute``/``subscribe`` (``None``: only when its extensions need it).
+        - ``compile_subscriptions``: run each subscription's events through a plan
+          compiled once per subscription (results identical to graphql-core's);
+          ``False`` runs graphql-core's executor for every event.
 
     Hooks
         - ``on_connect(ctx)``: ``False`` refuses, a dict is the ack payload.
@@ -195,6 +198,7 @@ class GraphQLServer:
         sse_reservation_timeout: float | None = 10.0,
         sse_max_streams: int | None = DEFAULT_SSE_MAX_STREAMS,
         strawberry_pipeline: bool | None = None,
+        compile_subscriptions: bool = True,
         websocket: bool = True,
         http_json: bool = True,
         sse: bool = True,
@@ -258,6 +262,7 @@ class GraphQLServer:
                 sse_reservation_timeout=sse_reservation_timeout,
                 sse_max_streams=sse_max_streams,
                 strawberry_pipeline=strawberry_pipeline,
+                compile_subscriptions=compile_subscriptions,
                 websocket=websocket,
                 http_json=http_json,
                 sse=sse,
@@ -372,6 +377,7 @@ class GraphQLServer:
             "dropped_messages": registry.dropped_messages(),
             "slow_consumers_closed": registry.slow_consumers_closed,
             **self.runtime.sharing.stats(),
+            **self.runtime.compiler.stats(),
             **(
                 self._sse_single.stats()
                 if self._sse_single is not None
