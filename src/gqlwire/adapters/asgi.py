@@ -33,6 +33,11 @@ logger = logging.getLogger("gqlwire")
 # plain int: daphne's WebSocket library refuses an IntEnum close code.
 _FALLBACK_CLOSE = int(CloseCode.NORMAL_CLOSURE)
 
+# After this many sends in a row that the server suspended, a socket stops stepping
+# send() by hand: on a server that always suspends (granian hands every frame to its
+# own threads), that costs a task per frame anyway, plus the stepping.
+_STEPPING_GIVEN_UP_AFTER = 8
+
 
 class ASGIWebSocketTransport:
     """A :class:`~gqlwire.adapters.base.Transport` over an ASGI websocket scope."""
@@ -47,6 +52,7 @@ class ASGIWebSocketTransport:
         # (its write buffer was full, or it hands frames to another thread): every
         # later frame waits behind it.
         self._inflight: asyncio.Task[None] | None = None
+        self._suspended = 0  # send_nowait() calls in a row whose send() suspended
         self.close_code: int | None = None
         self.close_reason = ""
 
@@ -94,7 +100,12 @@ class ASGIWebSocketTransport:
         without the task per frame that an ``await`` from a writer would cost. When it
         does suspend, a task finishes that one send, and the frame still counts as
         taken (it is the server's now, in order); the next frames wait behind it."""
-        if self._ended or self._close_sent or self._inflight is not None:
+        if (
+            self._ended
+            or self._close_sent
+            or self._inflight is not None
+            or self._suspended >= _STEPPING_GIVEN_UP_AFTER
+        ):
             return False
         # A text frame is a str in ASGI: the server encodes it again (no way around it).
         text = frame if isinstance(frame, str) else frame.decode("utf-8")
@@ -102,10 +113,12 @@ class ASGIWebSocketTransport:
             steps = self._send({"type": "websocket.send", "text": text}).__await__()
             pending = next(steps)
         except StopIteration:
+            self._suspended = 0
             return True  # written without suspending: the common case
         except Exception as error:
             self._lost("websocket.send", error)
             return False  # send() now answers False: the outbox reports the loss
+        self._suspended += 1
         self._inflight = asyncio.get_running_loop().create_task(self._finish(steps, pending))
         return True
 
