@@ -262,6 +262,11 @@ class Outbox:
         """Wait until everything queued has been handed to the transport."""
         while (writer := self._writer) is not None and writer is not asyncio.current_task():
             await asyncio.wait([writer])
+        # An ASGI transport may still be finishing a frame it took at once (its
+        # server suspended the send): that frame goes before a close too.
+        wait_sent = getattr(self._transport, "wait_sent", None)
+        if wait_sent is not None:
+            await wait_sent()
 
     async def stop(self) -> None:
         """Drop what is still queued and stop the writer (before our close frame)."""

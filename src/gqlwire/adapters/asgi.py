@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import types
+from collections.abc import Generator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..asgi_types import Message, Receive, Scope, Send
 from ..connection import Connection, ConnectionRegistry
@@ -32,6 +33,11 @@ logger = logging.getLogger("gqlwire")
 # plain int: daphne's WebSocket library refuses an IntEnum close code.
 _FALLBACK_CLOSE = int(CloseCode.NORMAL_CLOSURE)
 
+# After this many sends in a row that the server suspended, a socket stops stepping
+# send() by hand: on a server that always suspends (granian hands every frame to its
+# own threads), that costs a task per frame anyway, plus the stepping.
+_STEPPING_GIVEN_UP_AFTER = 8
+
 
 class ASGIWebSocketTransport:
     """A :class:`~gqlwire.adapters.base.Transport` over an ASGI websocket scope."""
@@ -42,6 +48,11 @@ class ASGIWebSocketTransport:
         self._scope = scope
         self._ended = False  # a disconnect was seen: never call receive() again
         self._close_sent = False
+        # The rest of a send() that send_nowait() started and the server suspended
+        # (its write buffer was full, or it hands frames to another thread): every
+        # later frame waits behind it.
+        self._inflight: asyncio.Task[None] | None = None
+        self._suspended = 0  # send_nowait() calls in a row whose send() suspended
         self.close_code: int | None = None
         self.close_reason = ""
 
@@ -82,12 +93,54 @@ class ASGIWebSocketTransport:
             # not data, so keep reading.
 
     def send_nowait(self, frame: Frame) -> bool:
-        return False  # ASGI's send is a coroutine: every frame goes through send()
+        """Run the server's ``send()`` up to its first suspension, here and now.
 
-    async def send(self, frame: Frame) -> bool:
-        if self._ended or self._close_sent:
+        Most servers (uvicorn, hypercorn, daphne) write a frame without ever suspending
+        unless their buffer is full: stepping the coroutine once delivers the frame
+        without the task per frame that an ``await`` from a writer would cost. When it
+        does suspend, a task finishes that one send, and the frame still counts as
+        taken (it is the server's now, in order); the next frames wait behind it."""
+        if (
+            self._ended
+            or self._close_sent
+            or self._inflight is not None
+            or self._suspended >= _STEPPING_GIVEN_UP_AFTER
+        ):
             return False
         # A text frame is a str in ASGI: the server encodes it again (no way around it).
+        text = frame if isinstance(frame, str) else frame.decode("utf-8")
+        try:
+            steps = self._send({"type": "websocket.send", "text": text}).__await__()
+            pending = next(steps)
+        except StopIteration:
+            self._suspended = 0
+            return True  # written without suspending: the common case
+        except Exception as error:
+            self._lost("websocket.send", error)
+            return False  # send() now answers False: the outbox reports the loss
+        self._suspended += 1
+        self._inflight = asyncio.get_running_loop().create_task(self._finish(steps, pending))
+        return True
+
+    async def _finish(self, steps: Iterator[Any], pending: Any) -> None:
+        try:
+            await _resume(steps, pending)
+        except Exception as error:
+            self._lost("websocket.send", error)
+        finally:
+            self._inflight = None
+
+    async def wait_sent(self) -> None:
+        """Wait for a send that send_nowait() started and the server suspended
+        (without cancelling it if this wait is cancelled: the frame is the server's)."""
+        inflight = self._inflight
+        if inflight is not None:
+            await asyncio.wait([inflight])
+
+    async def send(self, frame: Frame) -> bool:
+        await self.wait_sent()
+        if self._ended or self._close_sent:
+            return False
         text = frame if isinstance(frame, str) else frame.decode("utf-8")
         return await self._call_send({"type": "websocket.send", "text": text})
 
@@ -95,6 +148,13 @@ class ASGIWebSocketTransport:
         if self._close_sent or self._ended:
             return
         self._close_sent = True
+        inflight = self._inflight
+        if inflight is not None:
+            # A frame the server still holds (its buffer is full) is dropped like the
+            # outbox's queued ones: the close must not wait for a client that may never
+            # read again. A close that should follow every frame waits for
+            # wait_sent() first (the outbox's flush).
+            inflight.cancel()
         # Plain int and str: daphne's WebSocket library refuses an IntEnum close code.
         message = {"type": "websocket.close", "code": int(code), "reason": str(reason)}
         try:
@@ -136,19 +196,43 @@ class ASGIWebSocketTransport:
         try:
             await self._send(message)
         except Exception as error:
-            # uvicorn raises OSError or RuntimeError, hypercorn its own Exception,
-            # daphne autobahn's Disconnected...: whatever the type, the socket is gone.
-            logger.debug("send(%s) raised %r: treated as closed", message["type"], error)
-            self._close_sent = True
-            if not self._ended:
-                self._end(CloseCode.ABNORMAL_CLOSURE, "")
+            self._lost(message["type"], error)
             return False
         return True
+
+    def _lost(self, kind: str, error: Exception) -> None:
+        # uvicorn raises OSError or RuntimeError, hypercorn its own Exception,
+        # daphne autobahn's Disconnected...: whatever the type, the socket is gone.
+        logger.debug("send(%s) raised %r: treated as closed", kind, error)
+        self._close_sent = True
+        if not self._ended:
+            self._end(CloseCode.ABNORMAL_CLOSURE, "")
 
     def _end(self, code: int, reason: str) -> None:
         self._ended = True
         self.close_code = code
         self.close_reason = reason
+
+
+@types.coroutine
+def _resume(steps: Iterator[Any], pending: Any) -> Generator[Any, None, None]:
+    """Go on with an awaitable that was stepped by hand until it yielded ``pending``:
+    hand ``pending`` to the task, then pass the task's resumption on, as ``await``
+    would have from the start (a task resumes with ``None`` or throws into it)."""
+    while True:
+        try:
+            yield pending
+        except BaseException as error:
+            throw = getattr(steps, "throw", None)
+            if throw is None:
+                raise
+            try:
+                pending = throw(error)
+            except StopIteration:
+                return
+            continue
+        yield from steps
+        return
 
 
 def header(scope: Scope, name: bytes) -> str | None:

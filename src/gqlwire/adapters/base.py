@@ -32,8 +32,9 @@ class Transport(Protocol):
     def send_nowait(self, frame: Frame) -> bool:
         """Hand one text frame to the server without waiting, if it can take it now
         (its write buffer is below the high-water mark); ``False`` otherwise, and then
-        :meth:`send` is used instead. Never raises. A server with no synchronous write
-        (ASGI) always answers ``False``."""
+        :meth:`send` is used instead. Never raises. ASGI's send is a coroutine: the
+        adapter steps it once, and a server that suspends it finishes it in a task
+        that the next frames wait behind (the frame counts as taken)."""
 
     async def send(self, frame: Frame) -> bool:
         """Send one text frame, waiting while the server's buffer is full; ``False`` if
