@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,20 +55,6 @@ def targets(run: Results) -> list[dict[str, Any]]:
             "x",
         ),
         (
-            "Fan-out: raw-aiohttp CPU/msg ÷ gqlwire-aiohttp CPU/msg",
-            _ratio(cpu(RAW, "fanout"), cpu(GQLWIRE, "fanout")),
-            ">=",
-            0.8,
-            "x",
-        ),
-        (
-            "Fan-out: gqlwire-aiohttp msgs/s ÷ raw-aiohttp msgs/s",
-            _ratio(rate(GQLWIRE, "fanout"), rate(RAW, "fanout")),
-            ">=",
-            0.8,
-            "x",
-        ),
-        (
             "Single stream: gqlwire-aiohttp msgs/s ÷ Strawberry msgs/s",
             _ratio(rate(GQLWIRE, "single"), rate(STRAWBERRY, "single")),
             ">=",
@@ -98,19 +85,22 @@ def targets(run: Results) -> list[dict[str, Any]]:
     ]
     rows += _against_raw(run)
     table = []
-    for name, value, op, target, unit in rows:
+    for name, value, op, target, unit, *key in rows:
         met = None
         if value is not None and target is not None:
             met = (
                 value >= target if op == ">=" else value <= target if op == "<=" else value < target
             )
-        table.append(
-            {"target": name, "value": value, "op": op, "goal": target, "unit": unit, "met": met}
-        )
+        row = {"target": name, "value": value, "op": op, "goal": target, "unit": unit, "met": met}
+        if key:
+            row["config"], row["metric"] = key[0]
+        table.append(row)
     return table
 
 
-Row = tuple[str, float | None, str, float | None, str]
+Row = tuple[Any, ...]
+"""(target, measured, op, goal, unit[, (configuration, metric)]): the last for the rows
+against the raw ceiling, which :func:`readme_targets` puts in columns per server."""
 
 # The issue's targets against the raw ceiling of the same server, measured in the same
 # run: (scenario, what, the gqlwire configurations it is a goal for, those only reported).
@@ -140,8 +130,6 @@ def _against_raw(run: Results) -> list[Row]:
         ("fanout", "Fan-out", _FANOUT_GOAL, {"aiohttp", "uvicorn", "granian"}),
     ):
         for config in measured:
-            if config.name == GQLWIRE and scenario == "fanout":
-                continue  # the rows above
             wanted = goal if config.server in goal_servers else None
             rows += [
                 (
@@ -150,6 +138,7 @@ def _against_raw(run: Results) -> list[Row]:
                     ">=",
                     wanted,
                     "x",
+                    (config.name, f"{scenario} msgs/s"),
                 ),
                 (
                     f"{title}: {config.raw} CPU/msg ÷ {config.name} CPU/msg",
@@ -157,6 +146,7 @@ def _against_raw(run: Results) -> list[Row]:
                     ">=",
                     wanted,
                     "x",
+                    (config.name, f"{scenario} CPU/msg"),
                 ),
             ]
     for config in measured:
@@ -170,6 +160,7 @@ def _against_raw(run: Results) -> list[Row]:
                 "<=",
                 _MEMORY_GOAL,
                 "x",
+                (config.name, "memory"),
             )
         )
     for config in measured:
@@ -183,6 +174,7 @@ def _against_raw(run: Results) -> list[Row]:
                 ">=",
                 _CONNECT_GOAL if config.server == "aiohttp" else None,
                 "x",
+                (config.name, "connect"),
             )
         )
     return rows
@@ -554,6 +546,45 @@ def write(run: Results, out_dir: Path) -> dict[str, Path]:
     return paths
 
 
+_README_METRICS = (
+    ("single msgs/s", "Single stream, msgs/s"),
+    ("single CPU/msg", "Single stream, CPU/msg (raw ÷ gqlwire)"),
+    ("fanout msgs/s", "Fan-out, msgs/s"),
+    ("fanout CPU/msg", "Fan-out, CPU/msg (raw ÷ gqlwire)"),
+    ("memory", "Memory per idle subscribed connection (gqlwire ÷ raw)"),
+    ("connect", "Connect + subscribe, connections/s"),
+)
+
+
+def readme_targets(run: Results) -> str:
+    """The README's table of the targets against the raw ceiling: a row per measure, a
+    column per gqlwire configuration, from the rows of :func:`targets`."""
+    rows = [row for row in targets(run) if "metric" in row]
+    configs = list(dict.fromkeys(row["config"] for row in rows))
+    lines = [
+        "| gqlwire ÷ the same server's raw ceiling | goal | " + " | ".join(configs) + " |",
+        "|---|---|" + "---:|" * len(configs),
+    ]
+    for metric, title in _README_METRICS:
+        cells: list[str] = []
+        goals: dict[str, list[str]] = {}  # goal -> the servers it is set for
+        for config in configs:
+            row = next((r for r in rows if r["config"] == config and r["metric"] == metric), None)
+            if row is None or row["value"] is None:
+                cells.append("-")
+                continue
+            if row["goal"] is not None:
+                servers = goals.setdefault(f"{row['op']} {row['goal']:g}x", [])
+                server = config.split("-")[1]
+                if server not in servers:
+                    servers.append(server)
+            verdict = {True: "", False: " **missed**", None: " (reported)"}[row["met"]]
+            cells.append(f"{row['value']:.2f}x{verdict}")
+        goal = "; ".join(f"{g} ({', '.join(servers)})" for g, servers in goals.items()) or "-"
+        lines.append(f"| {title} | {goal} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _goal(row: dict[str, Any]) -> str:
     if row["goal"] is None:
         return "reported only"
@@ -566,3 +597,16 @@ def print_targets(run: Results, log: Callable[[str], None] = print) -> None:
         value = "not measured" if row["value"] is None else f"{row['value']:.2f} {row['unit']}"
         verdict = {True: "met", False: "MISSED", None: "-"}[row["met"]]
         log(f"  {row['target']}: {value} ({_goal(row)}) {verdict}")
+
+
+def main(argv: list[str]) -> int:
+    """``python -m benchmarks.report RESULTS.json``: the README's target table of a run."""
+    if len(argv) != 1:
+        print("usage: python -m benchmarks.report results/latest.json", file=sys.stderr)
+        return 2
+    print(readme_targets(json.loads(Path(argv[0]).read_text())), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

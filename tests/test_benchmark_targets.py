@@ -16,7 +16,7 @@ import pytest
 
 from benchmarks import configs
 from benchmarks.configs import QUICK
-from benchmarks.report import markdown, targets
+from benchmarks.report import markdown, readme_targets, targets
 
 SERVERS = ("aiohttp", "uvicorn", "granian")
 
@@ -125,3 +125,22 @@ def test_the_graphql_core_3_2_server_runs_when_its_interpreter_is_there(
     assert config in configs.default_configs()
     # every other configuration runs on the benchmark's own interpreter
     assert all(c.interpreter is None for c in configs.CONFIGS if c is not config)
+
+
+def test_the_readme_table_has_a_column_per_gqlwire_server() -> None:
+    results = {
+        "gqlwire-aiohttp": _measured(600.0, 25.0, 16.0, 70.0),
+        "gqlwire-uvicorn": _measured(600.0, 25.0, 12.0, 70.0),
+        "raw-aiohttp": _measured(1000.0, 10.0, 10.0, 100.0),
+        "raw-uvicorn": _measured(1000.0, 10.0, 10.0, 100.0),
+    }
+    lines = readme_targets(_run(results)).splitlines()
+    assert lines[0].endswith("| gqlwire-aiohttp | gqlwire-uvicorn |")
+    rows = {line.split(" | ")[0]: line for line in lines[2:]}
+    assert rows["| Single stream, msgs/s"].endswith("| 0.60x | 0.60x (reported) |")
+    assert rows["| Memory per idle subscribed connection (gqlwire ÷ raw)"].endswith(
+        "| 1.60x **missed** | 1.20x |"
+    )
+    assert rows["| Connect + subscribe, connections/s"].endswith(
+        "| 0.70x **missed** | 0.70x (reported) |"
+    )
