@@ -610,8 +610,14 @@ def main(argv: list[str]) -> int:
         "counted, it is taken off the others)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="output directory")
+    parser.add_argument(
+        "--render", type=Path, metavar="JSON", help="write the Markdown of earlier results again"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.render:
+        (args.out / "instructions.md").write_text(markdown(json.loads(args.render.read_text())))
+        return 0
     iterations = args.iterations or (QUICK_ITERATIONS if args.quick else FULL_ITERATIONS)
     if args.child:
         child(args.child.split(","), iterations)
