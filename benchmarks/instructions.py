@@ -14,7 +14,9 @@ counters when that function is entered (``--dump-before``), so each stretch gets
 count, and the count per operation is ``(count(2N) - count(N)) / N``: the loop's entry
 and exit, the marker calls and everything before and after cancel out. The garbage
 collector is run before each stretch so that neither inherits the other's garbage.
-``PYTHONHASHSEED=0`` makes string hashing, and so dict layouts, the same in every run.
+``PYTHONHASHSEED=0`` makes string hashing, and so dict layouts, the same in every run,
+and ``setarch -R`` (address space randomization off) the addresses: two runs then give
+the same counts to the instruction.
 """
 
 from __future__ import annotations
@@ -363,6 +365,15 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+def _no_aslr() -> list[str]:
+    """``setarch -R``, when there is one: the same addresses in every run, so that what
+    depends on them (the order of objects hashed by identity, where the allocator puts
+    things) does not change the count from one run to the next."""
+    if shutil.which("setarch") is None:
+        return []
+    return ["setarch", platform.machine(), "-R"]
+
+
 def _dump_total(path: Path) -> int:
     for line in path.read_text(errors="replace").splitlines():
         if line.startswith(("summary:", "totals:")):
@@ -376,6 +387,7 @@ def count(python: str, cases: list[str], iterations: int, timeout: float = 900) 
         out = Path(work) / "callgrind.out"
         done = subprocess.run(
             [
+                *_no_aslr(),
                 "valgrind",
                 "--tool=callgrind",
                 f"--dump-before={MARKER_SYMBOL}",
