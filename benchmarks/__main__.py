@@ -4,11 +4,12 @@ and ``python -m benchmarks --profile NAME`` (cProfile of that server during fan-
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
-from .configs import CONFIGS, CONFIGS_BY_NAME, FULL
+from .configs import CONFIGS, CONFIGS_BY_NAME, FULL, GC32_PYTHON_ENV, default_configs
 from .driver import profile, run
 from .report import print_targets, write
 
@@ -41,19 +42,30 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="output directory")
     parser.add_argument(
+        "--python-gc32",
+        metavar="PATH",
+        help="interpreter of gqlwire-aiohttp-gc32, with gqlwire and graphql-core 3.2 "
+        "installed (default: .venvs/graphql-core-3.2/bin/python, which scripts/test_matrix.py "
+        "--cells graphql-core-3.2 creates; without it the configuration is left out)",
+    )
+    parser.add_argument(
         "--profile",
         choices=config_names,
         help="profile this server during the fan-out scenario (or the first of --scenarios: "
         "fanout, single or connect) instead of running the benchmark",
     )
     args = parser.parse_args(argv)
+    if args.python_gc32:
+        os.environ[GC32_PYTHON_ENV] = args.python_gc32
     if args.profile:
         scenario = (args.scenarios or ["fanout"])[0]
         report = profile(CONFIGS_BY_NAME[args.profile], args.out, scenario)
         print(report.read_text())
         print(f"written to {report}")
         return 0
-    configs = [CONFIGS_BY_NAME[name] for name in (args.configs or config_names)]
+    configs = (
+        [CONFIGS_BY_NAME[name] for name in args.configs] if args.configs else default_configs()
+    )
     started = time.perf_counter()
     results = run(configs, quick=args.quick, scenarios=args.scenarios)
     paths = write(results, args.out)

@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GC32_PYTHON_ENV = "GQLWIRE_BENCH_PYTHON_GC32"
+"""Names the graphql-core 3.2 interpreter (``--python-gc32`` sets it for the run)."""
+GC32_VENV_PYTHON = ROOT / ".venvs" / "graphql-core-3.2" / "bin" / "python"
+"""Where ``scripts/test_matrix.py --cells graphql-core-3.2`` puts that interpreter."""
+
+
+def gc32_python() -> str | None:
+    """The interpreter of the graphql-core 3.2 configuration, if there is one: the
+    environment variable's, else the test matrix's virtualenv when it exists."""
+    named = os.environ.get(GC32_PYTHON_ENV)
+    if named:
+        return named
+    return str(GC32_VENV_PYTHON) if GC32_VENV_PYTHON.exists() else None
 
 
 @dataclass(frozen=True)
@@ -12,6 +30,18 @@ class ServerConfig:
     library: str  # gqlwire, strawberry, ariadne, raw
     server: str  # aiohttp, uvicorn, granian
     module: str  # benchmarks.apps.<module>: make_aiohttp_app() or asgi_app
+    python: str | None = None
+    """``"gc32"``: the server runs under the graphql-core 3.2 interpreter
+    (:func:`gc32_python`); ``None``: under the benchmark's own."""
+    raw: str = ""
+    """The raw ceiling it is held against in the targets: the same server, no GraphQL."""
+
+    @property
+    def interpreter(self) -> str | None:
+        """The server's interpreter (``None``: this one), or ``""`` when it is missing."""
+        if self.python is None:
+            return None
+        return gc32_python() or ""
 
     @property
     def pinned(self) -> bool:
@@ -26,9 +56,13 @@ class ServerConfig:
 
 
 CONFIGS: tuple[ServerConfig, ...] = (
-    ServerConfig("gqlwire-aiohttp", "gqlwire", "aiohttp", "gqlwire_app"),
-    ServerConfig("gqlwire-uvicorn", "gqlwire", "uvicorn", "gqlwire_app"),
-    ServerConfig("gqlwire-granian", "gqlwire", "granian", "gqlwire_app"),
+    ServerConfig("gqlwire-aiohttp", "gqlwire", "aiohttp", "gqlwire_app", raw="raw-aiohttp"),
+    # The same server under graphql-core 3.2, against the same raw ceiling.
+    ServerConfig(
+        "gqlwire-aiohttp-gc32", "gqlwire", "aiohttp", "gqlwire_app", "gc32", "raw-aiohttp"
+    ),
+    ServerConfig("gqlwire-uvicorn", "gqlwire", "uvicorn", "gqlwire_app", raw="raw-uvicorn"),
+    ServerConfig("gqlwire-granian", "gqlwire", "granian", "gqlwire_app", raw="raw-granian"),
     ServerConfig("strawberry-uvicorn", "strawberry", "uvicorn", "strawberry_app"),
     ServerConfig("ariadne-uvicorn", "ariadne", "uvicorn", "ariadne_app"),
     ServerConfig("raw-aiohttp", "raw", "aiohttp", "raw_app"),
@@ -37,6 +71,13 @@ CONFIGS: tuple[ServerConfig, ...] = (
 )
 
 CONFIGS_BY_NAME = {config.name: config for config in CONFIGS}
+
+
+def default_configs() -> list[ServerConfig]:
+    """What a run without ``--configs`` measures: every configuration whose interpreter
+    is there (the graphql-core 3.2 one only when it is)."""
+    return [config for config in CONFIGS if config.interpreter != ""]
+
 
 # Scenario name -> load generator parameters. The order is the order of the run:
 # memory first, while the server process is still fresh.

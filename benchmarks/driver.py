@@ -83,10 +83,16 @@ class ServerProcess:
 
     def start(self) -> None:
         self.port = _free_port()
+        python = self.config.interpreter
+        if python == "":
+            raise RuntimeError(
+                "no graphql-core 3.2 interpreter: create .venvs/graphql-core-3.2 with "
+                "scripts/test_matrix.py, or give one with --python-gc32"
+            )
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
                 [
-                    sys.executable,
+                    python or sys.executable,
                     "-m",
                     "benchmarks.serve",
                     self.config.name,
@@ -341,7 +347,8 @@ def machine_info() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         # Every server process runs on this interpreter (sys.executable), so on this
-        # graphql-core: its release decides how subscriptions execute (3.2 or 3.3).
+        # graphql-core, except those whose configuration names another ("interpreters"):
+        # the release decides how subscriptions execute (3.2 or 3.3).
         "graphql_core": versions["graphql-core"],
         "packages": versions,
         "calibration_ms": calibration_ms(),
@@ -351,6 +358,24 @@ def machine_info() -> dict[str, Any]:
         if _pinning(SERVER_CPU) is not None
         else "none (fewer than 2 CPUs)",
     }
+
+
+def interpreter_info(python: str) -> dict[str, str]:
+    """The runtime and graphql-core release of another interpreter (a configuration's
+    ``python``), or why they are unknown."""
+    script = (
+        "import json, platform, graphql; print(json.dumps({'path': __import__('sys')"
+        ".executable, 'python': platform.python_implementation() + ' ' + "
+        "platform.python_version(), 'graphql_core': graphql.version}))"
+    )
+    try:
+        done = subprocess.run(
+            [python, "-c", script], capture_output=True, text=True, timeout=60, check=True
+        )
+        info: dict[str, str] = json.loads(done.stdout)
+        return info
+    except (OSError, subprocess.SubprocessError, ValueError) as error:
+        return {"path": python, "error": f"{type(error).__name__}: {error}"}
 
 
 def calibration_ms(repeats: int = 5) -> float:
@@ -377,6 +402,12 @@ def run(
     meta = machine_info()
     meta["mode"] = "quick" if quick else "full"
     meta["sizes"] = sizes
+    # The configurations that run under another interpreter (graphql-core 3.2).
+    meta["interpreters"] = {
+        config.name: interpreter_info(python)
+        for config in configs
+        if (python := config.interpreter)
+    }
     log(
         f"{meta['cpu_model']}, {meta['cores']} cores, {meta['python']}, "
         f"graphql-core {meta['graphql_core']}, "

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .configs import SCENARIO_TITLES
+from .configs import CONFIGS, SCENARIO_TITLES
 
 Results = dict[str, Any]
 
@@ -38,7 +39,7 @@ def targets(run: Results) -> list[dict[str, Any]]:
     def rate(config: str, scenario: str) -> Any:
         return _get(run, config, scenario, "msgs_per_s")
 
-    rows = [
+    rows: list[Row] = [
         (
             "Fan-out: Strawberry CPU/msg ÷ gqlwire-aiohttp CPU/msg",
             _ratio(cpu(STRAWBERRY, "fanout"), cpu(GQLWIRE, "fanout")),
@@ -51,20 +52,6 @@ def targets(run: Results) -> list[dict[str, Any]]:
             _ratio(rate(GQLWIRE, "fanout"), rate(STRAWBERRY, "fanout")),
             ">=",
             10.0,
-            "x",
-        ),
-        (
-            "Fan-out: raw-aiohttp CPU/msg ÷ gqlwire-aiohttp CPU/msg",
-            _ratio(cpu(RAW, "fanout"), cpu(GQLWIRE, "fanout")),
-            ">=",
-            0.8,
-            "x",
-        ),
-        (
-            "Fan-out: gqlwire-aiohttp msgs/s ÷ raw-aiohttp msgs/s",
-            _ratio(rate(GQLWIRE, "fanout"), rate(RAW, "fanout")),
-            ">=",
-            0.8,
             "x",
         ),
         (
@@ -96,17 +83,101 @@ def targets(run: Results) -> list[dict[str, Any]]:
             "%",
         ),
     ]
+    rows += _against_raw(run)
     table = []
-    for name, value, op, target, unit in rows:
+    for name, value, op, target, unit, *key in rows:
         met = None
-        if value is not None:
+        if value is not None and target is not None:
             met = (
                 value >= target if op == ">=" else value <= target if op == "<=" else value < target
             )
-        table.append(
-            {"target": name, "value": value, "op": op, "goal": target, "unit": unit, "met": met}
-        )
+        row = {"target": name, "value": value, "op": op, "goal": target, "unit": unit, "met": met}
+        if key:
+            row["config"], row["metric"] = key[0]
+        table.append(row)
     return table
+
+
+Row = tuple[Any, ...]
+"""(target, measured, op, goal, unit[, (configuration, metric)]): the last for the rows
+against the raw ceiling, which :func:`readme_targets` puts in columns per server."""
+
+# The issue's targets against the raw ceiling of the same server, measured in the same
+# run: (scenario, what, the gqlwire configurations it is a goal for, those only reported).
+_SINGLE_GOAL, _FANOUT_GOAL, _MEMORY_GOAL, _CONNECT_GOAL = 0.5, 0.8, 1.5, 0.8
+
+
+def _against_raw(run: Results) -> list[Row]:
+    """Each gqlwire configuration of the run against its own raw ceiling (its config's
+    ``raw``): msgs/s and CPU/msg for fan-out and the single stream, KB/connection for
+    memory, connections/s for connect. A row whose goal is ``None`` is reported only."""
+    by_name = {config.name: config for config in CONFIGS}
+    rows: list[Row] = []
+    measured = [
+        by_name[name]
+        for name in run["configs"]
+        if name in by_name and by_name[name].library == "gqlwire" and by_name[name].raw
+    ]
+
+    def rate(config: str, scenario: str) -> Any:
+        return _get(run, config, scenario, "msgs_per_s")
+
+    def cpu(config: str, scenario: str) -> Any:
+        return _get(run, config, scenario, "server_cpu_us_per_msg")
+
+    for scenario, title, goal, goal_servers in (
+        ("single", "Single stream", _SINGLE_GOAL, {"aiohttp"}),
+        ("fanout", "Fan-out", _FANOUT_GOAL, {"aiohttp", "uvicorn", "granian"}),
+    ):
+        for config in measured:
+            wanted = goal if config.server in goal_servers else None
+            rows += [
+                (
+                    f"{title}: {config.name} msgs/s ÷ {config.raw} msgs/s",
+                    _ratio(rate(config.name, scenario), rate(config.raw, scenario)),
+                    ">=",
+                    wanted,
+                    "x",
+                    (config.name, f"{scenario} msgs/s"),
+                ),
+                (
+                    f"{title}: {config.raw} CPU/msg ÷ {config.name} CPU/msg",
+                    _ratio(cpu(config.raw, scenario), cpu(config.name, scenario)),
+                    ">=",
+                    wanted,
+                    "x",
+                    (config.name, f"{scenario} CPU/msg"),
+                ),
+            ]
+    for config in measured:
+        rows.append(
+            (
+                f"Memory per idle subscribed connection: {config.name} KB ÷ {config.raw} KB",
+                _ratio(
+                    _get(run, config.name, "memory", "kb_per_connection"),
+                    _get(run, config.raw, "memory", "kb_per_connection"),
+                ),
+                "<=",
+                _MEMORY_GOAL,
+                "x",
+                (config.name, "memory"),
+            )
+        )
+    for config in measured:
+        rows.append(
+            (
+                f"Connect + subscribe: {config.name} connections/s ÷ {config.raw} connections/s",
+                _ratio(
+                    _get(run, config.name, "connect", "connections_per_s"),
+                    _get(run, config.raw, "connect", "connections_per_s"),
+                ),
+                ">=",
+                _CONNECT_GOAL if config.server == "aiohttp" else None,
+                "x",
+                (config.name, "connect"),
+            )
+        )
+    return rows
 
 
 def _pct(value: Any) -> float | None:
@@ -286,6 +357,18 @@ def _graphql_core(meta: dict[str, Any]) -> str:
     return str(meta.get("graphql_core") or meta["packages"].get("graphql-core", "unknown"))
 
 
+def _others(meta: dict[str, Any]) -> str:
+    """Which servers ran under another interpreter, and on what."""
+    others = meta.get("interpreters") or {}
+    if not others:
+        return "every server"
+    return "every server but " + "; ".join(
+        f"{name}: {info.get('python', '?')}, graphql-core {info.get('graphql_core', '?')}"
+        + (f" ({info['error']})" if info.get("error") else "")
+        for name, info in others.items()
+    )
+
+
 def markdown(run: Results) -> str:
     meta = run["meta"]
     lines = [
@@ -296,7 +379,7 @@ def markdown(run: Results) -> str:
         f"- Calibration: `sum(range(10**6))` = {meta['calibration_ms']:.1f} ms (best of 5)",
         f"- Load average at start / end: {_loads(meta['load_average_start'])} / "
         f"{_loads(meta['load_average_end'])}",
-        f"- Runtime: {meta['python']}, graphql-core {_graphql_core(meta)} (every server)",
+        f"- Runtime: {meta['python']}, graphql-core {_graphql_core(meta)} ({_others(meta)})",
         "- Packages: " + ", ".join(f"{k} {v}" for k, v in meta["packages"].items()),
         f"- Event loop: {meta['event_loop']}; pinning: {meta['pinning']}",
         "- Servers: one process, one worker; load generator: raw asyncio WebSocket clients in "
@@ -309,8 +392,9 @@ def markdown(run: Results) -> str:
     ]
     for row in targets(run):
         value = _fmt(row["value"], 2)
-        goal = f"{row['op']} {row['goal']:g} {row['unit']}"
-        lines.append(f"| {row['target']} | {value} {row['unit']} | {goal} | {_fmt(row['met'])} |")
+        lines.append(
+            f"| {row['target']} | {value} {row['unit']} | {_goal(row)} | {_fmt(row['met'])} |"
+        )
     floor = _get(run, RAW, "latency", "p99_ms")
     if floor is not None:
         lines += [
@@ -331,6 +415,9 @@ def markdown(run: Results) -> str:
         for config in run["configs"]:
             result = run["results"].get(config, {}).get(scenario)
             if not isinstance(result, dict):
+                # Every configuration has a row: one that did not start says so.
+                error = run["results"].get(config, {}).get("error", "not measured")
+                lines.append(f"| {config} | did not run: {str(error)[:200]} |")
                 continue
             if "error" in result:
                 lines.append(f"| {config} | error: {result['error'][:200]} |")
@@ -459,11 +546,67 @@ def write(run: Results, out_dir: Path) -> dict[str, Path]:
     return paths
 
 
+_README_METRICS = (
+    ("single msgs/s", "Single stream, msgs/s"),
+    ("single CPU/msg", "Single stream, CPU/msg (raw ÷ gqlwire)"),
+    ("fanout msgs/s", "Fan-out, msgs/s"),
+    ("fanout CPU/msg", "Fan-out, CPU/msg (raw ÷ gqlwire)"),
+    ("memory", "Memory per idle subscribed connection (gqlwire ÷ raw)"),
+    ("connect", "Connect + subscribe, connections/s"),
+)
+
+
+def readme_targets(run: Results) -> str:
+    """The README's table of the targets against the raw ceiling: a row per measure, a
+    column per gqlwire configuration, from the rows of :func:`targets`."""
+    rows = [row for row in targets(run) if "metric" in row]
+    configs = list(dict.fromkeys(row["config"] for row in rows))
+    lines = [
+        "| gqlwire ÷ the same server's raw ceiling | goal | " + " | ".join(configs) + " |",
+        "|---|---|" + "---:|" * len(configs),
+    ]
+    for metric, title in _README_METRICS:
+        cells: list[str] = []
+        goals: dict[str, list[str]] = {}  # goal -> the servers it is set for
+        for config in configs:
+            row = next((r for r in rows if r["config"] == config and r["metric"] == metric), None)
+            if row is None or row["value"] is None:
+                cells.append("-")
+                continue
+            if row["goal"] is not None:
+                servers = goals.setdefault(f"{row['op']} {row['goal']:g}x", [])
+                server = config.split("-")[1]
+                if server not in servers:
+                    servers.append(server)
+            verdict = {True: "", False: " **missed**", None: " (reported)"}[row["met"]]
+            cells.append(f"{row['value']:.2f}x{verdict}")
+        goal = "; ".join(f"{g} ({', '.join(servers)})" for g, servers in goals.items()) or "-"
+        lines.append(f"| {title} | {goal} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _goal(row: dict[str, Any]) -> str:
+    if row["goal"] is None:
+        return "reported only"
+    return f"{row['op']} {row['goal']:g} {row['unit']}"
+
+
 def print_targets(run: Results, log: Callable[[str], None] = print) -> None:
     log("Targets of the issue:")
     for row in targets(run):
         value = "not measured" if row["value"] is None else f"{row['value']:.2f} {row['unit']}"
         verdict = {True: "met", False: "MISSED", None: "-"}[row["met"]]
-        log(
-            f"  {row['target']}: {value} (goal {row['op']} {row['goal']:g} {row['unit']}) {verdict}"
-        )
+        log(f"  {row['target']}: {value} ({_goal(row)}) {verdict}")
+
+
+def main(argv: list[str]) -> int:
+    """``python -m benchmarks.report RESULTS.json``: the README's target table of a run."""
+    if len(argv) != 1:
+        print("usage: python -m benchmarks.report results/latest.json", file=sys.stderr)
+        return 2
+    print(readme_targets(json.loads(Path(argv[0]).read_text())), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -195,6 +195,7 @@ def run_cell(cell: Cell, extra_args: list[str]) -> Outcome:
     if cell.browser:
         ensure_chromium()
         ensure_wrk()
+        ensure_valgrind()
     command = [str(venv / "bin" / "python"), "-m", "pytest", *cell.pytest_args, *extra_args]
     print("$ " + " ".join(command), flush=True)
     output = run_tee(command, {**os.environ, **dict(cell.environment)})
@@ -306,6 +307,13 @@ def ensure_chromium() -> None:
 def ensure_wrk() -> None:
     """Debian's ``wrk``, the HTTP benchmark's load generator (its smoke test needs it)."""
     ensure_debian_package("wrk", Path("/usr/bin/wrk"), "the HTTP benchmark's smoke test")
+
+
+def ensure_valgrind() -> None:
+    """Debian's ``valgrind``: the instruction counts' smoke test runs callgrind."""
+    ensure_debian_package(
+        "valgrind", Path("/usr/bin/valgrind"), "the instruction counts' smoke test"
+    )
 
 
 def ensure_debian_package(package: str, binary: Path, needed_by: str) -> None:
