@@ -52,6 +52,11 @@ _INT_MIN: Final = -(2**31)
 _INT_MAX: Final = 2**31 - 1
 
 
+def _compiled_already(return_type: GraphQLOutputType) -> Completion:
+    """What a completion's builder is rebound to once the completion is built."""
+    raise AssertionError("a completion is built only while its field is compiled")
+
+
 class Unsupported(Exception):
     """The selection set holds something the compiler leaves to graphql-core."""
 
@@ -233,7 +238,11 @@ class Planner:
 
             return general(return_type)  # not reached: every output type is above
 
-        return build(return_type)
+        completion = build(return_type)
+        # build() calls itself, so its closure holds it (and through it this planner):
+        # rebinding the name breaks that cycle, which only the collector would free.
+        build = _compiled_already
+        return completion
 
     def _object(
         self,
