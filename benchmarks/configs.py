@@ -107,3 +107,12 @@ SCENARIO_TITLES = {
     "latency": "Latency",
     "stalled": "Stalled client",
 }
+
+
+def shown_path(path: str) -> str:
+    """An interpreter's path as a result file records it: relative to the checkout when
+    it lies inside (``.venvs/...``), so results name no machine's directories."""
+    try:
+        return str(Path(path).absolute().relative_to(ROOT))
+    except ValueError:
+        return Path(path).name

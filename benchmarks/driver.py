@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .configs import FULL, QUICK, ServerConfig
+from .configs import FULL, QUICK, ServerConfig, shown_path
 
 ROOT = Path(__file__).resolve().parents[1]
 """The repository root: the working directory of every process started here."""
@@ -373,9 +373,10 @@ def interpreter_info(python: str) -> dict[str, str]:
             [python, "-c", script], capture_output=True, text=True, timeout=60, check=True
         )
         info: dict[str, str] = json.loads(done.stdout)
+        info["path"] = shown_path(info.get("path", python))
         return info
     except (OSError, subprocess.SubprocessError, ValueError) as error:
-        return {"path": python, "error": f"{type(error).__name__}: {error}"}
+        return {"path": shown_path(python), "error": f"{type(error).__name__}: {error}"}
 
 
 def calibration_ms(repeats: int = 5) -> float:

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .configs import gc32_python
+from .configs import gc32_python, shown_path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -496,7 +496,7 @@ def measure(
     }
     results: dict[str, list[dict[str, Any]]] = {}
     for label, python in pythons.items():
-        meta["interpreters"][label] = {"path": python, **_interpreter(python)}
+        meta["interpreters"][label] = {"path": shown_path(python), **_interpreter(python)}
         results[label] = []
         for run in range(runs):
             log(f"{label}: run {run + 1} of {runs} under callgrind ({python})")
