@@ -271,6 +271,13 @@ class EventResults:
     def __aiter__(self) -> EventResults:
         return self
 
+    def steps(self) -> tuple[AsyncIterator[Any], Callable[[Any, Any], Any], Any]:
+        """``(source, execute, prepared)``: what :meth:`__anext__` does, in parts, for a
+        loop that runs every event itself (a shared group's) and so saves a coroutine
+        per event: ``execute(prepared, await anext(source))`` is the event's result, or
+        an awaitable of it. Closing still goes through :meth:`aclose`."""
+        return self._source, self._execute, self._prepared
+
     async def __anext__(self) -> ExecutionResult:
         event = await anext(self._source)
         result = self._execute(self._prepared, event)

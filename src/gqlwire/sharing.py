@@ -27,6 +27,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
+from inspect import isawaitable
 from typing import Any, Protocol
 
 import orjson
@@ -36,6 +37,7 @@ from .execution import as_graphql_error, format_result, source_error
 from .fanout.resume import ResumePoint, current_resume, with_resume_extensions
 from .protocol import result_tail
 from .protocol.messages import JSONObject
+from .response_stream import EventResults
 
 logger = logging.getLogger("gqlwire")
 
@@ -286,9 +288,16 @@ class SharedSubscriptions:
                 )
                 return
             source = aiter(result)
+            events, execute, prepared = (
+                source.steps() if type(source) is EventResults else (source, None, None)
+            )
             while True:
                 try:
-                    event = await anext(source)
+                    event = await anext(events)
+                    if execute is not None:  # EventResults.__anext__, inlined
+                        event = execute(prepared, event)
+                        if type(event) is not ExecutionResult and isawaitable(event):
+                            event = await event
                 except StopAsyncIteration:
                     return
                 except Exception as error:

@@ -56,17 +56,24 @@ class NotCompiled:
 class CompiledSubscription:
     """The events of one subscription (or shared group), executed by a compiled plan."""
 
-    __slots__ = ("_root", "_template", "fields")
+    __slots__ = ("_root", "_spare", "_template", "fields")
 
     def __init__(self, template: Any, root: FieldsFunction, fields: int) -> None:
         self._template = template
         self._root = root
+        # The last event's executor, when that event left it as it found it: see execute.
+        self._spare: Any = None
         self.fields = fields
         """How many fields the plan holds (each merged field once)."""
 
     def execute(self, event: Any) -> ExecutionResult | Awaitable[ExecutionResult]:
         """The event's result, identical to graphql-core's ExecuteSubscriptionEvent."""
-        executor = release.per_event_executor(self._template, event)
+        executor = self._spare
+        if executor is None:
+            executor = release.per_event_executor(self._template, event)
+        else:
+            self._spare = None  # taken: an event that fails or suspends keeps it
+            executor.root_value = event
         try:
             data = self._root(executor, event, None)
         except GraphQLError as error:
@@ -75,6 +82,13 @@ class CompiledSubscription:
         if type(data) is not dict:
             return _awaited(executor, data)
         if not executor.collected_errors.errors:
+            # An event that completed at once and without errors wrote nothing to its
+            # executor but the root value, and nothing holds the executor (a resolver's
+            # info refers to the subscription's executor, not to this copy), so the next
+            # event reuses it instead of copying the subscription's executor again. The
+            # root value is dropped meanwhile: an event is not kept past its result.
+            executor.root_value = None
+            self._spare = executor
             # What build_response gives without errors (no hooks run: none compiled).
             return ExecutionResult(data, None)
         return release.build_response(executor, data)  # type: ignore[no-any-return]
