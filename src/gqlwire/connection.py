@@ -311,12 +311,46 @@ class Connection:
 
     async def _read_until_end(self) -> None:
         # The serving task reads itself (a reader task of its own would cost every
-        # idle connection a task); a close sent from another task stops it first, in
-        # _stop_reader, with a cancellation that this method absorbs.
+        # idle connection a task), in this one frame (every open connection keeps the
+        # frames of its serving task); a close sent from another task stops it first,
+        # in _stop_reader, with a cancellation that this method absorbs.
         task = asyncio.current_task()
         assert task is not None
+        machine = self.machine
+        assert machine is not None
+        clock = asyncio.get_running_loop().time  # arrival times, for the rate limit
         try:
-            await self._read(task)
+            while self._state is ConnectionState.OPEN:
+                self._receiver = task
+                try:
+                    data = await self.transport.receive()
+                finally:
+                    self._receiver = None
+                if data is None:
+                    self._peer_gone(self.transport.close_code, self.transport.close_reason)
+                    break
+                actions = machine.receive(data, clock())
+                # Not kept while waiting for the next message: idle connections are many.
+                del data
+                if actions:
+                    await self._apply(actions)
+                del actions
+                if self._started:
+                    # Let the operations just started run up to their first result
+                    # before reading on: a burst of requests is then held by the byte
+                    # budget below instead of all executing before any result was
+                    # queued.
+                    self._started = False
+                    await asyncio.sleep(0)
+                # A client that does not read what it asked for (results, pongs) is not
+                # read either until it does, so that its requests wait in its own TCP
+                # buffers rather than in this process; it is given up on once it
+                # stalled.
+                outbox = self.outbox
+                if outbox.over_budget() and not await outbox.wait_for_budget(
+                    self.options.slow_consumer_timeout
+                ):
+                    outbox.overflow()
         except asyncio.CancelledError:
             if self._reader_stopped is None or task.uncancel() > 0:
                 raise  # cancelled from outside as well: the server is shutting us down
@@ -348,40 +382,6 @@ class Connection:
         wake = self._wake
         if wake is not None and not wake.done():
             wake.set_result(None)
-
-    async def _read(self, task: asyncio.Task[Any]) -> None:
-        machine = self.machine
-        assert machine is not None
-        clock = asyncio.get_running_loop().time  # arrival times, for the rate limit
-        while self._state is ConnectionState.OPEN:
-            self._receiver = task
-            try:
-                data = await self.transport.receive()
-            finally:
-                self._receiver = None
-            if data is None:
-                self._peer_gone(self.transport.close_code, self.transport.close_reason)
-                return
-            actions = machine.receive(data, clock())
-            # Not kept while waiting for the next message: idle connections are many.
-            del data
-            if actions:
-                await self._apply(actions)
-            del actions
-            if self._started:
-                # Let the operations just started run up to their first result before
-                # reading on: a burst of requests is then held by the byte budget
-                # below instead of all executing before any result was queued.
-                self._started = False
-                await asyncio.sleep(0)
-            # A client that does not read what it asked for (results, pongs) is not read
-            # either until it does, so that its requests wait in its own TCP buffers
-            # rather than in this process; it is given up on once it stalled.
-            outbox = self.outbox
-            if outbox.over_budget() and not await outbox.wait_for_budget(
-                self.options.slow_consumer_timeout
-            ):
-                outbox.overflow()
 
     async def _finish(self) -> None:
         """Cancel and await everything this connection started, then the last hooks."""

@@ -335,7 +335,11 @@ class Operation:
         sharing = self.runtime.sharing
         after = requested_cursor(self.payload)
         if after is None:
-            ended = await sharing.run(key, self.member, self._subscribe)
+            group, done = sharing.enter(key, self.member, self._subscribe)
+            try:
+                ended = await done
+            finally:
+                await sharing.leave(group, self.member)
         else:
             membership = await self._catch_up_alone(key, after)
             if membership is None:

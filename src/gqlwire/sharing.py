@@ -171,24 +171,23 @@ class SharedSubscriptions:
         self.events = 0
         self.deliveries = 0
 
-    def run(
+    def enter(
         self,
         key: GroupKey,
         member: Member,
         start: Callable[[], Awaitable[Any]],
-    ) -> Coroutine[Any, Any, GroupEnd]:
-        """Join (or start) the group for ``key`` now; the coroutine returned waits until
-        it ends for ``member`` (awaited at once: a member that never awaits it is never
-        removed from the group).
+    ) -> tuple[Group, asyncio.Future[GroupEnd]]:
+        """Join (or start) the group for ``key`` now: the group, and the future of how
+        it ends for ``member``.
 
-        Cancelling the caller leaves the group; the last member to leave stops the
-        source (its cleanup runs). Not a coroutine function itself, so that each of the
-        many waiting members keeps one frame, not two.
-        """
+        The caller awaits the future in its own frame (each of the many waiting members
+        keeps no frame of ours) and must :meth:`leave` the group once the future is
+        done or it stops waiting, whatever the reason (a cancellation): the last member
+        to leave stops the source (its cleanup runs)."""
         group = self._group(key, start)
         done: asyncio.Future[GroupEnd] = asyncio.get_running_loop().create_future()
         group.members[member] = done
-        return self._membership(group, member, done)
+        return group, done
 
     def join(self, group: Group, member: Member) -> Coroutine[Any, Any, GroupEnd] | None:
         """Join ``group`` (a running one, see :meth:`holding`) from its next event;
@@ -205,8 +204,9 @@ class SharedSubscriptions:
         """Join ``group`` (a running one, see :meth:`holding`) after the event
         ``cursor``: the recent events after it are the member's backlog, then it gets
         every event as the other members do. ``None`` when ``cursor`` is not among the
-        group's recent events (nothing is done then). The awaitable ends as
-        :meth:`run`'s does; a caller that will not await it calls :meth:`leave`."""
+        group's recent events (nothing is done then). The awaitable ends with the
+        member's end of the group (see :meth:`enter`), and leaves the group whatever
+        ends it; a caller that will not await it calls :meth:`leave`."""
         backlog = group.after(cursor)
         if backlog is None or self._groups.get(group.key) is not group:
             return None

@@ -210,12 +210,12 @@ class AiohttpHandler:
         self.routes = routes
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """The request handler (a coroutine function, as aiohttp requires)."""
-        if request.method == "GET" and is_websocket_request(request):
-            return await self.websocket(request)
-        return await self.http(request)
+        """The request handler (a coroutine function, as aiohttp requires).
 
-    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        A WebSocket is served in this coroutine's own frame, not in one more awaited
+        from it: every open connection keeps the frames of its serving task."""
+        if request.method != "GET" or not is_websocket_request(request):
+            return await self.http(request)
         if not self.options.websocket:
             return _response(error_response(403, _WEBSOCKET_OFF))
         if not self.options.origin_allowed(request.headers.get("Origin")):
