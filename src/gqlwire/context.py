@@ -105,7 +105,7 @@ class Context:
     The same attributes on every transport, so that one ``on_connect`` guards them all.
     """
 
-    __slots__ = ("_cookies", "_headers", "extra", "state")
+    __slots__ = ("_cookies", "_headers", "_state", "extra")
 
     transport: ClassVar[TransportName]
     """``"websocket"``, ``"http"``, ``"sse"`` or ``"multipart"``."""
@@ -113,10 +113,23 @@ class Context:
     def __init__(self, extra: dict[str, Any], headers: Headers) -> None:
         self.extra = extra
         """Transport details: ``{"scope": ...}`` on ASGI, ``{"request": ...}`` on aiohttp."""
-        self.state: dict[str, Any] = {}
-        """Free for the application: per connection on WebSocket, per request on HTTP."""
+        # Made on first use: most connections' hooks never touch it, and idle
+        # connections are many.
+        self._state: dict[str, Any] | None = None
         self._headers = headers
         self._cookies: dict[str, str] | None = None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """Free for the application: per connection on WebSocket, per request on HTTP."""
+        state = self._state
+        if state is None:
+            state = self._state = {}
+        return state
+
+    @state.setter
+    def state(self, value: dict[str, Any]) -> None:
+        self._state = value
 
     @property
     def headers(self) -> Headers:
