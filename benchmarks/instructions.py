@@ -213,6 +213,16 @@ def _tail() -> bytes:
     return result_tail(orjson.dumps(_formatted()))
 
 
+class _Owner:
+    """An outbox owner that nothing in the counted path calls."""
+
+    def outbox_gone(self) -> None:
+        pass
+
+    def outbox_overflowed(self) -> None:
+        pass
+
+
 def _delivery_gqlwire() -> Operation:
     from gqlwire.outbox import Outbox, OverflowPolicy
 
@@ -221,8 +231,7 @@ def _delivery_gqlwire() -> Operation:
         _Transport(),  # type: ignore[arg-type]
         1000,
         OverflowPolicy.CLOSE,
-        on_gone=lambda: None,
-        on_overflow=lambda: None,
+        owner=_Owner(),
     )
     tail = _tail()
 

@@ -148,7 +148,7 @@ async def test_the_serving_task_waits_in_closing_until_the_close_frame_is_out() 
     await asyncio.sleep(0.05)
     assert not served.task.done()  # returning now would let the server drop our close frame
     # The peer leaving meanwhile (a failed send, reported by the outbox) changes nothing.
-    served.connection._writer_failed()
+    served.connection.outbox_gone()
     assert served.connection.state is CLOSING
     served.transport.close_may_finish.set()
     await asyncio.wait_for(closing, 5)

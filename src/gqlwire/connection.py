@@ -256,8 +256,7 @@ class Connection:
             transport,
             options.max_pending_messages,
             OverflowPolicy(options.overflow_policy),
-            on_gone=self._writer_failed,
-            on_overflow=self._slow_consumer,
+            owner=self,
             max_bytes=options.max_pending_bytes,
             grace=options.slow_consumer_timeout,
         )
@@ -538,10 +537,11 @@ class Connection:
         # dropped client only to a send), so it is stopped rather than waited for.
         self._interrupt_reader()
 
-    def _writer_failed(self) -> None:
+    def outbox_gone(self) -> None:
+        """The outbox's writer failed: the peer is gone (see :class:`OutboxOwner`)."""
         self._peer_gone(PEER_GONE_CODE, "")
 
-    def _slow_consumer(self) -> None:
+    def outbox_overflowed(self) -> None:
         """The outbox overflowed under the close policy: the client is not keeping up."""
         if self.machine is not None and self._state is ConnectionState.OPEN:
             close = self.machine.close(SLOW_CONSUMER.code, SLOW_CONSUMER.reason)

@@ -27,6 +27,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from enum import StrEnum
+from typing import Protocol
 
 from .adapters.base import Frame, Transport
 
@@ -40,8 +41,14 @@ class OverflowPolicy(StrEnum):
     """Drop its oldest undelivered result (never a control frame) and count it."""
 
 
-def _nothing() -> None:
-    pass
+class OutboxOwner(Protocol):
+    """Who is told when an outbox gives up (the connection whose frames it holds)."""
+
+    def outbox_gone(self) -> None:
+        """A write failed: the peer is gone."""
+
+    def outbox_overflowed(self) -> None:
+        """The client stopped reading (the close policy gave up on it)."""
 
 
 class Outbox:
@@ -55,8 +62,7 @@ class Outbox:
         "_grace",
         "_limit",
         "_max_bytes",
-        "_on_gone",
-        "_on_overflow",
+        "_owner",
         "_policy",
         "_results",
         "_room",
@@ -73,8 +79,7 @@ class Outbox:
         limit: int | None,
         policy: OverflowPolicy,
         *,
-        on_gone: Callable[[], None],
-        on_overflow: Callable[[], None],
+        owner: OutboxOwner,
         max_bytes: int | None = None,
         grace: float | None = None,
     ) -> None:
@@ -88,8 +93,9 @@ class Outbox:
         self._grace = grace
         self._bytes = 0  # length of every queued frame (characters of a str, bytes)
         self._policy = policy
-        self._on_gone = on_gone
-        self._on_overflow = on_overflow
+        # The owner itself rather than two of its bound methods: two objects less per
+        # connection, and idle connections are many.
+        self._owner: OutboxOwner | None = owner
         # (frame, droppable): results may be dropped by the policy, control frames never.
         # Created on first use, like the writer and the event below: most connections
         # never queue anything, and thousands of idle ones should cost little.
@@ -169,7 +175,8 @@ class Outbox:
         """Give up on this client (close policy): reported once."""
         if not self.overflowed:
             self.overflowed = True
-            self._on_overflow()
+            if self._owner is not None:
+                self._owner.outbox_overflowed()
 
     def over_budget(self) -> bool:
         """Whether the queued frames hold the whole byte budget (or more)."""
@@ -250,7 +257,8 @@ class Outbox:
                     frames.clear()
                     self._bytes = 0
                     self._release()
-                    self._on_gone()
+                    if self._owner is not None:
+                        self._owner.outbox_gone()
                     return
                 del frame  # not held while the next send waits
                 self.written += 1
@@ -277,10 +285,9 @@ class Outbox:
         self._results = 0
         self._bytes = 0
         self._release()
-        # The callbacks are the owner's bound methods, and the owner holds this outbox:
-        # dropped, so that a stopped outbox and its connection are freed by reference
-        # counting. Nothing is reported once stopped.
-        self._on_gone = self._on_overflow = _nothing
+        # The owner holds this outbox: dropped, so that a stopped outbox and its
+        # connection are freed by reference counting. Nothing is reported once stopped.
+        self._owner = None
         writer = self._writer
         if writer is not None and not writer.done() and writer is not asyncio.current_task():
             writer.cancel()

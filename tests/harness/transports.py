@@ -47,3 +47,16 @@ class GatedTransport:
 
 def _text(frame: Frame) -> str:
     return frame if isinstance(frame, str) else frame.decode()
+
+
+class RecordingOwner:
+    """An outbox's owner that writes down what the outbox told it, in order."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+    def outbox_gone(self) -> None:
+        self.events.append("gone")
+
+    def outbox_overflowed(self) -> None:
+        self.events.append("overflow")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from gqlwire.outbox import Outbox, OverflowPolicy
-from tests.harness.transports import GatedTransport
+from tests.harness.transports import GatedTransport, RecordingOwner
 
 
 def outbox(
@@ -16,8 +16,7 @@ def outbox(
         transport,
         1000,
         policy,
-        on_gone=lambda: events.append("gone"),
-        on_overflow=lambda: events.append("overflow"),
+        owner=RecordingOwner(events),
         max_bytes=max_bytes,
         grace=grace,
     )

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from gqlwire.outbox import Outbox, OverflowPolicy
-from tests.harness.transports import GatedTransport
+from tests.harness.transports import GatedTransport, RecordingOwner
 
 
 def outbox(
@@ -18,8 +18,7 @@ def outbox(
         transport,
         limit,
         policy,
-        on_gone=lambda: events.append("gone"),
-        on_overflow=lambda: events.append("overflow"),
+        owner=RecordingOwner(events),
     )
     return box, events
 
