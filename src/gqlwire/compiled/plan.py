@@ -2,8 +2,10 @@
 
 Each field becomes a function ``(executor, source, path) -> value`` with everything
 graphql-core works out per event already settled: the collected and merged sub-fields,
-the field definition, the coerced arguments, whether the default resolver applies, and
-a completion function chosen by the return type. The functions follow graphql-core's
+the field definition, the coerced arguments (when they hold only values no resolver can
+change; otherwise they are coerced again for each event, as graphql-core does),
+whether the default resolver applies, and a completion function chosen by the return
+type. The functions follow graphql-core's
 ``execute_field`` / ``complete_value`` step for step, catching errors where it does, so
 that errors propagate to the same nullable parent; anything off the regular path (an
 exception, a null where none may be, a value of another kind, an abstract type, an
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from enum import Enum
 from typing import Any, Final
 
 from graphql import (
@@ -47,6 +50,9 @@ FieldsFunction = Callable[[Any, Any, "Path | None"], Any]
 # Values that are never awaitable: checking their type first spares graphql-core's
 # is_awaitable (three checks) on the values completion produces most.
 _PLAIN: Final = frozenset({dict, list, str, int, float, bool, type(None)})
+
+# Argument values a resolver cannot change, so one coercion serves every event.
+_IMMUTABLE: Final = frozenset({str, int, float, bool, type(None)})
 
 _INT_MIN: Final = -(2**31)
 _INT_MAX: Final = 2**31 - 1
@@ -104,6 +110,11 @@ class Planner:
         return_type = field.type
         complete = self.completion(return_type, group, field, parent_type, nodes)
         args = release.argument_values(executor, field, group)
+        # graphql-core coerces the arguments for every execution, so a list or an input
+        # object a resolver changes (a literal's is built anew) is not seen changed by
+        # the next event: such arguments are coerced per event here too, which also
+        # shares exactly what graphql-core shares (variables' values, defaults).
+        coerce_per_event = not _shareable(args)
         build_info = release.build_info
         handle_field_error = release.handle_field_error
         complete_awaitable_value = release.complete_awaitable_value
@@ -137,7 +148,11 @@ class Planner:
             return typename
 
         resolve = field.resolve
-        if resolve is None and executor.field_resolver is release.default_field_resolver:
+        if (
+            resolve is None
+            and executor.field_resolver is release.default_field_resolver
+            and not coerce_per_event
+        ):
 
             def default_resolved(executor: Any, source: Any, parent: Path | None) -> Any:
                 info = None
@@ -167,6 +182,20 @@ class Planner:
             return default_resolved
 
         resolver = resolve or executor.field_resolver
+        if coerce_per_event:
+            argument_values = release.argument_values
+
+            def resolved_with_coercion(executor: Any, source: Any, parent: Path | None) -> Any:
+                path = Path(parent, key, type_name)
+                info = build_info(executor, field, nodes, parent_type, path)
+                try:
+                    value = resolver(source, info, **argument_values(executor, field, group))
+                    return finish(executor, value, path, info)
+                except Exception as raw_error:
+                    handle_field_error(executor, raw_error, return_type, group, path)
+                    return None
+
+            return resolved_with_coercion
 
         def resolved(executor: Any, source: Any, parent: Path | None) -> Any:
             path = Path(parent, key, type_name)
@@ -475,6 +504,12 @@ async def _gathered_fields(
         awaited = await gather_results([results[key] for key in awaitable_keys])
         results.update(zip(awaitable_keys, awaited, strict=True))
     return results
+
+
+def _shareable(args: dict[str, Any]) -> bool:
+    """Whether one coercion of a field's arguments may serve every event: only when
+    each value is immutable (or an enum member, a singleton graphql-core shares too)."""
+    return all(type(value) in _IMMUTABLE or isinstance(value, Enum) for value in args.values())
 
 
 def _regular_leaf(return_type: Any) -> tuple[type, int] | None:
