@@ -41,6 +41,7 @@ def test_generated_subscriptions_match_graphql_core(case: Case) -> None:
         case.calls,
         operation_name=case.operation_name,
         variable_values=case.variables,
+        compiled_schema=case.compiled_schema,
     )
     assert_identical(comparison)
 
