@@ -435,10 +435,12 @@ def test_the_default_resolver_calls_callable_attributes() -> None:
 MUTATING_SDL = """
 type Query { ok: Boolean }
 input Filter { ids: [Int] tag: String }
+scalar Word
 type Subscription {
   grab(ids: [Int], filter: Filter, n: Int, fallback: [Int] = [7],
        preset: Filter = {ids: [8], tag: "p"}): String
   held(ids: [Int] = [9], filter: Filter): String
+  say(word: Word, n: Int): String
 }
 """
 
@@ -466,6 +468,19 @@ def mutating_schema(calls: Counter[str]) -> GraphQLSchema:
         return given
 
     schema.subscription_type.fields["grab"].resolve = grab  # type: ignore[union-attr]
+
+    def parse_literal(node: Any, _variables: Any = None) -> str:
+        calls["Word.parse_literal"] += 1
+        return str(node.value).upper()
+
+    word: Any = schema.type_map["Word"]
+    word.parse_literal = parse_literal
+
+    def say(_source: Any, _info: Any, **args: Any) -> str:
+        calls["say"] += 1
+        return repr(sorted(args.items()))
+
+    schema.subscription_type.fields["say"].resolve = say  # type: ignore[union-attr]
     return schema
 
 
@@ -526,3 +541,9 @@ def test_a_literal_list_holding_a_variable() -> None:
 
 def test_a_method_called_by_the_default_resolver_mutating_its_arguments() -> None:
     check_mutating('subscription { held(filter: {ids: [1], tag: "t"}) }')
+
+
+def test_a_custom_scalar_parses_its_literal_for_every_event() -> None:
+    # What it gives is a string, which no resolver can change: graphql-core still
+    # parses the literal for every event, and so does the compiled plan.
+    check_mutating('subscription { say(word: "hi", n: 2) }')

@@ -3,7 +3,8 @@
 Each field becomes a function ``(executor, source, path) -> value`` with everything
 graphql-core works out per event already settled: the collected and merged sub-fields,
 the field definition, the coerced arguments (when they hold only values no resolver can
-change; otherwise they are coerced again for each event, as graphql-core does),
+change and no application code parses them; otherwise they are coerced again for each
+event, as graphql-core does),
 whether the default resolver applies, and a completion function chosen by the return
 type. The functions follow graphql-core's
 ``execute_field`` / ``complete_value`` step for step, catching errors where it does, so
@@ -30,8 +31,11 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLScalarType,
     GraphQLString,
+    NullValueNode,
     TypeNameMetaFieldDef,
+    VariableNode,
     is_abstract_type,
     is_leaf_type,
 )
@@ -112,9 +116,10 @@ class Planner:
         args = release.argument_values(executor, field, group)
         # graphql-core coerces the arguments for every execution, so a list or an input
         # object a resolver changes (a literal's is built anew) is not seen changed by
-        # the next event: such arguments are coerced per event here too, which also
-        # shares exactly what graphql-core shares (variables' values, defaults).
-        coerce_per_event = not _shareable(args)
+        # the next event, and a custom scalar parses its literal every time: such
+        # arguments are coerced per event here too, which also shares exactly what
+        # graphql-core shares (variables' values, defaults).
+        coerce_per_event = not _shareable(args) or _parsed_by_application(field, nodes[0])
         build_info = release.build_info
         handle_field_error = release.handle_field_error
         complete_awaitable_value = release.complete_awaitable_value
@@ -512,6 +517,35 @@ def _shareable(args: dict[str, Any]) -> bool:
     return all(type(value) in _IMMUTABLE or isinstance(value, Enum) for value in args.values())
 
 
+def _parsed_by_application(field: GraphQLField, node: Any) -> bool:
+    """Whether coercing the field's arguments runs an application's parsing: a literal
+    given to a scalar that parses other than graphql-core's built-in scalars do. (A
+    literal list or input object is coerced per event anyway, whatever it holds;
+    variables are coerced once per subscription by graphql-core too.)"""
+    for argument in node.arguments or ():
+        value = argument.value
+        if isinstance(value, (VariableNode, NullValueNode)):
+            continue
+        definition = field.args.get(argument.name.value)
+        if definition is None:
+            continue
+        arg_type = definition.type
+        if isinstance(arg_type, GraphQLNonNull):
+            arg_type = arg_type.of_type
+        if isinstance(arg_type, GraphQLScalarType) and not _parses_as_built(arg_type):
+            return True
+    return False
+
+
+def _parses_as_built(scalar: GraphQLScalarType) -> bool:
+    """Whether ``scalar`` is one of graphql-core's built-in scalars, still parsing with
+    graphql-core's functions (an application may have replaced one)."""
+    parsers = _PARSERS.get(scalar)
+    return parsers is not None and all(
+        getattr(scalar, name, None) == parser for name, parser in parsers.items()
+    )
+
+
 def _regular_leaf(return_type: Any) -> tuple[type, int] | None:
     """For a built-in scalar: the type of its regular values, which its serialisation
     returns as they are, and the check they need besides (0: none, 1: 32-bit range,
@@ -541,6 +575,15 @@ _SERIALIZERS: Final[dict[Any, Any]] = {
     scalar: getattr(scalar, _SERIALIZE) for scalar in _REGULAR_LEAVES
 }
 """graphql-core's own, taken at import."""
+_PARSERS: Final[dict[Any, dict[str, Any]]] = {
+    scalar: {
+        name: getattr(scalar, name, None)
+        for name in ("parse_literal", "parse_value", "coerce_input_literal", "coerce_input_value")
+    }
+    for scalar in _REGULAR_LEAVES
+}
+"""The input coercions of graphql-core's built-in scalars, taken at import (3.3 names
+them ``coerce_input_*`` beside the older ``parse_*``)."""
 
 
 def _leaf(return_type: Any, executor: Any) -> Completion:
