@@ -19,6 +19,8 @@ from typing import Any
 from graphql import GraphQLError, GraphQLSchema, build_schema, parse
 from hypothesis import HealthCheck, given, settings
 
+from gqlwire.compiled import CompiledSubscription, compile_subscription
+
 from .harness import assert_identical, compare
 from .strategies import Case, cases, fragile_serialize, lookup, shout_serialize
 
@@ -547,3 +549,13 @@ def test_a_custom_scalar_parses_its_literal_for_every_event() -> None:
     # What it gives is a string, which no resolver can change: graphql-core still
     # parses the literal for every event, and so does the compiled plan.
     check_mutating('subscription { say(word: "hi", n: 2) }')
+
+
+def test_compiling_parses_no_literal_of_a_custom_scalar() -> None:
+    # graphql-core parses it once per event and never before: so does the plan.
+    calls: Counter[str] = Counter()
+    compiled = compile_subscription(
+        mutating_schema(calls), parse('subscription { say(word: "hi") grab(ids: [1]) }')
+    )
+    assert isinstance(compiled, CompiledSubscription)
+    assert calls == Counter()

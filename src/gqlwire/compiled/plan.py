@@ -2,9 +2,8 @@
 
 Each field becomes a function ``(executor, source, path) -> value`` with everything
 graphql-core works out per event already settled: the collected and merged sub-fields,
-the field definition, the coerced arguments (when they hold only values no resolver can
-change and no application code parses them; otherwise they are coerced again for each
-event, as graphql-core does),
+the field definition, the coerced arguments (when they are of built-in scalar and enum
+types; others are coerced again for each event, as graphql-core does),
 whether the default resolver applies, and a completion function chosen by the return
 type. The functions follow graphql-core's
 ``execute_field`` / ``complete_value`` step for step, catching errors where it does, so
@@ -18,11 +17,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from enum import Enum
 from typing import Any, Final
 
 from graphql import (
     GraphQLBoolean,
+    GraphQLEnumType,
     GraphQLField,
     GraphQLFloat,
     GraphQLID,
@@ -33,9 +32,7 @@ from graphql import (
     GraphQLOutputType,
     GraphQLScalarType,
     GraphQLString,
-    NullValueNode,
     TypeNameMetaFieldDef,
-    VariableNode,
     is_abstract_type,
     is_leaf_type,
 )
@@ -54,9 +51,6 @@ FieldsFunction = Callable[[Any, Any, "Path | None"], Any]
 # Values that are never awaitable: checking their type first spares graphql-core's
 # is_awaitable (three checks) on the values completion produces most.
 _PLAIN: Final = frozenset({dict, list, str, int, float, bool, type(None)})
-
-# Argument values a resolver cannot change, so one coercion serves every event.
-_IMMUTABLE: Final = frozenset({str, int, float, bool, type(None)})
 
 _INT_MIN: Final = -(2**31)
 _INT_MAX: Final = 2**31 - 1
@@ -113,13 +107,14 @@ class Planner:
         type_name = parent_type.name
         return_type = field.type
         complete = self.completion(return_type, group, field, parent_type, nodes)
-        args = release.argument_values(executor, field, group)
         # graphql-core coerces the arguments for every execution, so a list or an input
         # object a resolver changes (a literal's is built anew) is not seen changed by
         # the next event, and a custom scalar parses its literal every time: such
-        # arguments are coerced per event here too, which also shares exactly what
-        # graphql-core shares (variables' values, defaults).
-        coerce_per_event = not _shareable(args) or _parsed_by_application(field, nodes[0])
+        # arguments are coerced per event here too (and not here, which would parse them
+        # once more), sharing exactly what graphql-core shares (variables' values,
+        # defaults). Only built-in scalars' and enums' are coerced once.
+        coerce_per_event = _coerced_per_event(field, nodes[0])
+        args = {} if coerce_per_event else release.argument_values(executor, field, group)
         build_info = release.build_info
         handle_field_error = release.handle_field_error
         complete_awaitable_value = release.complete_awaitable_value
@@ -511,29 +506,24 @@ async def _gathered_fields(
     return results
 
 
-def _shareable(args: dict[str, Any]) -> bool:
-    """Whether one coercion of a field's arguments may serve every event: only when
-    each value is immutable (or an enum member, a singleton graphql-core shares too)."""
-    return all(type(value) in _IMMUTABLE or isinstance(value, Enum) for value in args.values())
-
-
-def _parsed_by_application(field: GraphQLField, node: Any) -> bool:
-    """Whether coercing the field's arguments runs an application's parsing: a literal
-    given to a scalar that parses other than graphql-core's built-in scalars do. (A
-    literal list or input object is coerced per event anyway, whatever it holds;
-    variables are coerced once per subscription by graphql-core too.)"""
-    for argument in node.arguments or ():
-        value = argument.value
-        if isinstance(value, (VariableNode, NullValueNode)):
-            continue
-        definition = field.args.get(argument.name.value)
-        if definition is None:
-            continue
+def _coerced_per_event(field: GraphQLField, node: Any) -> bool:
+    """Whether the field's arguments are coerced for every event: when one it is given,
+    or has a default for, is neither an enum (whose values graphql-core shares) nor a
+    built-in scalar parsing as graphql-core made it (whose values are immutable): a
+    list, an input object or a custom scalar, whose values a resolver may change or
+    whose parsing is the application's."""
+    given = {argument.name.value for argument in node.arguments or ()}
+    for name, definition in field.args.items():
+        if name not in given and not release.has_default(definition):
+            continue  # graphql-core leaves it out
         arg_type = definition.type
         if isinstance(arg_type, GraphQLNonNull):
             arg_type = arg_type.of_type
-        if isinstance(arg_type, GraphQLScalarType) and not _parses_as_built(arg_type):
-            return True
+        if isinstance(arg_type, GraphQLEnumType):
+            continue
+        if isinstance(arg_type, GraphQLScalarType) and _parses_as_built(arg_type):
+            continue
+        return True
     return False
 
 
