@@ -98,3 +98,36 @@ def test_a_cached_plan_keeps_no_subscription_context_alive() -> None:
     gc.collect()
     assert gone() is None
     assert len(compiler) == 1
+
+
+def test_subscriptions_sharing_a_plan_keep_their_own_variable_values() -> None:
+    # graphql-core coerces each subscription's variables for it: a list one resolver
+    # changes is that subscription's alone, even where the plan is shared.
+    schema = build_schema(
+        "type Query { ok: Boolean } type Subscription { grab(ids: [Int]): String }"
+    )
+
+    def grab(_event: Any, _info: Any, ids: list[int]) -> str:
+        given = repr(ids)
+        ids.append(0)
+        return given
+
+    schema.subscription_type.fields["grab"].resolve = grab  # type: ignore[union-attr]
+    document = parse("subscription ($ids: [Int]) { grab(ids: $ids) }")
+    compiler = SubscriptionCompiler()
+    plans = [
+        compiler(
+            build_executor(
+                SubscriptionExecutor,
+                {"schema": schema, "document": document, "variable_values": {"ids": [1]}},
+            ),
+            {"ids": [1]},
+        )
+        for _ in range(2)
+    ]
+    assert len(compiler) == 1
+    results = [
+        plan.execute(None).data  # type: ignore[union-attr]
+        for plan in (plans[0], plans[0], plans[1])
+    ]
+    assert results == [{"grab": "[1]"}, {"grab": "[1, 0]"}, {"grab": "[1]"}]

@@ -73,10 +73,15 @@ def compare(
     operation_name: str | None = None,
     variable_values: dict[str, Any] | None = None,
     context_value: Any = None,
+    compiled_schema: GraphQLSchema | None = None,
 ) -> Comparison | None:
     """Each event through the reference, then through the compiled subscription;
     ``None`` when the variables do not coerce (then both sides must agree that the
-    subscription never starts). ``calls`` is the counter the schema's callables bump."""
+    subscription never starts). ``calls`` is the counter the schema's callables bump.
+
+    ``compiled_schema``, built as ``schema`` is, keeps what graphql-core shares between
+    executions of one schema (an argument's default value) apart for the two sides, so
+    that a resolver mutating it is compared too; by default both sides use ``schema``."""
     # format_result logs every resolver's error with its traceback: the same for both
     # executors, and most of the time of a case, so not while comparing.
     logger = logging.getLogger("gqlwire")
@@ -92,6 +97,7 @@ def compare(
                 operation_name=operation_name,
                 variable_values=variable_values,
                 context_value=context_value,
+                compiled_schema=schema if compiled_schema is None else compiled_schema,
             )
         )
     finally:
@@ -107,6 +113,7 @@ async def _compare(
     operation_name: str | None,
     variable_values: dict[str, Any] | None,
     context_value: Any,
+    compiled_schema: GraphQLSchema,
 ) -> Comparison | None:
     executor = build_executor(
         SubscriptionExecutor,
@@ -119,7 +126,7 @@ async def _compare(
         },
     )
     compiled = compile_subscription(
-        schema,
+        compiled_schema,
         document,
         operation_name=operation_name,
         variable_values=variable_values,

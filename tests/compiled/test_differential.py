@@ -19,6 +19,8 @@ from typing import Any
 from graphql import GraphQLError, GraphQLSchema, build_schema, parse
 from hypothesis import HealthCheck, given, settings
 
+from gqlwire.compiled import CompiledSubscription, compile_subscription
+
 from .harness import assert_identical, compare
 from .strategies import Case, cases, fragile_serialize, lookup, shout_serialize
 
@@ -41,6 +43,7 @@ def test_generated_subscriptions_match_graphql_core(case: Case) -> None:
         case.calls,
         operation_name=case.operation_name,
         variable_values=case.variables,
+        compiled_schema=case.compiled_schema,
     )
     assert_identical(comparison)
 
@@ -427,3 +430,132 @@ def test_the_default_resolver_calls_callable_attributes() -> None:
     )
     assert comparison is not None
     assert_identical(comparison)
+
+
+# -- resolvers that mutate their arguments ---------------------------------------------------
+
+MUTATING_SDL = """
+type Query { ok: Boolean }
+input Filter { ids: [Int] tag: String }
+scalar Word
+type Subscription {
+  grab(ids: [Int], filter: Filter, n: Int, fallback: [Int] = [7],
+       preset: Filter = {ids: [8], tag: "p"}): String
+  held(ids: [Int] = [9], filter: Filter): String
+  say(word: Word, n: Int): String
+}
+"""
+
+
+def mutate(value: Any) -> None:
+    """What a careless resolver does to the containers it is given."""
+    if isinstance(value, list):
+        value.append(len(value))
+    elif isinstance(value, dict):
+        value["tag"] = f"{value.get('tag')}!"
+        mutate(value.get("ids"))
+
+
+def mutating_schema(calls: Counter[str]) -> GraphQLSchema:
+    schema = build_schema(MUTATING_SDL)
+
+    def grab(_source: Any, _info: Any, **args: Any) -> str:
+        calls["grab"] += 1
+        # What it was given, before changing it: the next event shows whether the
+        # change was kept.
+        given = repr(sorted(args.items()))
+        for value in args.values():
+            mutate(value)
+        args.pop("n", None)
+        return given
+
+    schema.subscription_type.fields["grab"].resolve = grab  # type: ignore[union-attr]
+
+    def parse_literal(node: Any, _variables: Any = None) -> str:
+        calls["Word.parse_literal"] += 1
+        return str(node.value).upper()
+
+    word: Any = schema.type_map["Word"]
+    word.parse_literal = parse_literal
+
+    def say(_source: Any, _info: Any, **args: Any) -> str:
+        calls["say"] += 1
+        return repr(sorted(args.items()))
+
+    schema.subscription_type.fields["say"].resolve = say  # type: ignore[union-attr]
+    return schema
+
+
+class Holder:
+    """An event whose ``held`` field is a method (the default resolver calls it)."""
+
+    def __init__(self, calls: Counter[str]) -> None:
+        self.calls = calls
+
+    def held(self, _info: Any, **args: Any) -> str:
+        self.calls["held"] += 1
+        given = repr(sorted(args.items()))
+        for value in args.values():
+            mutate(value)
+        return given
+
+
+def check_mutating(query: str, *, variables: dict[str, Any] | None = None) -> None:
+    calls: Counter[str] = Counter()
+    comparison = compare(
+        mutating_schema(calls),
+        parse(query),
+        [Holder(calls) for _ in range(3)],
+        calls,
+        variable_values=variables,
+        # graphql-core keeps a default value across executions of its schema: each
+        # side its own, so that both start from the schema's default.
+        compiled_schema=mutating_schema(calls),
+    )
+    assert comparison is not None
+    assert_identical(comparison)
+
+
+def test_a_mutated_literal_list_is_fresh_for_every_event() -> None:
+    check_mutating("subscription { grab(ids: [1, 2], n: 3) }")
+
+
+def test_a_mutated_literal_input_object_is_fresh_for_every_event() -> None:
+    check_mutating('subscription { grab(filter: {ids: [1], tag: "t"}) }')
+
+
+def test_mutated_default_values_are_graphql_cores() -> None:
+    # graphql-core 3.3 coerces a default once and gives that value to every
+    # execution; 3.2 gives a list default as it is and coerces an input object's anew.
+    check_mutating("subscription { grab }")
+
+
+def test_a_mutated_variable_is_shared_by_the_events_as_graphql_core_shares_it() -> None:
+    check_mutating(
+        "subscription ($ids: [Int], $n: Int) { grab(ids: $ids, filter: {ids: $ids}, n: $n) }",
+        variables={"ids": [1, 2], "n": 4},
+    )
+
+
+def test_a_literal_list_holding_a_variable() -> None:
+    check_mutating("subscription ($n: Int) { grab(ids: [$n, 2]) }", variables={"n": 5})
+
+
+def test_a_method_called_by_the_default_resolver_mutating_its_arguments() -> None:
+    check_mutating('subscription { held(filter: {ids: [1], tag: "t"}) }')
+
+
+def test_a_custom_scalar_parses_its_literal_for_every_event() -> None:
+    # What it gives is a string, which no resolver can change: graphql-core still
+    # parses the literal for every event, and so does the compiled plan.
+    check_mutating('subscription { say(word: "hi", n: 2) }')
+
+
+def test_compiling_parses_no_literal_of_a_custom_scalar() -> None:
+    # graphql-core parses it once per event and never before: so does the plan.
+    calls: Counter[str] = Counter()
+    compiled = compile_subscription(
+        mutating_schema(calls), parse('subscription { say(word: "hi") grab(ids: [1]) }')
+    )
+    assert isinstance(compiled, CompiledSubscription)
+    assert calls == Counter()

@@ -2,8 +2,10 @@
 
 Each field becomes a function ``(executor, source, path) -> value`` with everything
 graphql-core works out per event already settled: the collected and merged sub-fields,
-the field definition, the coerced arguments, whether the default resolver applies, and
-a completion function chosen by the return type. The functions follow graphql-core's
+the field definition, the coerced arguments (when they are of built-in scalar and enum
+types; others are coerced again for each event, as graphql-core does),
+whether the default resolver applies, and a completion function chosen by the return
+type. The functions follow graphql-core's
 ``execute_field`` / ``complete_value`` step for step, catching errors where it does, so
 that errors propagate to the same nullable parent; anything off the regular path (an
 exception, a null where none may be, a value of another kind, an abstract type, an
@@ -19,6 +21,7 @@ from typing import Any, Final
 
 from graphql import (
     GraphQLBoolean,
+    GraphQLEnumType,
     GraphQLField,
     GraphQLFloat,
     GraphQLID,
@@ -27,6 +30,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLScalarType,
     GraphQLString,
     TypeNameMetaFieldDef,
     is_abstract_type,
@@ -103,7 +107,14 @@ class Planner:
         type_name = parent_type.name
         return_type = field.type
         complete = self.completion(return_type, group, field, parent_type, nodes)
-        args = release.argument_values(executor, field, group)
+        # graphql-core coerces the arguments for every execution, so a list or an input
+        # object a resolver changes (a literal's is built anew) is not seen changed by
+        # the next event, and a custom scalar parses its literal every time: such
+        # arguments are coerced per event here too (and not here, which would parse them
+        # once more), sharing exactly what graphql-core shares (variables' values,
+        # defaults). Only built-in scalars' and enums' are coerced once.
+        coerce_per_event = _coerced_per_event(field, nodes[0])
+        args = {} if coerce_per_event else release.argument_values(executor, field, group)
         build_info = release.build_info
         handle_field_error = release.handle_field_error
         complete_awaitable_value = release.complete_awaitable_value
@@ -137,7 +148,11 @@ class Planner:
             return typename
 
         resolve = field.resolve
-        if resolve is None and executor.field_resolver is release.default_field_resolver:
+        if (
+            resolve is None
+            and executor.field_resolver is release.default_field_resolver
+            and not coerce_per_event
+        ):
 
             def default_resolved(executor: Any, source: Any, parent: Path | None) -> Any:
                 info = None
@@ -169,6 +184,20 @@ class Planner:
             return default_resolved
 
         resolver = resolve or executor.field_resolver
+        if coerce_per_event:
+            argument_values = release.argument_values
+
+            def resolved_with_coercion(executor: Any, source: Any, parent: Path | None) -> Any:
+                path = Path(parent, key, type_name)
+                info = build_info(executor, field, nodes, parent_type, path)
+                try:
+                    value = resolver(source, info, **argument_values(executor, field, group))
+                    return finish(executor, value, path, info)
+                except Exception as raw_error:
+                    handle_field_error(executor, raw_error, return_type, group, path)
+                    return None
+
+            return resolved_with_coercion
 
         def resolved(executor: Any, source: Any, parent: Path | None) -> Any:
             path = Path(parent, key, type_name)
@@ -479,6 +508,36 @@ async def _gathered_fields(
     return results
 
 
+def _coerced_per_event(field: GraphQLField, node: Any) -> bool:
+    """Whether the field's arguments are coerced for every event: when one it is given,
+    or has a default for, is neither an enum (whose values graphql-core shares) nor a
+    built-in scalar parsing as graphql-core made it (whose values are immutable): a
+    list, an input object or a custom scalar, whose values a resolver may change or
+    whose parsing is the application's."""
+    given = {argument.name.value for argument in node.arguments or ()}
+    for name, definition in field.args.items():
+        if name not in given and not release.has_default(definition):
+            continue  # graphql-core leaves it out
+        arg_type = definition.type
+        if isinstance(arg_type, GraphQLNonNull):
+            arg_type = arg_type.of_type
+        if isinstance(arg_type, GraphQLEnumType):
+            continue
+        if isinstance(arg_type, GraphQLScalarType) and _parses_as_built(arg_type):
+            continue
+        return True
+    return False
+
+
+def _parses_as_built(scalar: GraphQLScalarType) -> bool:
+    """Whether ``scalar`` is one of graphql-core's built-in scalars, still parsing with
+    graphql-core's functions (an application may have replaced one)."""
+    parsers = _PARSERS.get(scalar)
+    return parsers is not None and all(
+        getattr(scalar, name, None) == parser for name, parser in parsers.items()
+    )
+
+
 def _regular_leaf(return_type: Any) -> tuple[type, int] | None:
     """For a built-in scalar: the type of its regular values, which its serialisation
     returns as they are, and the check they need besides (0: none, 1: 32-bit range,
@@ -508,6 +567,15 @@ _SERIALIZERS: Final[dict[Any, Any]] = {
     scalar: getattr(scalar, _SERIALIZE) for scalar in _REGULAR_LEAVES
 }
 """graphql-core's own, taken at import."""
+_PARSERS: Final[dict[Any, dict[str, Any]]] = {
+    scalar: {
+        name: getattr(scalar, name, None)
+        for name in ("parse_literal", "parse_value", "coerce_input_literal", "coerce_input_value")
+    }
+    for scalar in _REGULAR_LEAVES
+}
+"""The input coercions of graphql-core's built-in scalars, taken at import (3.3 names
+them ``coerce_input_*`` beside the older ``parse_*``)."""
 
 
 def _leaf(return_type: Any, executor: Any) -> Completion:

@@ -18,13 +18,14 @@ from typing import Any, Final
 
 from graphql import (
     FieldNode,
+    GraphQLArgument,
     GraphQLError,
     GraphQLField,
     GraphQLObjectType,
     GraphQLOutputType,
     located_error,
 )
-from graphql.pyutils import Path
+from graphql.pyutils import Path, Undefined
 
 from ..response_stream import GRAPHQL_CORE_3_3
 
@@ -135,6 +136,14 @@ def argument_values(executor: Any, field: GraphQLField, group: FieldGroup) -> di
         return values
     values = _values.get_argument_values(field, group[0], executor.variable_values)
     return values
+
+
+def has_default(argument: GraphQLArgument) -> bool:
+    """Whether graphql-core gives ``argument`` a value when a field is not given one
+    (3.3 keeps a default literal in ``default``, besides the older ``default_value``)."""
+    return getattr(argument, "default", None) is not None or (
+        argument.default_value is not Undefined
+    )
 
 
 _new: Final = object.__new__
@@ -390,6 +399,7 @@ __all__ = [
     "field_nodes",
     "gather_results",
     "handle_field_error",
+    "has_default",
     "per_event_executor",
     "settle_in_background",
     "single_awaitable_shortcut",
