@@ -8,7 +8,9 @@ that which slot a timer lands in and when it fires are exact, not a matter of ti
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -289,3 +291,12 @@ async def test_each_loop_has_its_own_wheel() -> None:
         assert wheel_for(other) is not wheel_for(loop)
     finally:
         other.close()
+
+
+def test_a_wheel_goes_with_its_loop() -> None:
+    loop = asyncio.new_event_loop()
+    wheel = weakref.ref(wheel_for(loop))
+    loop.close()
+    del loop
+    gc.collect()
+    assert wheel() is None

@@ -63,6 +63,18 @@ def step_for(delay: float) -> float:
     return math.ldexp(0.5, math.frexp(delay / 16)[1])
 
 
+# The steps of the delays seen: a connection's delays are the server's few settings.
+_steps: dict[float, float] = {}
+_MAX_STEPS_REMEMBERED: Final = 64
+
+
+def _step_remembered(delay: float) -> float:
+    if len(_steps) >= _MAX_STEPS_REMEMBERED:
+        _steps.clear()  # many distinct delays: remembering them would only grow
+    step = _steps[delay] = step_for(delay)
+    return step
+
+
 class TimerSlot:
     """One moment of the grid: the timers due by then, and the loop handle that fires
     them."""
@@ -81,10 +93,6 @@ class TimerSlot:
     def __len__(self) -> int:
         """The timers still due in this slot."""
         return sum(mask.bit_count() for mask in self._entries.values())
-
-    def _add(self, owner: TimerOwner, kind: int) -> None:
-        entries = self._entries
-        entries[owner] = entries.get(owner, 0) | (1 << kind)
 
     def cancel(self, owner: TimerOwner, kind: int) -> None:
         """The timer of ``owner`` and ``kind`` in this slot will not fire (nothing if it
@@ -149,15 +157,19 @@ class TimerWheel:
     ) -> TimerSlot:
         """Call ``owner.timer_due(kind)`` in ``delay`` seconds (at most
         :func:`step_for` ``(delay)`` late); the slot to cancel it with."""
-        delay = max(delay, 0.0)
-        step = step_for(delay)
+        if delay < 0:
+            delay = 0.0
+        step = _steps.get(delay)
+        if step is None:
+            step = _step_remembered(delay)
         # The first grid point after the due time: never early, at most one step late.
         when = (math.floor((loop.time() + delay) / step) + 1) * step
         slot = self._slots.get(when)
         if slot is None:
             slot = self._slots[when] = TimerSlot(self, when)
             slot._handle = loop.call_at(when, slot._fire)
-        slot._add(owner, kind)
+        entries = slot._entries
+        entries[owner] = entries.get(owner, 0) | (1 << kind)
         return slot
 
     def armed(self) -> int:
@@ -174,11 +186,23 @@ _wheels: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TimerWheel] = (
 )
 
 
+# The last loop asked for and its wheel, both weakly: a process has one running loop
+# (per thread) most of the time, and the weak dictionary's look-up costs more.
+_last: tuple[weakref.ref[asyncio.AbstractEventLoop], weakref.ref[TimerWheel]] | None = None
+
+
 def wheel_for(loop: asyncio.AbstractEventLoop) -> TimerWheel:
     """The timer wheel of ``loop``, made on first use."""
+    global _last
+    last = _last
+    if last is not None and last[0]() is loop:
+        wheel = last[1]()
+        if wheel is not None:
+            return wheel
     wheel = _wheels.get(loop)
     if wheel is None:
         wheel = _wheels[loop] = TimerWheel()
+    _last = (weakref.ref(loop), weakref.ref(wheel))
     return wheel
 
 
