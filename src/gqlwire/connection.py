@@ -266,7 +266,7 @@ class Connection:
         self._init_timer: TimerSlot | None = None
         self._keep_alive_timer: TimerSlot | None = None
         self._pong_timer: TimerSlot | None = None
-        # on_connect and timer actions; created on first use (an empty set is 200 bytes,
+        # on_connect, and the closes of timers; created on first use (an empty set is 200 bytes,
         # and idle connections are many)
         self._tasks: set[asyncio.Task[None]] | None = None
         self.outbox = Outbox(
@@ -621,7 +621,7 @@ class Connection:
         """``connection_init`` answered when there is no ``on_connect`` hook."""
         machine = self.machine
         assert machine is not None
-        # nothing once the connection ended
+        # Nothing once the connection ended.
         self._carry_out_now(machine.connect_result(None))
 
     def _start_operation(self, id: OperationId, payload: dict[str, Any]) -> None:
