@@ -41,6 +41,7 @@ CORE = {
     "gqlwire.sharing",
     "gqlwire.sse",
     "gqlwire.sse_single",
+    "gqlwire.timers",
 }
 """The server core: every module between the adapters and graphql-core."""
 

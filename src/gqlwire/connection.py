@@ -52,6 +52,7 @@ from .protocol import (
 )
 from .protocol.codes import INTERNAL_SERVER_ERROR_REASON, REASONS
 from .protocol.messages import JSONObject
+from .timers import TimerSlot, start_timer
 
 if TYPE_CHECKING:
     from .options import ServerOptions
@@ -86,6 +87,17 @@ closed rather than left to the server's defaults."""
 
 PEER_GONE_CODE: Final = CloseCode.ABNORMAL_CLOSURE
 """What the hooks are told when the peer went away without a close code we know of."""
+
+
+# -- timers ----------------------------------------------------------------------------------
+# Each timer of the machine is a kind on the shared timer wheel (gqlwire.timers), and the
+# connection keeps the slot it is due in, to cancel it, in an attribute of its own: no
+# object per timer. Within one slot, kinds fire in this order (a ping before the close
+# for the pong it awaited, as when both fall together).
+
+_TIMERS: Final = (Timer.INIT, Timer.KEEP_ALIVE, Timer.PONG)
+_TIMER_KIND: Final = {timer: kind for kind, timer in enumerate(_TIMERS)}
+_TIMER_SLOT: Final = ("_init_timer", "_keep_alive_timer", "_pong_timer")
 
 
 # -- the lifecycle --------------------------------------------------------------------------
@@ -214,12 +226,14 @@ class Connection:
         "__weakref__",
         "_close_code",
         "_close_reason",
+        "_init_timer",
+        "_keep_alive_timer",
+        "_pong_timer",
         "_reader_stopped",
         "_receiver",
         "_started",
         "_state",
         "_tasks",
-        "_timers",
         "_wake",
         "context",
         "machine",
@@ -248,8 +262,11 @@ class Connection:
         self.machine: ProtocolMachine | None = None
         self.context = ConnectionContext(self, extra, headers)
         self.operations: dict[OperationId, asyncio.Task[None]] = {}
-        self._timers: dict[Timer, asyncio.TimerHandle] = {}
-        # on_connect and timer actions; created on first use (an empty set is 200 bytes,
+        # The slots of the timer wheel where each timer is due (see _TIMER_SLOT).
+        self._init_timer: TimerSlot | None = None
+        self._keep_alive_timer: TimerSlot | None = None
+        self._pong_timer: TimerSlot | None = None
+        # on_connect, and the closes of timers; created on first use (an empty set is 200 bytes,
         # and idle connections are many)
         self._tasks: set[asyncio.Task[None]] | None = None
         self.outbox = Outbox(
@@ -384,9 +401,8 @@ class Connection:
 
     async def _finish(self) -> None:
         """Cancel and await everything this connection started, then the last hooks."""
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
+        for timer in _TIMERS:
+            self._cancel_timer(timer)
         if self.machine is not None:
             self.machine.connection_lost()
         await self.outbox.stop()
@@ -467,9 +483,7 @@ class Connection:
         elif isinstance(action, StartTimer):
             self._start_timer(action.timer, action.delay)
         elif isinstance(action, CancelTimer):
-            handle = self._timers.pop(action.timer, None)
-            if handle is not None:
-                handle.cancel()
+            self._cancel_timer(action.timer)
 
     async def _close_transport(self, close: Close) -> None:
         """Send our close frame: at most once, and never after the peer is gone."""
@@ -563,19 +577,33 @@ class Connection:
                 self._tasks = None
 
     def _start_timer(self, timer: Timer, delay: float) -> None:
-        previous = self._timers.pop(timer, None)
-        if previous is not None:
-            previous.cancel()
-        loop = asyncio.get_running_loop()
-        self._timers[timer] = loop.call_later(delay, self._timer_fired, timer)
+        self._cancel_timer(timer)
+        kind = _TIMER_KIND[timer]
+        setattr(self, _TIMER_SLOT[kind], start_timer(self, kind, delay))
 
-    def _timer_fired(self, timer: Timer) -> None:
-        self._timers.pop(timer, None)
+    def _cancel_timer(self, timer: Timer) -> None:
+        kind = _TIMER_KIND[timer]
+        slot: TimerSlot | None = getattr(self, _TIMER_SLOT[kind])
+        if slot is not None:
+            setattr(self, _TIMER_SLOT[kind], None)
+            slot.cancel(self, kind)
+
+    def timer_due(self, kind: int) -> None:
+        """A timer of this connection is due (called by the timer wheel)."""
+        setattr(self, _TIMER_SLOT[kind], None)
         if self.machine is None or self._state is not ConnectionState.OPEN:
             return
-        actions = self.machine.timer_fired(timer)
-        if actions:
+        self._carry_out_now(self.machine.timer_fired(_TIMERS[kind]))
+
+    def _carry_out_now(self, actions: list[Action]) -> None:
+        """Actions from a callback of the loop: carried out at once, without a task
+        (a ping is a ``Send`` and a ``StartTimer``), unless one is a ``Close``, which
+        waits for the frames queued before it."""
+        if any(isinstance(action, Close) for action in actions):
             self._spawn(self._apply(actions))
+        else:
+            for action in actions:
+                self._carry_out(action)
 
     # -- hooks and operations -------------------------------------------------------------
 
@@ -593,12 +621,8 @@ class Connection:
         """``connection_init`` answered when there is no ``on_connect`` hook."""
         machine = self.machine
         assert machine is not None
-        actions = machine.connect_result(None)  # nothing once the connection ended
-        if any(isinstance(action, Close) for action in actions):
-            self._spawn(self._apply(actions))
-        else:
-            for action in actions:
-                self._carry_out(action)
+        # Nothing once the connection ended.
+        self._carry_out_now(machine.connect_result(None))
 
     def _start_operation(self, id: OperationId, payload: dict[str, Any]) -> None:
         registry = self.registry

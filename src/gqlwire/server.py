@@ -91,7 +91,9 @@ class GraphQLServer:
     Protocol (seconds; ``None`` disables)
         - ``protocols``: the subprotocols served (both by default).
         - ``connection_init_wait_timeout`` (3), ``keep_alive`` (12), ``pong_timeout``
-          (``keep_alive``).
+          (``keep_alive``). Each fires after its delay, and at most a sixteenth of it
+          later (up to 1/256 s for short ones, never more than 1 s): the timers of every
+          connection share one timer wheel (:mod:`gqlwire.timers`).
         - ``max_subscriptions_per_connection`` (100), ``max_message_size`` (1 MiB; HTTP
           bodies too), ``max_messages_per_second`` (100) with bursts of
           ``message_burst`` (200).
