@@ -27,7 +27,7 @@ def gc32_python() -> str | None:
 @dataclass(frozen=True)
 class ServerConfig:
     name: str
-    library: str  # gqlwire, strawberry, ariadne, raw
+    graphql_library: str  # gqlwire, strawberry, ariadne, raw
     server: str  # aiohttp, uvicorn, granian
     module: str  # benchmarks.apps.<module>: make_aiohttp_app() or asgi_app
     python: str | None = None

@@ -116,7 +116,7 @@ def _against_raw(run: Results) -> list[Row]:
     measured = [
         by_name[name]
         for name in run["configs"]
-        if name in by_name and by_name[name].library == "gqlwire" and by_name[name].raw
+        if name in by_name and by_name[name].graphql_library == "gqlwire" and by_name[name].raw
     ]
 
     def rate(config: str, scenario: str) -> Any:
