@@ -136,6 +136,9 @@ class Measurement:
             "client_vs_server_cpu": client_cpu / server_cpu if server_cpu > 0 else None,
             "client_vs_server_user": client_user / server_user if server_user > 0 else None,
             "server_waited_for_cpu_s": stats["runqueue_wait"] - self._server["runqueue_wait"],
+            # By generation (0, 1, 2): collections and seconds.
+            "server_gc_collections": _by_generation(stats, self._server, "gc_collections"),
+            "server_gc_s": _by_generation(stats, self._server, "gc_s"),
             "server_rss_bytes": stats["rss"],
             "client_waited_for_cpu_s": runqueue_wait() - self._client_wait,
             "other_processes_cpu_s": max(0.0, others),
@@ -146,6 +149,10 @@ class Measurement:
                 if isinstance(value, int | float)
             },
         }
+
+
+def _by_generation(now: dict[str, Any], before: dict[str, Any], key: str) -> list[float]:
+    return [later - earlier for later, earlier in zip(now[key], before[key], strict=True)]
 
 
 async def open_many(
