@@ -21,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
+from contextvars import Context, copy_context
 from enum import Enum
-from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from .adapters.base import Transport
@@ -261,7 +261,7 @@ class Connection:
         self.protocol: str | None = None
         self.machine: ProtocolMachine | None = None
         self.context = ConnectionContext(self, extra, headers)
-        self.operations: dict[OperationId, asyncio.Task[None]] = {}
+        self.operations: dict[OperationId, _OperationChannel] = {}
         # The slots of the timer wheel where each timer is due (see _TIMER_SLOT).
         self._init_timer: TimerSlot | None = None
         self._keep_alive_timer: TimerSlot | None = None
@@ -411,9 +411,10 @@ class Connection:
         helpers = list(self._tasks or ())
         for task in helpers:
             task.cancel()
-        operations = list(self.operations.values())
-        for task in operations:
-            task.cancel()
+        channels = list(self.operations.values())
+        for channel in channels:
+            channel.cancel()
+        operations = [channel.task for channel in channels if channel.task is not None]
         await self._wait_for(helpers + operations)
         self.operations.clear()
         code, reason = self._close_code, self._close_reason
@@ -469,9 +470,9 @@ class Connection:
         elif isinstance(action, StartOperation):
             self._start_operation(action.id, action.payload)
         elif isinstance(action, CancelOperation):
-            task = self.operations.pop(action.id, None)
-            if task is not None:
-                task.cancel()
+            channel = self.operations.pop(action.id, None)
+            if channel is not None:
+                channel.cancel()
         elif isinstance(action, Authenticate):
             if self.options.on_connect is None:
                 # Nothing to wait for, so no task: the answer is carried out from the
@@ -627,13 +628,11 @@ class Connection:
     def _start_operation(self, id: OperationId, payload: dict[str, Any]) -> None:
         registry = self.registry
         limit = self.options.max_operations
-        loop = asyncio.get_running_loop()
-        channel: _OperationChannel | None = None
+        channel = _OperationChannel(self, id)
         if registry is not None and limit is not None and registry.running >= limit:
             registry.refused_operations += 1
-            task = loop.create_task(self._refuse_operation(id, limit))
+            coroutine = self._refuse_operation(channel, limit)
         else:
-            channel = _OperationChannel(self, id)
             operation = Operation(
                 self.runtime,
                 self.context,
@@ -641,31 +640,28 @@ class Connection:
                 payload,
                 channel,
                 member=channel,
+                parking=channel,
                 incremental_delivery=True,  # one message per result, on both subprotocols
             )
-            task = channel.task = loop.create_task(operation.run())
-            # One callback forgets the operation and, since a finished task keeps its
-            # exception, whose traceback holds the operation and so the channel, makes
-            # the channel let go of the task, or they would form a cycle.
-            task.add_done_callback(channel.release)
+            coroutine = operation.run()
             self._started = True
-        self.operations[id] = task
+        self.operations[id] = channel
         if registry is not None:
             registry.running += 1
-        if channel is None:
-            task.add_done_callback(partial(self._forget_operation, id))
+        channel.start(coroutine)
 
-    async def _refuse_operation(self, id: OperationId, limit: int) -> None:
+    async def _refuse_operation(self, channel: _OperationChannel, limit: int) -> None:
         """The server runs ``max_operations`` already: this one gets an ``error``."""
         message = f"Operation limit reached: this server runs at most {limit} operations at once"
-        await self.errors(id, [{"message": message}], ErrorStage.REQUEST)
+        await self.errors(channel, [{"message": message}], ErrorStage.REQUEST)
 
-    def _forget_operation(self, id: OperationId, done: asyncio.Task[None]) -> None:
+    def _forget_operation(self, channel: _OperationChannel) -> None:
+        """``channel``'s operation ended (its last task, and it is not parked)."""
         if self.registry is not None:
             self.registry.running -= 1
         # A new operation may have taken this id meanwhile: only remove our own.
-        if self.operations.get(id) is done:
-            del self.operations[id]
+        if self.operations.get(channel.id) is channel:
+            del self.operations[channel.id]
 
     def _reason_for(self, error: Exception, where: str) -> str:
         """What the client is told about an exception from application code."""
@@ -678,48 +674,52 @@ class Connection:
 
     # -- what operations report (through their _OperationChannel) -----------------------
 
-    # Each report first checks that the calling task still owns the id: a cancelled
-    # operation whose code turned the cancellation into another exception must not
-    # end a newer operation that reused its id.
+    # Each report first checks that the operation still owns its id: a cancelled
+    # operation whose code turned the cancellation into another exception must not end
+    # a newer operation that reused the id. (Each operation has a channel of its own.)
 
-    def _owner(self, id: OperationId) -> ProtocolMachine | None:
-        if self.operations.get(id) is not asyncio.current_task():
+    def _owner(self, channel: _OperationChannel) -> ProtocolMachine | None:
+        if self.operations.get(channel.id) is not channel:
             return None
         return self.machine
 
-    def is_active(self, id: OperationId) -> bool:
-        machine = self._owner(id)
-        return machine is not None and self._state is ConnectionState.OPEN and machine.is_active(id)
+    def is_active(self, channel: _OperationChannel) -> bool:
+        machine = self._owner(channel)
+        return (
+            machine is not None
+            and self._state is ConnectionState.OPEN
+            and machine.is_active(channel.id)
+        )
 
-    async def next(self, id: OperationId, payload: dict[str, Any]) -> None:
-        if machine := self._owner(id):
-            await self._apply(machine.operation_next(id, payload), result=True)
+    async def next(self, channel: _OperationChannel, payload: dict[str, Any]) -> None:
+        if machine := self._owner(channel):
+            await self._apply(machine.operation_next(channel.id, payload), result=True)
 
     async def errors(
-        self, id: OperationId, errors: list[dict[str, Any]], stage: ErrorStage
+        self, channel: _OperationChannel, errors: list[dict[str, Any]], stage: ErrorStage
     ) -> None:
-        if machine := self._owner(id):
-            await self._apply(machine.operation_errors(id, errors, stage))
+        if machine := self._owner(channel):
+            await self._apply(machine.operation_errors(channel.id, errors, stage))
 
-    async def complete(self, id: OperationId) -> None:
-        if machine := self._owner(id):
-            await self._apply(machine.operation_complete(id))
+    async def complete(self, channel: _OperationChannel) -> None:
+        if machine := self._owner(channel):
+            await self._apply(machine.operation_complete(channel.id))
 
-    def deliver(self, id: OperationId, tail: bytes, owner: object) -> bool:
+    def deliver(self, channel: _OperationChannel, tail: bytes) -> bool:
         if (
-            self.operations.get(id) is not owner
+            self.operations.get(channel.id) is not channel
             or self._state is not ConnectionState.OPEN
             or self.machine is None
             or self.outbox.overflowed  # given up on: the close is on its way
         ):
             return True  # not ours to send any more: nothing to wait for
-        frame = self.machine.encoded_next(id, tail)
+        frame = self.machine.encoded_next(channel.id, tail)
         return frame is None or self.outbox.offer_result(frame)
 
-    async def failed(self, id: OperationId, error: Exception) -> None:
-        reason = self._reason_for(error, f"operation {id!r}")
-        if machine := self._owner(id):
-            await self._apply(machine.operation_failed(id, reason))
+    async def failed(self, channel: _OperationChannel, error: Exception) -> None:
+        reason = self._reason_for(error, f"operation {channel.id!r}")
+        if machine := self._owner(channel):
+            await self._apply(machine.operation_failed(channel.id, reason))
 
     # -- control from outside -----------------------------------------------------------
 
@@ -753,39 +753,87 @@ class Connection:
 
 class _OperationChannel:
     """One operation of a connection: where its results go (a
-    :class:`~gqlwire.operation.ResultSink`) and how a shared subscription offers it
-    events (a :class:`~gqlwire.sharing.Member`, whose flow control is the outbox's)."""
+    :class:`~gqlwire.operation.ResultSink`), how a shared subscription offers it events
+    (a :class:`~gqlwire.sharing.Member`, whose flow control is the outbox's), and the
+    handle the connection keeps for it in ``operations``.
 
-    __slots__ = ("_connection", "id", "task")
+    An operation runs in a task; a shared subscription that joined its group *parks*
+    (:class:`~gqlwire.operation.Parking`): its task ends, and a new one runs the rest
+    of the operation once the group ends for it or it is cancelled. Idle subscribed
+    connections are many, and a task waiting for its group kept a task, its context and
+    two coroutines each.
+    """
+
+    __slots__ = ("_connection", "_parked", "_parked_context", "_parked_on", "id", "task")
 
     def __init__(self, connection: Connection, id: OperationId) -> None:
         self._connection = connection
         self.id = id
         self.task: asyncio.Task[None] | None = None
-        """The operation's task: only it may offer shared events under this id."""
+        """The task running the operation now (``None`` while parked)."""
+        # While parked: the operation, the future it waits for, and its context.
+        self._parked: Operation | None = None
+        self._parked_on: asyncio.Future[Any] | None = None
+        self._parked_context: Context | None = None
 
-    def release(self, done: asyncio.Task[None]) -> None:
-        """The operation's task ended."""
-        self.task = None
-        self._connection._forget_operation(self.id, done)
+    def start(self, coroutine: Coroutine[Any, Any, None], context: Context | None = None) -> None:
+        task = self.task = asyncio.get_running_loop().create_task(coroutine, context=context)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        # Let go of the task: a finished task keeps its exception, whose traceback holds
+        # the operation and so this channel, which would form a cycle.
+        if self.task is task:
+            self.task = None
+        if self.task is None and self._parked is None:
+            self._connection._forget_operation(self)
+
+    def park(self, done: asyncio.Future[Any], operation: Operation) -> None:
+        """See :class:`~gqlwire.operation.Parking`. The rest runs in the context the
+        operation had when it parked, as it would have in its own task; the channel
+        itself is the future's callback (one object fewer per parked operation than a
+        bound method)."""
+        context = copy_context()
+        self._parked, self._parked_on, self._parked_context = operation, done, context
+        done.add_done_callback(self, context=context)
+
+    def __call__(self, _done: object = None) -> None:
+        """Resume the parked operation (its future is done, or it was cancelled)."""
+        operation, done, context = self._parked, self._parked_on, self._parked_context
+        if operation is None or done is None:
+            return  # already resumed (cancelled while its end was being scheduled)
+        self._parked = self._parked_on = self._parked_context = None
+        done.remove_done_callback(self)
+        self.start(operation.end_parked(), context)
+
+    def cancel(self) -> None:
+        """Cancel the operation: its task, or, while parked, its wait (the rest then
+        runs at once, and sees the cancellation where it waited)."""
+        task = self.task
+        if task is not None:
+            task.cancel()
+        done = self._parked_on
+        if done is not None:
+            done.cancel()
+            self()
 
     def is_active(self) -> bool:
-        return self._connection.is_active(self.id)
+        return self._connection.is_active(self)
 
     async def next(self, payload: JSONObject) -> None:
-        await self._connection.next(self.id, payload)
+        await self._connection.next(self, payload)
 
     async def errors(self, errors: list[JSONObject], stage: ErrorStage) -> None:
-        await self._connection.errors(self.id, errors, stage)
+        await self._connection.errors(self, errors, stage)
 
     async def complete(self) -> None:
-        await self._connection.complete(self.id)
+        await self._connection.complete(self)
 
     async def failed(self, error: Exception) -> None:
-        await self._connection.failed(self.id, error)
+        await self._connection.failed(self, error)
 
     def deliver(self, tail: bytes, cursor: str | None = None) -> bool:
-        return self._connection.deliver(self.id, tail, self.task)
+        return self._connection.deliver(self, tail)
 
     async def wait_for_room(self, grace: float) -> bool:
         return await self._connection.outbox.wait_for_room(grace)

@@ -46,7 +46,7 @@ from .hooks import call_hook, resolve
 from .incremental import is_incremental_result
 from .protocol import ErrorStage, OperationId
 from .protocol.messages import JSONObject
-from .sharing import GroupEnd, GroupKey, Member, group_key
+from .sharing import Group, GroupEnd, GroupKey, Member, group_key
 
 if TYPE_CHECKING:
     from .observe import OperationRunner
@@ -79,6 +79,17 @@ class ResultSink(Protocol):
         :class:`ServerError`): the transport decides what the client is told."""
 
 
+class Parking(Protocol):
+    """How a transport lets a shared subscription wait for its group without a task of
+    its own (:meth:`park`); a transport without it keeps the operation's task waiting.
+    """
+
+    def park(self, done: asyncio.Future[GroupEnd], operation: Operation) -> None:
+        """The operation's task ends now; run ``operation.end_parked()`` in a new task
+        once ``done`` is done, or at once when the operation is cancelled (after
+        cancelling ``done``, which is where the rest then sees the cancellation)."""
+
+
 Admission = Callable[[OperationType], None]
 """Called with the type of an operation just before it executes (after
 ``on_subscribe``, so that documents it supplies are covered too): raises to refuse
@@ -90,6 +101,7 @@ class Operation:
 
     __slots__ = (
         "_completed",
+        "_parked_in",
         "admit",
         "args",
         "context",
@@ -97,6 +109,7 @@ class Operation:
         "incremental_delivery",
         "member",
         "options",
+        "parking",
         "payload",
         "resume",
         "runtime",
@@ -112,12 +125,16 @@ class Operation:
         sink: ResultSink,
         *,
         member: Member | None = None,
+        parking: Parking | None = None,
         admit: Admission | None = None,
         incremental_delivery: bool = False,
     ) -> None:
         """``id``: what hooks are given (``None`` where a transport has no ids);
         ``member``: how a shared subscription offers this operation its events, for a
         transport that can take them (without one, the operation never shares);
+        ``parking``: how the transport lets a shared subscription wait for its group
+        without its task (only when the server has no instruments, which observe an
+        operation's whole life in its task);
         ``admit``: refuses the operations the transport does not run;
         ``incremental_delivery``: whether the transport carries the results of an
         incremental response (``@defer``, ``@stream``) one by one; without it, deferred
@@ -129,6 +146,7 @@ class Operation:
         self.payload = payload
         self.sink = sink
         self.member = member
+        self.parking = parking if runtime.observe is None else None
         self.admit = admit
         self.incremental_delivery = incremental_delivery
         self.args: ExecutionArgs | None = None
@@ -136,6 +154,9 @@ class Operation:
         """Where a subscription is in its history broker's topics (see
         :mod:`gqlwire.fanout.resume`); set when the operation subscribes."""
         self._completed = False
+        # The group and the future it ends this operation's membership with, while
+        # parked (see Parking).
+        self._parked_in: tuple[Group, asyncio.Future[GroupEnd]] | None = None
 
     def run(self) -> Coroutine[Any, Any, None]:
         """The body of the operation's task: run through the server's instruments
@@ -336,6 +357,10 @@ class Operation:
         after = requested_cursor(self.payload)
         if after is None:
             group, done = sharing.enter(key, self.member, self._subscribe)
+            if self.parking is not None:
+                self._parked_in = (group, done)
+                self.parking.park(done, self)
+                return
             try:
                 ended = await done
             finally:
@@ -345,6 +370,28 @@ class Operation:
             if membership is None:
                 return
             ended = await membership
+        await self._report_end(ended)
+
+    async def end_parked(self) -> None:
+        """The rest of a parked shared subscription (see :class:`Parking`), in its new
+        task: as :meth:`_run` would have ended it."""
+        assert self.member is not None and self._parked_in is not None
+        group, done = self._parked_in
+        try:
+            try:
+                ended = await done  # done already, or cancelled: the client left
+            finally:
+                await self.runtime.sharing.leave(group, self.member)
+            await self._report_end(ended)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await self._complete(notify=False)
+            raise
+        except Exception as error:
+            await self.sink.failed(error)
+
+    async def _report_end(self, ended: GroupEnd) -> None:
+        """How the group ended, in this operation's protocol, then the end."""
         if ended.result is not None:
             if self.sink.is_active():
                 await self.sink.next(ended.result)
