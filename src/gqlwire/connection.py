@@ -299,7 +299,77 @@ class Connection:
     # -- the whole life -------------------------------------------------------------------
 
     async def serve(self, offered_subprotocols: Iterable[str]) -> None:
-        """Accept, speak the negotiated protocol until the end, then clean up."""
+        """Accept, speak the negotiated protocol until the end, then clean up.
+
+        The serving task reads itself (a reader task of its own would cost every idle
+        connection a task), in this one frame (every open connection keeps the frames
+        of its serving task); a close sent from another task stops it first, in
+        _stop_reader, with a cancellation that this method absorbs."""
+        try:
+            opened = await self._open(offered_subprotocols)
+            del offered_subprotocols  # not kept while the connection lasts
+            if not opened:
+                return
+            task = asyncio.current_task()
+            assert task is not None
+            machine = self.machine
+            assert machine is not None
+            # Arrival times (for the rate limit) from the loop's clock, called through the
+            # loop: a bound method kept in this frame would be one more object per connection.
+            loop = asyncio.get_running_loop()
+            try:
+                while self._state is ConnectionState.OPEN:
+                    self._receiver = task
+                    try:
+                        data = await self.transport.receive()
+                    finally:
+                        self._receiver = None
+                    if data is None:
+                        self._peer_gone(self.transport.close_code, self.transport.close_reason)
+                        break
+                    actions = machine.receive(data, loop.time())
+                    # Not kept while waiting for the next message: idle connections are many.
+                    del data
+                    if actions:
+                        await self._apply(actions)
+                    del actions
+                    if self._started:
+                        # Let the operations just started run up to their first result
+                        # before reading on: a burst of requests is then held by the byte
+                        # budget below instead of all executing before any result was
+                        # queued.
+                        self._started = False
+                        await asyncio.sleep(0)
+                    # A client that does not read what it asked for (results, pongs) is not
+                    # read either until it does, so that its requests wait in its own TCP
+                    # buffers rather than in this process; it is given up on once it
+                    # stalled.
+                    outbox = self.outbox
+                    if outbox.over_budget() and not await outbox.wait_for_budget(
+                        self.options.slow_consumer_timeout
+                    ):
+                        outbox.overflow()
+            except asyncio.CancelledError:
+                if self._reader_stopped is None or task.uncancel() > 0:
+                    raise  # cancelled from outside as well: the server is shutting us down
+            finally:
+                stopped = self._reader_stopped
+                if stopped is not None and not stopped.done():
+                    stopped.set_result(None)
+            # A close sent from another task may still be on its way: returning now would
+            # let the server drop the socket before our close frame is out.
+            while self._state is ConnectionState.CLOSING:
+                self._wake = loop.create_future()
+                try:
+                    await self._wake
+                finally:
+                    self._wake = None
+        finally:
+            await self._finish()
+
+    async def _open(self, offered_subprotocols: Iterable[str]) -> bool:
+        """Accept, then ``True`` once the negotiated protocol started; ``False`` when the
+        connection was closed at once (too many connections, no common subprotocol)."""
         enabled = self.options.protocols
         self.protocol = choose_subprotocol(p for p in offered_subprotocols if p in enabled)
         registry = self.registry
@@ -309,80 +379,18 @@ class Connection:
         )
         if registry is not None:
             registry.connections.add(self)
-        try:
-            await self.transport.accept(self.protocol)
-            if over_limit:
-                assert registry is not None
-                registry.refused_connections += 1
-                await self._close_transport(TOO_MANY_CONNECTIONS)
-                return
-            if self.protocol is None:
-                await self._close_transport(NO_COMMON_SUBPROTOCOL)
-                return
-            self.machine = machine_for(self.protocol, self.runtime.settings)
-            await self._apply(self.machine.opened())
-            await self._read_until_end()
-        finally:
-            await self._finish()
-
-    async def _read_until_end(self) -> None:
-        # The serving task reads itself (a reader task of its own would cost every
-        # idle connection a task), in this one frame (every open connection keeps the
-        # frames of its serving task); a close sent from another task stops it first,
-        # in _stop_reader, with a cancellation that this method absorbs.
-        task = asyncio.current_task()
-        assert task is not None
-        machine = self.machine
-        assert machine is not None
-        clock = asyncio.get_running_loop().time  # arrival times, for the rate limit
-        try:
-            while self._state is ConnectionState.OPEN:
-                self._receiver = task
-                try:
-                    data = await self.transport.receive()
-                finally:
-                    self._receiver = None
-                if data is None:
-                    self._peer_gone(self.transport.close_code, self.transport.close_reason)
-                    break
-                actions = machine.receive(data, clock())
-                # Not kept while waiting for the next message: idle connections are many.
-                del data
-                if actions:
-                    await self._apply(actions)
-                del actions
-                if self._started:
-                    # Let the operations just started run up to their first result
-                    # before reading on: a burst of requests is then held by the byte
-                    # budget below instead of all executing before any result was
-                    # queued.
-                    self._started = False
-                    await asyncio.sleep(0)
-                # A client that does not read what it asked for (results, pongs) is not
-                # read either until it does, so that its requests wait in its own TCP
-                # buffers rather than in this process; it is given up on once it
-                # stalled.
-                outbox = self.outbox
-                if outbox.over_budget() and not await outbox.wait_for_budget(
-                    self.options.slow_consumer_timeout
-                ):
-                    outbox.overflow()
-        except asyncio.CancelledError:
-            if self._reader_stopped is None or task.uncancel() > 0:
-                raise  # cancelled from outside as well: the server is shutting us down
-        finally:
-            stopped = self._reader_stopped
-            if stopped is not None and not stopped.done():
-                stopped.set_result(None)
-        # A close sent from another task may still be on its way: returning now would
-        # let the server drop the socket before our close frame is out.
-        loop = asyncio.get_running_loop()
-        while self._state is ConnectionState.CLOSING:
-            self._wake = loop.create_future()
-            try:
-                await self._wake
-            finally:
-                self._wake = None
+        await self.transport.accept(self.protocol)
+        if over_limit:
+            assert registry is not None
+            registry.refused_connections += 1
+            await self._close_transport(TOO_MANY_CONNECTIONS)
+            return False
+        if self.protocol is None:
+            await self._close_transport(NO_COMMON_SUBPROTOCOL)
+            return False
+        self.machine = machine_for(self.protocol, self.runtime.settings)
+        await self._apply(self.machine.opened())
+        return True
 
     # -- the lifecycle's one place of change -------------------------------------------
 
@@ -751,6 +759,10 @@ class Connection:
         )
 
 
+_NO_VARIABLES: Final = Context()
+"""The context of the callbacks that resume parked operations without variables."""
+
+
 class _OperationChannel:
     """One operation of a connection: where its results go (a
     :class:`~gqlwire.operation.ResultSink`), how a shared subscription offers it events
@@ -790,12 +802,15 @@ class _OperationChannel:
 
     def park(self, done: asyncio.Future[Any], operation: Operation) -> None:
         """See :class:`~gqlwire.operation.Parking`. The rest runs in the context the
-        operation had when it parked, as it would have in its own task; the channel
-        itself is the future's callback (one object fewer per parked operation than a
-        bound method)."""
-        context = copy_context()
+        operation had when it parked, as it would have in its own task. The channel
+        itself is the future's callback, and an operation whose context holds no
+        variable keeps none: one bound method and one context fewer per parked
+        operation."""
+        copied = copy_context()
+        context = copied if len(copied) else None
         self._parked, self._parked_on, self._parked_context = operation, done, context
-        done.add_done_callback(self, context=context)
+        # The callback sets no variable: an empty context shared by all will do.
+        done.add_done_callback(self, context=_NO_VARIABLES if context is None else context)
 
     def __call__(self, _done: object = None) -> None:
         """Resume the parked operation (its future is done, or it was cancelled)."""
@@ -804,7 +819,7 @@ class _OperationChannel:
             return  # already resumed (cancelled while its end was being scheduled)
         self._parked = self._parked_on = self._parked_context = None
         done.remove_done_callback(self)
-        self.start(operation.end_parked(), context)
+        self.start(operation.end_parked(), Context() if context is None else context)
 
     def cancel(self) -> None:
         """Cancel the operation: its task, or, while parked, its wait (the rest then

@@ -22,9 +22,10 @@ from .protocol import CloseCode, OperationId
 TransportName = Literal["websocket", "http", "sse", "multipart"]
 """What carries an operation: :attr:`Context.transport`."""
 
-RawHeaders = Iterable[tuple[str | bytes, str | bytes]]
-"""Header name and value pairs as a server gives them: ``str`` (aiohttp) or latin-1
-``bytes`` (ASGI), names in any case, a repeated header once per value."""
+RawHeaders = Iterable[tuple[str | bytes, str | bytes]] | Mapping[str, str]
+"""Header name and value pairs as a server gives them: ``str`` (aiohttp's multidict,
+a mapping whose ``items()`` are the pairs) or latin-1 ``bytes`` (ASGI), names in any
+case, a repeated header once per value."""
 
 
 class Headers(Mapping[str, str]):
@@ -45,7 +46,11 @@ class Headers(Mapping[str, str]):
         table = self._table
         if table is None:
             table = {}
-            for raw_name, raw_value in self._raw:
+            raw = self._raw
+            # aiohttp's headers, kept as they are (a view of their items would be one
+            # more object per connection), or pairs.
+            pairs = raw.items() if isinstance(raw, Mapping) else raw
+            for raw_name, raw_value in pairs:
                 name = _text(raw_name).lower()
                 value = _text(raw_value)
                 previous = table.get(name)

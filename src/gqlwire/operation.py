@@ -101,7 +101,8 @@ class Operation:
 
     __slots__ = (
         "_completed",
-        "_parked_in",
+        "_parked_done",
+        "_parked_group",
         "admit",
         "args",
         "context",
@@ -156,7 +157,8 @@ class Operation:
         self._completed = False
         # The group and the future it ends this operation's membership with, while
         # parked (see Parking).
-        self._parked_in: tuple[Group, asyncio.Future[GroupEnd]] | None = None
+        self._parked_group: Group | None = None
+        self._parked_done: asyncio.Future[GroupEnd] | None = None
 
     def run(self) -> Coroutine[Any, Any, None]:
         """The body of the operation's task: run through the server's instruments
@@ -300,10 +302,18 @@ class Operation:
             return None
         return args
 
-    async def _subscribe(self) -> Any:
-        """The source of a shared group started by this operation."""
-        assert self.args is not None
-        return await resolve(self.runtime.subscribe_function(self.args))
+    def _source_of_group(self) -> Callable[[], Awaitable[Any]]:
+        """How a shared group started by this operation starts its source: with this
+        operation's arguments, which only the group keeps then (a parked member lets go
+        of its own)."""
+        args = self.args
+        assert args is not None
+        subscribe = self.runtime.subscribe_function
+
+        async def start() -> Any:
+            return await resolve(subscribe(args))
+
+        return start
 
     def _admit(self, args: ExecutionArgs) -> OperationType:
         """The operation's type, once the transport's admission let it through."""
@@ -356,9 +366,12 @@ class Operation:
         sharing = self.runtime.sharing
         after = requested_cursor(self.payload)
         if after is None:
-            group, done = sharing.enter(key, self.member, self._subscribe)
+            group, done = sharing.enter(key, self.member, self._source_of_group())
             if self.parking is not None:
-                self._parked_in = (group, done)
+                self._parked_group, self._parked_done = group, done
+                # Nothing reads them any more (the group keeps its starter's): idle
+                # members are many, and each held a context value too.
+                self.args = None
                 self.parking.park(done, self)
                 return
             try:
@@ -375,8 +388,8 @@ class Operation:
     async def end_parked(self) -> None:
         """The rest of a parked shared subscription (see :class:`Parking`), in its new
         task: as :meth:`_run` would have ended it."""
-        assert self.member is not None and self._parked_in is not None
-        group, done = self._parked_in
+        group, done = self._parked_group, self._parked_done
+        assert self.member is not None and group is not None and done is not None
         try:
             try:
                 ended = await done  # done already, or cancelled: the client left
@@ -406,7 +419,7 @@ class Operation:
         ended on its own (its source ended first, or the group never caught up)."""
         assert self.member is not None and self.args is not None
         sharing = self.runtime.sharing
-        async with sharing.holding(key, self._subscribe) as group:
+        async with sharing.holding(key, self._source_of_group()) as group:
             if group.resumable is False:
                 # The group's source (the same subscription) has no history: the cursor
                 # means nothing to it, and the member joins as one without a cursor.

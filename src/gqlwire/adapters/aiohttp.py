@@ -220,16 +220,19 @@ class AiohttpHandler:
             return _response(error_response(403, _WEBSOCKET_OFF))
         if not self.options.origin_allowed(request.headers.get("Origin")):
             return _response(error_response(403, "Origin not allowed"))
-        offered = parse_protocol_header(request.headers.getall("Sec-WebSocket-Protocol", ()))
         transport = AiohttpWebSocketTransport(request, self.options.max_message_size)
         connection = Connection(
             self.runtime,
             transport,
             {"request": request},
             self.registry,
-            Headers(request.headers.items()),
+            Headers(request.headers),
         )
-        await connection.serve(offered)
+        # The offered subprotocols are not kept in this frame, which lasts as long as the
+        # connection.
+        await connection.serve(
+            parse_protocol_header(request.headers.getall("Sec-WebSocket-Protocol", ()))
+        )
         if transport.handshake_error is not None:
             raise transport.handshake_error
         # No response only when the handshake failed in a way aiohttp did not report
@@ -249,7 +252,7 @@ class AiohttpHandler:
             self.runtime,
             HTTPRequest(
                 method=request.method.upper(),
-                headers=Headers(request.headers.items()),
+                headers=Headers(request.headers),
                 query_string=request.query_string,
                 body=body,
                 extra={"request": request},

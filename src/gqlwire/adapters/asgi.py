@@ -278,11 +278,14 @@ class ASGIApp:
         if not self.options.websocket or not self.options.origin_allowed(header(scope, b"origin")):
             await transport.refuse()
             return
-        offered = parse_protocol_header(str(p) for p in scope.get("subprotocols") or ())
         connection = Connection(
             self.runtime, transport, {"scope": scope}, self.registry, request_headers(scope)
         )
-        await connection.serve(offered)
+        # The offered subprotocols are not kept in this frame, which lasts as long as the
+        # connection.
+        await connection.serve(
+            parse_protocol_header(str(p) for p in scope.get("subprotocols") or ())
+        )
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
