@@ -3,9 +3,11 @@
 This is the only place that owns a socket's lifecycle. It accepts first and only then
 arms timers; keeps one receive loop running for the whole connection; runs every
 operation and the ``on_connect`` hook in tasks of their own so that reading never
-waits for them; sends through one gate that refuses everything once closing; and on
-the way out cancels every operation, waits for their cleanup, then calls
-``on_disconnect`` (only if acknowledged) and ``on_close``, in that order.
+waits for them (a shared subscription parks once in its group, and starts inline when
+its first steps are synchronous: see ``_OperationChannel``); sends through one gate
+that refuses everything once closing; and on the way out cancels every operation,
+waits for their cleanup, then calls ``on_disconnect`` (only if acknowledged) and
+``on_close``, in that order.
 
 What to send and when to close is decided by the protocol machine; this module only
 carries out its actions. The few closes that come from outside the protocol (a full
@@ -21,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterable
+import types
+from collections.abc import Coroutine, Generator, Iterable
 from contextvars import Context, copy_context
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -637,26 +640,41 @@ class Connection:
         registry = self.registry
         limit = self.options.max_operations
         channel = _OperationChannel(self, id)
-        if registry is not None and limit is not None and registry.running >= limit:
-            registry.refused_operations += 1
-            coroutine = self._refuse_operation(channel, limit)
-        else:
-            operation = Operation(
-                self.runtime,
-                self.context,
-                id,
-                payload,
-                channel,
-                member=channel,
-                parking=channel,
-                incremental_delivery=True,  # one message per result, on both subprotocols
-            )
-            coroutine = operation.run()
-            self._started = True
         self.operations[id] = channel
         if registry is not None:
             registry.running += 1
-        channel.start(coroutine)
+        if registry is not None and limit is not None and registry.running > limit:
+            registry.refused_operations += 1
+            channel.start(self._refuse_operation(channel, limit))
+            return
+        inline = self.runtime.starts_operations_inline()
+        operation = Operation(
+            self.runtime,
+            self.context,
+            id,
+            payload,
+            channel,
+            member=channel,
+            parking=channel,
+            incremental_delivery=True,  # one message per result, on both subprotocols
+            inline=inline,
+        )
+        if not inline:
+            channel.start(operation.run())
+            self._started = True
+            return
+        # Its first steps here, in a context of its own as a task would have: a shared
+        # subscription usually joins its group and parks without ever needing a task
+        # (one task, its context and two loop turns fewer per subscription).
+        coroutine = operation.run()
+        context = copy_context()
+        try:
+            waiting_on = context.run(coroutine.send, None)
+        except StopIteration:
+            channel.ended_inline()
+            return
+        channel.start(_carry_on(coroutine, waiting_on), context)
+        self._started = True
 
     async def _refuse_operation(self, channel: _OperationChannel, limit: int) -> None:
         """The server runs ``max_operations`` already: this one gets an ``error``."""
@@ -759,6 +777,26 @@ class Connection:
         )
 
 
+@types.coroutine
+def _carry_on(coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> Generator[Any, Any, None]:
+    """The rest of a coroutine that was stepped outside any task and suspended, waiting
+    on ``waiting_on`` (what it yielded): run as a task, it waits on the same and then
+    passes every value and exception (a cancellation) on, as ``await`` would."""
+    while True:
+        try:
+            value = yield waiting_on
+        except BaseException as error:
+            try:
+                waiting_on = coroutine.throw(error)
+            except StopIteration:
+                return
+        else:
+            try:
+                waiting_on = coroutine.send(value)
+            except StopIteration:
+                return
+
+
 _NO_VARIABLES: Final = Context()
 """The context of the callbacks that resume parked operations without variables."""
 
@@ -791,6 +829,11 @@ class _OperationChannel:
     def start(self, coroutine: Coroutine[Any, Any, None], context: Context | None = None) -> None:
         task = self.task = asyncio.get_running_loop().create_task(coroutine, context=context)
         task.add_done_callback(self._task_done)
+
+    def ended_inline(self) -> None:
+        """The operation's coroutine ran to its end (or parked) without a task."""
+        if self.task is None and self._parked is None:
+            self._connection._forget_operation(self)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         # Let go of the task: a finished task keeps its exception, whose traceback holds

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import types
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
     Awaitable,
     Callable,
     Coroutine,
+    Generator,
     Hashable,
 )
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -108,6 +110,7 @@ class Operation:
         "context",
         "id",
         "incremental_delivery",
+        "inline",
         "member",
         "options",
         "parking",
@@ -129,6 +132,7 @@ class Operation:
         parking: Parking | None = None,
         admit: Admission | None = None,
         incremental_delivery: bool = False,
+        inline: bool = False,
     ) -> None:
         """``id``: what hooks are given (``None`` where a transport has no ids);
         ``member``: how a shared subscription offers this operation its events, for a
@@ -139,7 +143,12 @@ class Operation:
         ``admit``: refuses the operations the transport does not run;
         ``incremental_delivery``: whether the transport carries the results of an
         incremental response (``@defer``, ``@stream``) one by one; without it, deferred
-        fragments and streamed lists are executed in place and one result answers."""
+        fragments and streamed lists are executed in place and one result answers;
+        ``inline``: the transport steps the operation's coroutine in its own task until
+        it first suspends, and only then gives it a task (see
+        :meth:`~gqlwire.runtime.ServerRuntime.starts_operations_inline`): the operation
+        then suspends once before it runs application code that may be asynchronous
+        (executing, subscribing, catching up), so that this code runs in its task."""
         self.runtime = runtime
         self.options = runtime.options
         self.context = context
@@ -150,6 +159,7 @@ class Operation:
         self.parking = parking if runtime.observe is None else None
         self.admit = admit
         self.incremental_delivery = incremental_delivery
+        self.inline = inline
         self.args: ExecutionArgs | None = None
         self.resume: ResumePoint | None = None
         """Where a subscription is in its history broker's topics (see
@@ -185,6 +195,7 @@ class Operation:
             if share is not None:
                 await self._run_shared(share)
                 return
+            await self._own_task()
             result = await self._execute(args)
             stream = aiter(result) if isinstance(result, AsyncIterable) else None
             if stream is not None:
@@ -315,6 +326,13 @@ class Operation:
 
         return start
 
+    async def _own_task(self) -> None:
+        """From here on, run in the operation's own task: an operation started inline
+        suspends once (its transport gives it a task then), others go straight on."""
+        if self.inline:
+            self.inline = False
+            await _suspend_once()
+
     def _admit(self, args: ExecutionArgs) -> OperationType:
         """The operation's type, once the transport's admission let it through."""
         operation = operation_of(args)
@@ -332,8 +350,8 @@ class Operation:
 
     def _start_resume(self, after: str | None) -> ResumePoint:
         """Give the subscription's source its resume point: a history broker's
-        subscription, opened from this task (each operation runs in a task of its own),
-        reads it and starts after ``after``."""
+        subscription, opened from this task (an operation executes in a task of its
+        own, see :meth:`_own_task`), reads it and starts after ``after``."""
         point = self.resume = ResumePoint(after)
         current_resume.set(point)
         return point
@@ -379,6 +397,7 @@ class Operation:
             finally:
                 await sharing.leave(group, self.member)
         else:
+            await self._own_task()
             membership = await self._catch_up_alone(key, after)
             if membership is None:
                 return
@@ -545,6 +564,12 @@ class Operation:
         await call_hook(self.options.on_complete, self.context, self.id, self.payload)
         if notify:
             await self.sink.complete()
+
+
+@types.coroutine
+def _suspend_once() -> Generator[None, None, None]:
+    """Yield to the event loop once (what ``asyncio.sleep(0)`` does)."""
+    yield
 
 
 async def _close_stream(stream: AsyncIterator[Any]) -> None:

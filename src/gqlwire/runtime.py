@@ -8,6 +8,7 @@ app of that server (ASGI, aiohttp) and every connection and request shares it.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from graphql import ExecutionResult, GraphQLSchema, specified_rules
@@ -38,6 +39,7 @@ class ServerRuntime:
     """The options of one server and what is built from them."""
 
     __slots__ = (
+        "_inline",
         "compiler",
         "documents",
         "execute_function",
@@ -130,9 +132,40 @@ class ServerRuntime:
         self.observe: OperationRunner | None = None
         """Runs each operation when the server has instruments (metrics, tracing); set
         by the server once it has asked them (``None``: operations run bare)."""
+        self._inline: bool | None = None
+
+    def starts_operations_inline(self) -> bool:
+        """Whether a WebSocket operation's first steps (hooks, parse, validation, joining
+        its shared group) may run in its connection's task, before it has a task of its
+        own (:attr:`gqlwire.operation.Operation.inline`): when every hook they call is
+        synchronous, so that no application coroutine runs outside the operation's
+        task. Operations share (``share_key``) and the server has no instruments,
+        which observe each operation in its task."""
+        inline = self._inline
+        if inline is None:
+            options = self.options
+            inline = self._inline = (
+                self.observe is None
+                and self.graphql_schema is not None
+                and options.on_subscribe is None
+                and options.on_operation is None
+                and options.on_next is None
+                and options.share_key is not None
+                and all(
+                    _synchronous(hook)
+                    for hook in (options.share_key, options.context, options.on_error)
+                )
+            )
+        return inline
 
     def __repr__(self) -> str:
         return f"<ServerRuntime schema={type(self.options.schema).__name__}>"
+
+
+def _synchronous(hook: Any) -> bool:
+    """Not a coroutine function (nor an object whose ``__call__`` is one)."""
+    call = inspect.getattr_static(type(hook), "__call__", None)
+    return not (inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(call))
 
 
 def _counted(
