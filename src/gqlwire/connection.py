@@ -777,11 +777,17 @@ class Connection:
         )
 
 
-@types.coroutine
-def _carry_on(coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> Generator[Any, Any, None]:
+async def _carry_on(coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> None:
     """The rest of a coroutine that was stepped outside any task and suspended, waiting
-    on ``waiting_on`` (what it yielded): run as a task, it waits on the same and then
-    passes every value and exception (a cancellation) on, as ``await`` would."""
+    on ``waiting_on`` (what it yielded), as the body of its task (a native coroutine,
+    which every Python's tasks accept)."""
+    await _pass_on(coroutine, waiting_on)
+
+
+@types.coroutine
+def _pass_on(coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> Generator[Any, Any, None]:
+    """Wait on ``waiting_on``, then pass every value and exception (a cancellation) on
+    to ``coroutine``, as ``await`` would have, until it returns."""
     while True:
         try:
             value = yield waiting_on
