@@ -204,7 +204,7 @@ class DocumentCache:
             max_directives=None,
         )
         self.hide_suggestions = hide_suggestions
-        self._entries: OrderedDict[str, _CacheEntry] = OrderedDict()
+        self._entries: OrderedDict[str, CachedDocument] = OrderedDict()
         self.bytes = 0
         """The estimated size of the entries held now."""
         self.hits = 0
@@ -225,13 +225,22 @@ class DocumentCache:
         be reused while the entry lives.
         """
         entry = self._entry(query)
-        document = entry.document()
+        return entry.document(), self.errors_of(schema, entry)
+
+    def lookup(self, query: str) -> CachedDocument:
+        """The cache's entry for ``query`` (parsed now if it was not): its document, or
+        the syntax error, and its validations (see :meth:`errors_of`)."""
+        return self._entry(query)
+
+    def errors_of(self, schema: GraphQLSchema, entry: CachedDocument) -> list[GraphQLError]:
+        """The validation errors of a parsed ``entry`` against ``schema``, those of the
+        operation limits included, validated once per schema."""
         cached = entry.validations.get(id(schema))
         if cached is not None and cached[0] is schema:
-            return document, cached[1]
-        errors = self.check(schema, document)
+            return cached[1]
+        errors = self.check(schema, entry.document())
         entry.validations[id(schema)] = (schema, errors)
-        return document, errors
+        return errors
 
     def check(self, schema: GraphQLSchema, document: DocumentNode) -> list[GraphQLError]:
         """Hold ``document`` to the operation limits, then validate it (uncached).
@@ -260,7 +269,7 @@ class DocumentCache:
         except RecursionError:
             return [_too_deep(document)]
 
-    def _entry(self, query: str) -> _CacheEntry:
+    def _entry(self, query: str) -> CachedDocument:
         entry = self._entries.get(query)
         if entry is not None:
             self.hits += 1
@@ -277,7 +286,7 @@ class DocumentCache:
                 self.bytes -= self._entries.popitem(last=False)[1].size
         return entry
 
-    def _parsed(self, query: str) -> _CacheEntry:
+    def _parsed(self, query: str) -> CachedDocument:
         parser = Parser(query, max_tokens=self.max_tokens)
         parsed: DocumentNode | GraphQLError
         try:
@@ -292,7 +301,7 @@ class DocumentCache:
         if not isinstance(tokens, int):  # a graphql-core 3.2 release before token_count
             tokens = len(query)
         size = _ENTRY_OVERHEAD + 2 * len(query) + BYTES_PER_TOKEN * tokens
-        return _CacheEntry(parsed, size)
+        return CachedDocument(parsed, size)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -308,7 +317,9 @@ def _too_deep(document: DocumentNode) -> GraphQLError:
 
 
 @dataclass(slots=True)
-class _CacheEntry:
+class CachedDocument:
+    """A query as :class:`DocumentCache` keeps it."""
+
     parsed: DocumentNode | GraphQLError
     size: int = 0
     """Estimated bytes held (see :data:`BYTES_PER_TOKEN`)."""

@@ -29,6 +29,7 @@ from .context import Context
 from .errors import RequestErrors, ServerError
 from .execution import (
     UNSET,
+    CachedDocument,
     ExecutionArgs,
     coercion_failed,
     format_errors,
@@ -44,7 +45,7 @@ from .fanout.resume import (
     requested_cursor,
     with_resume_extensions,
 )
-from .hooks import call_hook, resolve
+from .hooks import call_hook, is_awaitable, resolve
 from .incremental import is_incremental_result
 from .protocol import ErrorStage, OperationId
 from .protocol.messages import JSONObject
@@ -111,6 +112,7 @@ class Operation:
         "id",
         "incremental_delivery",
         "inline",
+        "kind",
         "member",
         "options",
         "parking",
@@ -161,6 +163,8 @@ class Operation:
         self.incremental_delivery = incremental_delivery
         self.inline = inline
         self.args: ExecutionArgs | None = None
+        self.kind: OperationType | None = None
+        """The type of the operation ``args`` selects, once known."""
         self.resume: ResumePoint | None = None
         """Where a subscription is in its history broker's topics (see
         :mod:`gqlwire.fanout.resume`); set when the operation subscribes."""
@@ -191,7 +195,13 @@ class Operation:
             if args is None:
                 return
             self.args = args
-            share = await self._share_value(args)
+            # The sharing key, in this frame: most share_key functions are plain.
+            share_key = self.options.share_key
+            share: Hashable | None = None
+            if share_key is not None and self._may_share():
+                share = share_key(self.context)
+                if is_awaitable(share):
+                    share = await share
             if share is not None:
                 await self._run_shared(share)
                 return
@@ -231,7 +241,12 @@ class Operation:
     async def _prepare(self) -> ExecutionArgs | None:
         """Execution arguments, or ``None`` when errors were already reported."""
         options = self.options
-        returned = await call_hook(options.on_subscribe, self.context, self.id, self.payload)
+        hook = options.on_subscribe
+        # Hooks are called in this frame, not through call_hook's: most are absent or
+        # plain functions, and a coroutine per call is what an operation's start costs.
+        returned = None if hook is None else hook(self.context, self.id, self.payload)
+        if is_awaitable(returned):
+            returned = await returned
         if returned is not None:
             if isinstance(returned, list | tuple):
                 if returned and all(isinstance(error, GraphQLError) for error in returned):
@@ -259,16 +274,17 @@ class Operation:
                 [GraphQLError("Unable to identify operation")], ErrorStage.OPERATION
             )
             return None
+        self.kind = operation.operation
         args.incremental_delivery = self.incremental_delivery
         if args.root_value is UNSET and options.roots is not None:
             args.root_value = options.roots.get(operation.operation.value)
         if args.context_value is UNSET:
             context = options.context
-            args.context_value = (
-                await call_hook(context, self.context, self.id, self.payload, args)
-                if callable(context)
-                else context
-            )
+            if callable(context):
+                value = context(self.context, self.id, self.payload, args)
+                args.context_value = await value if is_awaitable(value) else value
+            else:
+                args.context_value = context
         return args
 
     async def _parse_and_validate(self) -> ExecutionArgs | None:
@@ -276,23 +292,27 @@ class Operation:
         if options.schema is None:
             raise ServerError("The GraphQL schema is not provided")
         query: str = self.payload["query"]
+        documents = self.runtime.documents
+        static_schema = self.runtime.graphql_schema
+        # The cache's entry, looked up once for parsing and validating.
+        cached: CachedDocument | None = None
         try:
-            document = (
-                options.parse(query)
-                if options.parse is not None
-                else self.runtime.documents.parse(query)
-            )
+            if options.parse is not None:
+                document = options.parse(query)
+            else:
+                cached = documents.lookup(query)
+                document = cached.document()
         except GraphQLError as error:
             await self._report_errors([error], ErrorStage.SYNTAX)
             return None
         args = ExecutionArgs(
             # Replaced below when the schema is chosen per operation.
-            schema=cast(GraphQLSchema, self.runtime.graphql_schema),
+            schema=cast(GraphQLSchema, static_schema),
             document=document,
             variable_values=self.payload.get("variables"),
             operation_name=self.payload.get("operationName"),
         )
-        if self.runtime.graphql_schema is None:
+        if static_schema is None:
             dynamic = await call_hook(options.schema, self.context, self.id, self.payload, args)
             schema = unwrap_schema(dynamic)
             if schema is None:
@@ -303,11 +323,11 @@ class Operation:
         args.execution_context_class = self.runtime.execution_context_class
         if options.validate is not None:
             errors = list(options.validate(args.schema, document))
-            errors = errors or self.runtime.documents.limit_errors(document)
-        elif options.parse is None:
-            document, errors = self.runtime.documents.validate(args.schema, query)
+            errors = errors or documents.limit_errors(document)
+        elif cached is not None:
+            errors = documents.errors_of(args.schema, cached)
         else:
-            errors = self.runtime.documents.check(args.schema, document)
+            errors = documents.check(args.schema, document)
         if errors:
             await self._report_errors(errors, ErrorStage.VALIDATION)
             return None
@@ -333,16 +353,16 @@ class Operation:
             self.inline = False
             await _suspend_once()
 
-    def _admit(self, args: ExecutionArgs) -> OperationType:
+    def _admit(self) -> OperationType:
         """The operation's type, once the transport's admission let it through."""
-        operation = operation_of(args)
-        assert operation is not None
+        kind = self.kind
+        assert kind is not None
         if self.admit is not None:
-            self.admit(operation.operation)
-        return operation.operation
+            self.admit(kind)
+        return kind
 
     async def _execute(self, args: ExecutionArgs) -> Any:
-        kind = self._admit(args)
+        kind = self._admit()
         if kind is OperationType.SUBSCRIPTION:
             self._start_resume(requested_cursor(self.payload))
             return await resolve(self.runtime.subscribe_function(args))
@@ -356,30 +376,25 @@ class Operation:
         current_resume.set(point)
         return point
 
-    async def _share_value(self, args: ExecutionArgs) -> Hashable | None:
-        """The sharing key of this operation, or ``None`` if it runs on its own.
+    def _may_share(self) -> bool:
+        """Whether this operation asks the ``share_key`` option (when there is one) for
+        its sharing key (``None`` from it: the operation runs on its own).
 
         Only subscriptions share, only on a transport that gave a
         :class:`~gqlwire.sharing.Member`, and only when no per-subscriber hook
         (on_operation, on_next) has to see or change each subscriber's results.
         """
         options = self.options
-        if (
-            self.member is None
-            or options.share_key is None
-            or options.on_operation
-            or options.on_next
-        ):
-            return None
-        operation = operation_of(args)
-        if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
-            return None
-        share: Hashable | None = await call_hook(options.share_key, self.context)
-        return share
+        return (
+            self.member is not None
+            and not options.on_operation
+            and not options.on_next
+            and self.kind is OperationType.SUBSCRIPTION
+        )
 
     async def _run_shared(self, share: Hashable) -> None:
         assert self.member is not None and self.args is not None
-        self._admit(self.args)
+        self._admit()
         key = group_key(share, self.payload)
         sharing = self.runtime.sharing
         after = requested_cursor(self.payload)

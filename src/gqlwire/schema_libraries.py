@@ -71,8 +71,9 @@ def default_context(ctx: Context, *_: Any) -> dict[str, Any]:
 def native_request(ctx: Context) -> Any:
     """The request object resolvers of Strawberry and Ariadne know (see
     :func:`default_context`)."""
-    if ctx.request is not None:
-        return ctx.request  # aiohttp
+    request = ctx.request
+    if request is not None:
+        return request  # aiohttp
     scope = ctx.scope
     starlette = _starlette()
     if scope is None or starlette is None:
