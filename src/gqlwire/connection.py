@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import types
-from collections.abc import Coroutine, Generator, Iterable
+from collections.abc import Callable, Coroutine, Generator, Iterable
 from contextvars import Context, copy_context
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -34,7 +34,7 @@ from .context import ConnectionContext, Headers
 from .errors import ServerError
 from .hooks import call_hook
 from .operation import Operation
-from .outbox import Outbox, OverflowPolicy
+from .outbox import Outbox
 from .protocol import (
     Action,
     Authenticate,
@@ -49,7 +49,7 @@ from .protocol import (
     StartOperation,
     StartTimer,
     Timer,
-    choose_subprotocol,
+    choose_among,
     limit_close_reason,
     machine_for,
 )
@@ -275,7 +275,7 @@ class Connection:
         self.outbox = Outbox(
             transport,
             options.max_pending_messages,
-            OverflowPolicy(options.overflow_policy),
+            runtime.overflow_policy,
             owner=self,
             max_bytes=options.max_pending_bytes,
             grace=options.slow_consumer_timeout,
@@ -303,6 +303,9 @@ class Connection:
 
     async def serve(self, offered_subprotocols: Iterable[str]) -> None:
         """Accept, speak the negotiated protocol until the end, then clean up.
+
+        ``offered_subprotocols``: the names the client offered, one per item (as
+        :func:`~gqlwire.protocol.parse_protocol_header` splits the header).
 
         The serving task reads itself (a reader task of its own would cost every idle
         connection a task), in this one frame (every open connection keeps the frames
@@ -334,7 +337,11 @@ class Connection:
                     # Not kept while waiting for the next message: idle connections are many.
                     del data
                     if actions:
-                        await self._apply(actions)
+                        # Most messages need no waiting: carried out without a coroutine.
+                        if _closes(actions):
+                            await self._apply(actions)
+                        else:
+                            self._carry_out_all(actions)
                     del actions
                     if self._started:
                         # Let the operations just started run up to their first result
@@ -374,7 +381,8 @@ class Connection:
         """Accept, then ``True`` once the negotiated protocol started; ``False`` when the
         connection was closed at once (too many connections, no common subprotocol)."""
         enabled = self.options.protocols
-        self.protocol = choose_subprotocol(p for p in offered_subprotocols if p in enabled)
+        # The adapters give the offered names already split (parse_protocol_header).
+        self.protocol = choose_among([p for p in offered_subprotocols if p in enabled])
         registry = self.registry
         limit = self.options.max_connections
         over_limit = (
@@ -392,7 +400,11 @@ class Connection:
             await self._close_transport(NO_COMMON_SUBPROTOCOL)
             return False
         self.machine = machine_for(self.protocol, self.runtime.settings)
-        await self._apply(self.machine.opened())
+        opening = self.machine.opened()
+        if _closes(opening):
+            await self._apply(opening)
+        else:
+            self._carry_out_all(opening)
         return True
 
     # -- the lifecycle's one place of change -------------------------------------------
@@ -474,28 +486,29 @@ class Connection:
 
     def _carry_out(self, action: Action) -> None:
         """One action that needs no waiting: every kind but ``Close`` (and an
-        operation's results, which wait for room in the outbox)."""
-        if isinstance(action, Send):
-            if self._state is ConnectionState.OPEN:
-                self.outbox.put_control(action.text)
-        elif isinstance(action, StartOperation):
-            self._start_operation(action.id, action.payload)
-        elif isinstance(action, CancelOperation):
-            channel = self.operations.pop(action.id, None)
-            if channel is not None:
-                channel.cancel()
-        elif isinstance(action, Authenticate):
-            if self.options.on_connect is None:
-                # Nothing to wait for, so no task: the answer is carried out from the
-                # loop's next turn, where the task's first step would have run (a
-                # subscribe read before it is still answered as before the ack).
-                asyncio.get_running_loop().call_soon(self._acknowledge)
-            else:
-                self._spawn(self._authenticate())
-        elif isinstance(action, StartTimer):
-            self._start_timer(action.timer, action.delay)
-        elif isinstance(action, CancelTimer):
-            self._cancel_timer(action.timer)
+        operation's results, which wait for room in the outbox). Found by the action's
+        type in one look-up: a connection's start carries out half a dozen."""
+        carry_out = _CARRY_OUT.get(type(action))
+        if carry_out is not None:
+            carry_out(self, action)
+
+    def _send(self, action: Send) -> None:
+        if self._state is ConnectionState.OPEN:
+            self.outbox.put_control(action.text)
+
+    def _cancel_operation(self, action: CancelOperation) -> None:
+        channel = self.operations.pop(action.id, None)
+        if channel is not None:
+            channel.cancel()
+
+    def _answer_init(self, _action: Authenticate) -> None:
+        if self.options.on_connect is None:
+            # Nothing to wait for, so no task: the answer is carried out from the
+            # loop's next turn, where the task's first step would have run (a
+            # subscribe read before it is still answered as before the ack).
+            asyncio.get_running_loop().call_soon(self._acknowledge)
+        else:
+            self._spawn(self._authenticate())
 
     async def _close_transport(self, close: Close) -> None:
         """Send our close frame: at most once, and never after the peer is gone."""
@@ -588,6 +601,15 @@ class Connection:
             if not tasks:
                 self._tasks = None
 
+    def _start_timer_action(self, action: StartTimer) -> None:
+        self._start_timer(action.timer, action.delay)
+
+    def _cancel_timer_action(self, action: CancelTimer) -> None:
+        self._cancel_timer(action.timer)
+
+    def _start_operation_action(self, action: StartOperation) -> None:
+        self._start_operation(action.id, action.payload)
+
     def _start_timer(self, timer: Timer, delay: float) -> None:
         self._cancel_timer(timer)
         kind = _TIMER_KIND[timer]
@@ -611,11 +633,15 @@ class Connection:
         """Actions from a callback of the loop: carried out at once, without a task
         (a ping is a ``Send`` and a ``StartTimer``), unless one is a ``Close``, which
         waits for the frames queued before it."""
-        if any(isinstance(action, Close) for action in actions):
+        if _closes(actions):
             self._spawn(self._apply(actions))
         else:
-            for action in actions:
-                self._carry_out(action)
+            self._carry_out_all(actions)
+
+    def _carry_out_all(self, actions: list[Action]) -> None:
+        """Actions none of which is a ``Close``, in order."""
+        for action in actions:
+            self._carry_out(action)
 
     # -- hooks and operations -------------------------------------------------------------
 
@@ -775,6 +801,27 @@ class Connection:
             f"<Connection {self._state.name} protocol={self.protocol!r} "
             f"operations={len(self.operations)}>"
         )
+
+
+def _closes(actions: list[Action]) -> bool:
+    """Whether ``actions`` hold a ``Close``, the one action that waits (for the frames
+    queued before it). A loop rather than ``any()``: no generator per message."""
+    for action in actions:  # noqa: SIM110
+        if type(action) is Close:
+            return True
+    return False
+
+
+_CARRY_OUT: Final[dict[type[Any], Callable[[Connection, Any], None]]] = {
+    Send: Connection._send,
+    StartOperation: Connection._start_operation_action,
+    CancelOperation: Connection._cancel_operation,
+    Authenticate: Connection._answer_init,
+    StartTimer: Connection._start_timer_action,
+    CancelTimer: Connection._cancel_timer_action,
+}
+"""How :meth:`Connection._carry_out` carries out each kind of action (``Close`` waits,
+and is :meth:`Connection._apply`'s)."""
 
 
 async def _carry_on(coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> None:

@@ -30,6 +30,7 @@ from .incremental import RELEASE_RULES
 from .limits import NoIntrospection, OperationLimits
 from .observe import OperationRunner
 from .options import ServerOptions
+from .outbox import OverflowPolicy
 from .protocol import ProtocolSettings
 from .schema_libraries import strawberry_pipeline, uses_strawberry_pipeline
 from .sharing import SharedSubscriptions
@@ -47,6 +48,7 @@ class ServerRuntime:
         "graphql_schema",
         "observe",
         "options",
+        "overflow_policy",
         "runs_strawberry_pipeline",
         "settings",
         "sharing",
@@ -88,6 +90,8 @@ class ServerRuntime:
             ),
             hide_suggestions=hide_suggestions,
         )
+        self.overflow_policy = OverflowPolicy(options.overflow_policy)
+        """The ``overflow_policy`` option as the outboxes take it (a string is accepted)."""
         self.settings = ProtocolSettings(
             connection_init_wait_timeout=options.connection_init_wait_timeout,
             keep_alive=options.keep_alive,

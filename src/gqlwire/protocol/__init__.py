@@ -20,7 +20,7 @@ from .codes import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, CloseCode, limit_close_reas
 from .legacy_ws import LegacyWSMachine
 from .machine import ErrorStage, ProtocolMachine, ProtocolSettings, result_tail
 from .messages import InvalidMessage, MessageType, encode, parse_message, validate_message
-from .subprotocols import choose_subprotocol, parse_protocol_header
+from .subprotocols import choose_among, choose_subprotocol, parse_protocol_header
 from .transport_ws import TransportWSMachine
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "StartTimer",
     "Timer",
     "TransportWSMachine",
+    "choose_among",
     "choose_subprotocol",
     "encode",
     "limit_close_reason",

@@ -49,6 +49,7 @@ from .messages import (
 )
 
 _KEEP_ALIVE = encode({"type": LegacyMessageType.CONNECTION_KEEP_ALIVE})
+_CANCEL_INIT = CancelTimer(Timer.INIT)  # frozen: made once
 PROHIBITED_CONNECTION = "Prohibited connection!"
 INVALID_MESSAGE_TYPE = "Invalid message type!"
 TOO_MANY_INITIALISATION_REQUESTS = "Too many initialisation requests"
@@ -101,7 +102,7 @@ class LegacyWSMachine(ProtocolMachine):
             payload = message.get("payload")
             if isinstance(payload, dict):
                 self.connection_params = payload
-            return [CancelTimer(Timer.INIT), Authenticate(payload)]
+            return [_CANCEL_INIT, Authenticate(payload)]
         if kind == LegacyMessageType.START:
             return self._on_start(id, message.get("payload"))
         if kind == LegacyMessageType.STOP:

@@ -133,13 +133,13 @@ def _check_id(message: JSONObject, kind: str) -> None:
         raise InvalidMessage(f"\"{kind}\" message requires a non-empty 'id' property")
 
 
-def _check_optional(payload: JSONObject, key: str, expected: type, what: str) -> None:
-    value = payload.get(key)
-    if value is not None and not isinstance(value, expected):
-        raise InvalidMessage(
-            f"\"subscribe\" message payload expects the '{key}' property to be {what} "
-            f"or nullish or missing, but got {type_name(value)}"
-        )
+_SUBSCRIBE_OPTIONAL: Final = (
+    ("variables", dict, "a an object"),
+    ("operationName", str, "a string"),
+    ("extensions", dict, "a an object"),
+)
+"""The optional keys of a ``subscribe`` payload: the type each must have when present,
+and how the reference's message names it."""
 
 
 def _check_payload_object(message: JSONObject, kind: str) -> JSONObject:
@@ -162,12 +162,13 @@ def validate_message(value: Any) -> JSONObject:
     if not isinstance(value, dict):
         raise InvalidMessage(f"Message is expected to be an object, but got {type_name(value)}")
     kind = value.get("type")
-    if _is_falsy(kind):
-        raise InvalidMessage("Message is missing the 'type' property")
-    if not isinstance(kind, str):
-        raise InvalidMessage(
-            f"Message is expects the 'type' property to be a string, but got {type_name(kind)}"
-        )
+    if type(kind) is not str or not kind:  # a non-empty string goes straight on
+        if _is_falsy(kind):
+            raise InvalidMessage("Message is missing the 'type' property")
+        if not isinstance(kind, str):
+            raise InvalidMessage(
+                f"Message is expects the 'type' property to be a string, but got {type_name(kind)}"
+            )
 
     if kind in _PAYLOAD_OBJECT_OR_NULL:
         payload = value.get("payload")
@@ -184,9 +185,13 @@ def validate_message(value: Any) -> JSONObject:
                 f"\"{kind}\" message payload expects the 'query' property to be a string, "
                 f"but got {_type_of_key(payload, 'query')}"
             )
-        _check_optional(payload, "variables", dict, "a an object")
-        _check_optional(payload, "operationName", str, "a string")
-        _check_optional(payload, "extensions", dict, "a an object")
+        for key, expected, what in _SUBSCRIBE_OPTIONAL:
+            optional = payload.get(key)
+            if optional is not None and not isinstance(optional, expected):
+                raise InvalidMessage(
+                    f"\"subscribe\" message payload expects the '{key}' property to be "
+                    f"{what} or nullish or missing, but got {type_name(optional)}"
+                )
     elif kind == MessageType.NEXT:
         _check_id(value, kind)
         _check_payload_object(value, kind)

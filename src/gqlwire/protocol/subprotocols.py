@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from .codes import GRAPHQL_TRANSPORT_WS, GRAPHQL_WS
 
@@ -30,7 +30,12 @@ def choose_subprotocol(offered: str | Iterable[str]) -> str | None:
     server's preference, not the client's order, because a client that offers both
     (gql offers legacy first) can always speak the current protocol.
     """
-    names = set(parse_protocol_header(offered))
+    return choose_among(parse_protocol_header(offered))
+
+
+def choose_among(names: Collection[str]) -> str | None:
+    """:func:`choose_subprotocol` of names already split (see
+    :func:`parse_protocol_header`)."""
     if GRAPHQL_TRANSPORT_WS in names:
         return GRAPHQL_TRANSPORT_WS
     if GRAPHQL_WS in names:

@@ -36,6 +36,10 @@ from .messages import (
 
 _PING = encode({"type": MessageType.PING})
 _PONG = encode({"type": MessageType.PONG})
+# Actions are frozen, so the ones that never vary are made once.
+_ACK = Send(encode({"type": MessageType.CONNECTION_ACK}))
+_CANCEL_INIT = CancelTimer(Timer.INIT)
+_CANCEL_PONG = CancelTimer(Timer.PONG)
 _CARRIES_AN_ID = frozenset({MessageType.SUBSCRIBE, MessageType.COMPLETE})
 """The client's messages with an operation id (``next`` and ``error`` have one too, but
 only a server may send them)."""
@@ -82,7 +86,7 @@ class TransportWSMachine(ProtocolMachine):
         if kind == MessageType.PONG:
             if self._awaiting_pong:
                 self._awaiting_pong = False
-                return [CancelTimer(Timer.PONG)]
+                return [_CANCEL_PONG]
             return []
         if kind == MessageType.SUBSCRIBE:
             return self._on_subscribe(message["id"], message["payload"])
@@ -105,7 +109,7 @@ class TransportWSMachine(ProtocolMachine):
         self.init_received = True
         if isinstance(payload, dict):
             self.connection_params = payload
-        return [CancelTimer(Timer.INIT), Authenticate(payload)]
+        return [_CANCEL_INIT, Authenticate(payload)]
 
     def _on_subscribe(self, id: str, payload: JSONObject) -> list[Action]:
         if not self.acknowledged:
@@ -129,7 +133,7 @@ class TransportWSMachine(ProtocolMachine):
         self.acknowledged = True
         if isinstance(result, dict):
             return [Send(encode({"type": MessageType.CONNECTION_ACK, "payload": result}))]
-        return [Send(encode({"type": MessageType.CONNECTION_ACK}))]
+        return [_ACK]
 
     def connect_failed(self, reason: str) -> list[Action]:
         if self.closed:
