@@ -131,6 +131,19 @@ def test_headers_are_case_insensitive_and_join_repeated_values() -> None:
         headers["missing"]
 
 
+def test_a_connection_context_reads_the_servers_own_headers_on_first_use() -> None:
+    from gqlwire.context import ConnectionContext
+
+    raw = [(b"Cookie", b"a=1"), (b"X-Token", b"t")]
+    context = ConnectionContext(None, {}, raw)  # type: ignore[arg-type]  # no connection read
+    headers = context.headers
+    assert isinstance(headers, Headers) and headers["x-token"] == "t"
+    assert context.headers is headers  # wrapped once
+    assert context.cookies == {"a": "1"}
+    given = Headers([("x-a", "1")])
+    assert ConnectionContext(None, {}, given).headers is given  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("header", "cookies"),
     [

@@ -15,7 +15,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from graphql import ExecutionResult, GraphQLSchema, build_schema, get_introspection_query, parse
+from graphql import (
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    build_schema,
+    get_introspection_query,
+    parse,
+)
 
 import gqlwire.execution
 from gqlwire.execution import (
@@ -233,6 +240,20 @@ def test_a_document_is_analysed_once_per_schema(monkeypatch: pytest.MonkeyPatch)
     )
     cache.validate(other, nested(19))
     assert len(calls) == 2  # the key includes the schema
+
+
+def test_one_lookup_serves_parsing_and_validation() -> None:
+    cache = DocumentCache(limits=OperationLimits())
+    entry = cache.lookup("{ person { name } }")
+    assert cache.misses == 1 and cache.hits == 0
+    assert cache.errors_of(SCHEMA, entry) == []
+    assert cache.errors_of(SCHEMA, entry) is cache.errors_of(SCHEMA, entry)  # kept per schema
+    # The same entry as validate() finds, still looked up once more only.
+    document, errors = cache.validate(SCHEMA, "{ person { name } }")
+    assert document is entry.document() and errors == [] and cache.hits == 1
+    broken = cache.lookup("{ person {")
+    with pytest.raises(GraphQLError, match="Syntax Error"):
+        broken.document()
 
 
 def test_the_limits_are_checked_before_validation() -> None:

@@ -30,7 +30,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from .adapters.base import Transport
-from .context import ConnectionContext, Headers
+from .context import ConnectionContext, Headers, RawHeaders
 from .errors import ServerError
 from .hooks import call_hook
 from .operation import Operation
@@ -254,9 +254,10 @@ class Connection:
         transport: Transport,
         extra: dict[str, Any],
         registry: ConnectionRegistry | None = None,
-        headers: Headers | None = None,
+        headers: Headers | RawHeaders | None = None,
     ) -> None:
-        """``headers``: the handshake's, for hooks (``ctx.headers``, ``ctx.cookies``)."""
+        """``headers``: the handshake's, for hooks (``ctx.headers``, ``ctx.cookies``), as
+        a :class:`~gqlwire.context.Headers` or as the server gives them."""
         self.runtime = runtime
         options = runtime.options
         self.transport = transport
@@ -380,11 +381,12 @@ class Connection:
     async def _open(self, offered_subprotocols: Iterable[str]) -> bool:
         """Accept, then ``True`` once the negotiated protocol started; ``False`` when the
         connection was closed at once (too many connections, no common subprotocol)."""
-        enabled = self.options.protocols
+        options = self.runtime.options
+        enabled = options.protocols
         # The adapters give the offered names already split (parse_protocol_header).
         self.protocol = choose_among([p for p in offered_subprotocols if p in enabled])
         registry = self.registry
-        limit = self.options.max_connections
+        limit = options.max_connections
         over_limit = (
             registry is not None and limit is not None and len(registry.connections) >= limit
         )
@@ -502,7 +504,7 @@ class Connection:
             channel.cancel()
 
     def _answer_init(self, _action: Authenticate) -> None:
-        if self.options.on_connect is None:
+        if self.runtime.options.on_connect is None:
             # Nothing to wait for, so no task: the answer is carried out from the
             # loop's next turn, where the task's first step would have run (a
             # subscribe read before it is still answered as before the ack).
@@ -601,19 +603,20 @@ class Connection:
             if not tasks:
                 self._tasks = None
 
-    def _start_timer_action(self, action: StartTimer) -> None:
-        self._start_timer(action.timer, action.delay)
+    def _start_timer(self, action: StartTimer) -> None:
+        """(Re)start a timer: the one of its kind already running is cancelled."""
+        kind = _TIMER_KIND[action.timer]
+        name = _TIMER_SLOT[kind]
+        running: TimerSlot | None = getattr(self, name)
+        if running is not None:
+            running.cancel(self, kind)
+        setattr(self, name, start_timer(self, kind, action.delay))
 
     def _cancel_timer_action(self, action: CancelTimer) -> None:
         self._cancel_timer(action.timer)
 
     def _start_operation_action(self, action: StartOperation) -> None:
         self._start_operation(action.id, action.payload)
-
-    def _start_timer(self, timer: Timer, delay: float) -> None:
-        self._cancel_timer(timer)
-        kind = _TIMER_KIND[timer]
-        setattr(self, _TIMER_SLOT[kind], start_timer(self, kind, delay))
 
     def _cancel_timer(self, timer: Timer) -> None:
         kind = _TIMER_KIND[timer]
@@ -664,7 +667,7 @@ class Connection:
 
     def _start_operation(self, id: OperationId, payload: dict[str, Any]) -> None:
         registry = self.registry
-        limit = self.options.max_operations
+        limit = self.runtime.options.max_operations
         channel = _OperationChannel(self, id)
         self.operations[id] = channel
         if registry is not None:
@@ -817,7 +820,7 @@ _CARRY_OUT: Final[dict[type[Any], Callable[[Connection, Any], None]]] = {
     StartOperation: Connection._start_operation_action,
     CancelOperation: Connection._cancel_operation,
     Authenticate: Connection._answer_init,
-    StartTimer: Connection._start_timer_action,
+    StartTimer: Connection._start_timer,
     CancelTimer: Connection._cancel_timer_action,
 }
 """How :meth:`Connection._carry_out` carries out each kind of action (``Close`` waits,

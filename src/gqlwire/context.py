@@ -115,7 +115,9 @@ class Context:
     transport: ClassVar[TransportName]
     """``"websocket"``, ``"http"``, ``"sse"`` or ``"multipart"``."""
 
-    def __init__(self, extra: dict[str, Any], headers: Headers) -> None:
+    def __init__(self, extra: dict[str, Any], headers: Headers | RawHeaders) -> None:
+        """``headers``: a :class:`Headers`, or the server's own pairs, wrapped on first
+        use (idle connections are many, and most hooks never read them)."""
         self.extra = extra
         """Transport details: ``{"scope": ...}`` on ASGI, ``{"request": ...}`` on aiohttp."""
         # Made on first use: most connections' hooks never touch it, and idle
@@ -139,14 +141,17 @@ class Context:
     @property
     def headers(self) -> Headers:
         """The HTTP request's, or the WebSocket handshake's, headers (case-insensitive)."""
-        return self._headers
+        headers = self._headers
+        if not isinstance(headers, Headers):
+            headers = self._headers = Headers(headers)
+        return headers
 
     @property
     def cookies(self) -> dict[str, str]:
         """The cookies of the ``Cookie`` header (see :func:`parse_cookies`)."""
         cookies = self._cookies
         if cookies is None:
-            cookies = self._cookies = parse_cookies(self._headers.get("cookie"))
+            cookies = self._cookies = parse_cookies(self.headers.get("cookie"))
         return cookies
 
     @property
@@ -203,7 +208,7 @@ class ConnectionContext(Context):
         self,
         connection: WebSocketConnection,
         extra: dict[str, Any],
-        headers: Headers | None = None,
+        headers: Headers | RawHeaders | None = None,
     ) -> None:
         super().__init__(extra, headers if headers is not None else _NO_HEADERS)
         self._connection = connection

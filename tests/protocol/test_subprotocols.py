@@ -9,6 +9,7 @@ import pytest
 from gqlwire.protocol import (
     GRAPHQL_TRANSPORT_WS,
     GRAPHQL_WS,
+    choose_among,
     choose_subprotocol,
     parse_protocol_header,
 )
@@ -87,6 +88,9 @@ def test_choosing_a_subprotocol(offered: str | Iterable[str], chosen: str | None
         ),
         ([" , a,,b , "], ["a", "b"]),
         (["Graphql-WS"], ["Graphql-WS"]),
+        # One name per value (the usual header) is split like any other.
+        (["  graphql-transport-ws  ", "   "], ["graphql-transport-ws"]),
+        (["graphql-ws", "graphql-ws"], ["graphql-ws", "graphql-ws"]),
     ],
     ids=repr,
 )
@@ -96,3 +100,11 @@ def test_parsing_protocol_header_values(values: str | list[str], names: list[str
 
 def test_the_protocol_names() -> None:
     assert (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS) == ("graphql-transport-ws", "graphql-ws")
+
+
+@pytest.mark.parametrize(("offered", "chosen"), REFERENCE_TABLE, ids=repr)
+def test_choosing_among_split_names_agrees_with_the_header(
+    offered: str | Iterable[str], chosen: str | None
+) -> None:
+    # What the connection does with the names an adapter already split.
+    assert choose_among(parse_protocol_header(offered)) == chosen

@@ -226,7 +226,7 @@ class AiohttpHandler:
             transport,
             {"request": request},
             self.registry,
-            Headers(request.headers),
+            request.headers,  # made a Headers if a hook reads them
         )
         # The offered subprotocols are not kept in this frame, which lasts as long as the
         # connection.

@@ -278,8 +278,9 @@ class ASGIApp:
         if not self.options.websocket or not self.options.origin_allowed(header(scope, b"origin")):
             await transport.refuse()
             return
+        # The raw pairs: made a Headers if a hook reads them.
         connection = Connection(
-            self.runtime, transport, {"scope": scope}, self.registry, request_headers(scope)
+            self.runtime, transport, {"scope": scope}, self.registry, scope.get("headers") or ()
         )
         # The offered subprotocols are not kept in this frame, which lasts as long as the
         # connection.

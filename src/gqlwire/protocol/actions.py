@@ -7,6 +7,7 @@ returns nothing more, whatever it is fed.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -71,6 +72,13 @@ class StartTimer:
 
     timer: Timer
     delay: float
+
+
+@functools.lru_cache(maxsize=64)
+def start_timer(timer: Timer, delay: float) -> StartTimer:
+    """``StartTimer(timer, delay)``, made once per pair: a connection's delays are its
+    server's few settings, and an action is frozen, so one serves every connection."""
+    return StartTimer(timer, delay)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,8 @@ from .actions import (
     OperationId,
     Send,
     StartOperation,
-    StartTimer,
     Timer,
+    start_timer,
 )
 from .codes import GRAPHQL_WS, CloseCode
 from .machine import SUBSCRIPTION_LIMIT_MESSAGE, ErrorStage, ProtocolMachine
@@ -164,7 +164,7 @@ class LegacyWSMachine(ProtocolMachine):
             ack["payload"] = result
         actions: list[Action] = [Send(encode(ack))]
         if self.settings.keep_alive is not None:
-            actions += [Send(_KEEP_ALIVE), StartTimer(Timer.KEEP_ALIVE, self.settings.keep_alive)]
+            actions += [Send(_KEEP_ALIVE), start_timer(Timer.KEEP_ALIVE, self.settings.keep_alive)]
         queued, self._queued = self._queued, {}
         for id, payload in queued.items():
             self._active[id] = None
@@ -225,7 +225,7 @@ class LegacyWSMachine(ProtocolMachine):
         # off) must not put a `ka` ahead of the `connection_ack`.
         if interval is None or not self.acknowledged:
             return []
-        return [Send(_KEEP_ALIVE), StartTimer(Timer.KEEP_ALIVE, interval)]
+        return [Send(_KEEP_ALIVE), start_timer(Timer.KEEP_ALIVE, interval)]
 
     @staticmethod
     def _error_text(id: OperationId | None, error: JSONObject) -> str:

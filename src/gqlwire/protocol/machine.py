@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .actions import Action, Close, OperationId, Send, StartTimer, Timer
+from .actions import Action, Close, OperationId, Send, Timer, start_timer
 from .codes import REASONS, CloseCode, limit_close_reason
 from .messages import JSONObject, encode, encode_value
 
@@ -132,7 +132,7 @@ class ProtocolMachine(ABC):
         timeout = self.settings.connection_init_wait_timeout
         if self.closed or timeout is None:
             return []
-        return [StartTimer(Timer.INIT, timeout)]
+        return [start_timer(Timer.INIT, timeout)]
 
     @abstractmethod
     def receive(self, data: str | bytes, now: float | None = None) -> list[Action]:
@@ -227,9 +227,16 @@ class ProtocolMachine(ABC):
     def _screen(self, data: str | bytes, now: float | None) -> list[Action] | None:
         """The checks every frame passes before it is parsed, cheapest first: the rate,
         then the size. The close to return, or ``None`` to go on."""
-        if now is not None and self._over_rate(now):
+        settings = self.settings
+        if (
+            now is not None
+            and settings.max_messages_per_second is not None
+            and self._over_rate(now)
+        ):
             return self._close(CloseCode.POLICY_VIOLATION)
-        if self._too_big(data):
+        # Most frames are decided by their length alone, here (see _too_big).
+        limit = settings.max_message_size
+        if limit is not None and len(data) * 4 > limit and self._too_big(data):
             return self._close(CloseCode.MESSAGE_TOO_BIG)
         return None
 

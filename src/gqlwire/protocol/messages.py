@@ -234,7 +234,11 @@ def ping_payload_too_big(frame: str | bytes, payload: Any) -> bool:
 
 def parse_message(data: str | bytes) -> JSONObject:
     """Decode and validate one ``graphql-transport-ws`` frame."""
-    return validate_message(decode(data))
+    try:  # decode()'s, in this frame: every frame passes here
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise InvalidMessage(f"Message is not valid JSON: {error}") from None
+    return validate_message(value)
 
 
 def encode_value(value: Any) -> str:

@@ -18,6 +18,11 @@ def parse_protocol_header(values: str | Iterable[str]) -> list[str]:
         values = [values]
     offered: list[str] = []
     for value in values:
+        if "," not in value:  # the usual header: one name
+            name = value.strip()
+            if name:
+                offered.append(name)
+            continue
         offered.extend(item.strip() for item in value.split(",") if item.strip())
     return offered
 

@@ -19,8 +19,8 @@ from .actions import (
     OperationId,
     Send,
     StartOperation,
-    StartTimer,
     Timer,
+    start_timer,
 )
 from .codes import GRAPHQL_TRANSPORT_WS, CloseCode
 from .machine import SUBSCRIPTION_LIMIT_MESSAGE, ErrorStage, ProtocolMachine
@@ -55,7 +55,7 @@ class TransportWSMachine(ProtocolMachine):
     def opened(self) -> list[Action]:
         actions = super().opened()
         if not self.closed and self.settings.keep_alive is not None:
-            actions.append(StartTimer(Timer.KEEP_ALIVE, self.settings.keep_alive))
+            actions.append(start_timer(Timer.KEEP_ALIVE, self.settings.keep_alive))
         return actions
 
     def receive(self, data: str | bytes, now: float | None = None) -> list[Action]:
@@ -169,11 +169,11 @@ class TransportWSMachine(ProtocolMachine):
         interval = self.settings.keep_alive
         if interval is None:
             return []  # never armed: a stray expiry is not a reason to ping
-        actions: list[Action] = [Send(_PING), StartTimer(Timer.KEEP_ALIVE, interval)]
+        actions: list[Action] = [Send(_PING), start_timer(Timer.KEEP_ALIVE, interval)]
         if not self._awaiting_pong:
             self._awaiting_pong = True
             timeout = self.settings.pong_timeout
-            actions.append(StartTimer(Timer.PONG, interval if timeout is None else timeout))
+            actions.append(start_timer(Timer.PONG, interval if timeout is None else timeout))
         return actions
 
     @staticmethod
