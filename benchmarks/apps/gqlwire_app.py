@@ -44,11 +44,15 @@ def _schema() -> GraphQLSchema:
 # GQLWIRE_BENCH_MAX_CONNECTIONS: the many-connections benchmark raises max_connections
 # (10,000 by default) to its size, as a deployment holding that many would.
 _MAX_CONNECTIONS = os.environ.get("GQLWIRE_BENCH_MAX_CONNECTIONS")
+# GQLWIRE_BENCH_KEEP_ALIVE=off: no keep-alive pings, for the instruction count of connect +
+# subscribe, whose rounds under callgrind last long enough for them to fire.
+_KEEP_ALIVE_OFF = os.environ.get("GQLWIRE_BENCH_KEEP_ALIVE") == "off"
 
 server = GraphQLServer(
     _schema(),
     share_key=lambda _ctx: "all",
     max_connections=int(_MAX_CONNECTIONS) if _MAX_CONNECTIONS else DEFAULT_MAX_CONNECTIONS,
+    **({"keep_alive": None} if _KEEP_ALIVE_OFF else {}),
 )
 
 
