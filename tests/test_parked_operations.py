@@ -168,6 +168,45 @@ async def test_a_failing_source_ends_every_parked_member_with_an_error() -> None
     await client.leave()
 
 
+async def test_a_parked_member_keeps_its_request_only_for_the_hooks_given_it() -> None:
+    """A parked member lets go of its request (query text and variables) unless an
+    ``on_complete`` or ``on_error`` hook will be given it; those hooks still see the
+    request the client sent."""
+    source = Source()
+    request = {"query": QUERY, "variables": {"room": "a"}}
+    bare = GraphQLServer(schema_for(source), share_key=lambda _ctx: "all")
+    client = Client(bare)
+    await client.ack()
+    client.send({"id": "1", "type": "subscribe", "payload": request})
+    await settle()
+    parked = client.connection.operations["1"]._parked
+    assert parked is not None and parked.payload == {}
+    await client.leave()
+
+    seen: list[tuple[str, Any]] = []
+    hooked = GraphQLServer(
+        schema_for(source),
+        share_key=lambda _ctx: "all",
+        on_complete=lambda _ctx, _id, payload: seen.append(("complete", payload)),
+        on_error=lambda _ctx, _id, payload, _errors: seen.append(("error", payload)),
+    )
+    first, second = Client(hooked), Client(hooked)
+    for each in (first, second):
+        await each.ack()
+        each.send({"id": "1", "type": "subscribe", "payload": request})
+    await settle()
+    first.send({"id": "1", "type": "complete"})
+    await settle()
+    assert seen == [("complete", request)]
+    source.queue.put_nowait(RuntimeError("the feed broke"))
+    assert (await second.next_message())["type"] == "error"
+    await settle()
+    assert seen[:2] == [("complete", request), ("error", request)]
+    assert all(payload == request for _hook, payload in seen)
+    for each in (first, second):
+        await each.leave()
+
+
 async def test_completed_by_the_client_it_leaves_in_the_context_it_subscribed_in() -> None:
     source = Source()
     seen: list[tuple[str, str | None, str]] = []

@@ -338,11 +338,12 @@ class Connection:
                     # Not kept while waiting for the next message: idle connections are many.
                     del data
                     if actions:
-                        # Most messages need no waiting: carried out without a coroutine.
-                        if _closes(actions):
-                            await self._apply(actions)
-                        else:
-                            self._carry_out_all(actions)
+                        # Most messages need no waiting: carried out without a coroutine,
+                        # up to a Close, which waits.
+                        rest = self._carry_out_until_close(actions)
+                        if rest is not None:
+                            await self._apply(rest)
+                            del rest
                     del actions
                     if self._started:
                         # Let the operations just started run up to their first result
@@ -402,11 +403,9 @@ class Connection:
             await self._close_transport(NO_COMMON_SUBPROTOCOL)
             return False
         self.machine = machine_for(self.protocol, self.runtime.settings)
-        opening = self.machine.opened()
-        if _closes(opening):
-            await self._apply(opening)
-        else:
-            self._carry_out_all(opening)
+        rest = self._carry_out_until_close(self.machine.opened())
+        if rest is not None:
+            await self._apply(rest)
         return True
 
     # -- the lifecycle's one place of change -------------------------------------------
@@ -636,15 +635,22 @@ class Connection:
         """Actions from a callback of the loop: carried out at once, without a task
         (a ping is a ``Send`` and a ``StartTimer``), unless one is a ``Close``, which
         waits for the frames queued before it."""
-        if _closes(actions):
-            self._spawn(self._apply(actions))
-        else:
-            self._carry_out_all(actions)
+        rest = self._carry_out_until_close(actions)
+        if rest is not None:
+            self._spawn(self._apply(rest))
 
-    def _carry_out_all(self, actions: list[Action]) -> None:
-        """Actions none of which is a ``Close``, in order."""
+    def _carry_out_until_close(self, actions: list[Action]) -> list[Action] | None:
+        """Carry out ``actions`` in order up to the first ``Close``, and return it with
+        the actions after it (for :meth:`_apply`, which waits); ``None`` when there was
+        none. One loop and one look-up per action: a connection's start carries out
+        half a dozen."""
+        carry_out = _CARRY_OUT
         for action in actions:
-            self._carry_out(action)
+            kind = type(action)
+            if kind is Close:
+                return actions[actions.index(action) :]
+            carry_out[kind](self, action)
+        return None
 
     # -- hooks and operations -------------------------------------------------------------
 
@@ -804,15 +810,6 @@ class Connection:
             f"<Connection {self._state.name} protocol={self.protocol!r} "
             f"operations={len(self.operations)}>"
         )
-
-
-def _closes(actions: list[Action]) -> bool:
-    """Whether ``actions`` hold a ``Close``, the one action that waits (for the frames
-    queued before it). A loop rather than ``any()``: no generator per message."""
-    for action in actions:  # noqa: SIM110
-        if type(action) is Close:
-            return True
-    return False
 
 
 _CARRY_OUT: Final[dict[type[Any], Callable[[Connection, Any], None]]] = {

@@ -99,6 +99,11 @@ Admission = Callable[[OperationType], None]
 what a transport does not run."""
 
 
+_RELEASED_PAYLOAD: JSONObject = {}
+"""What a parked operation keeps of its request when no hook will be given it (never
+changed: nothing writes to a payload)."""
+
+
 class Operation:
     """One running operation; :meth:`run` is the body of its task."""
 
@@ -245,7 +250,7 @@ class Operation:
         # Hooks are called in this frame, not through call_hook's: most are absent or
         # plain functions, and a coroutine per call is what an operation's start costs.
         returned = None if hook is None else hook(self.context, self.id, self.payload)
-        if is_awaitable(returned):
+        if returned is not None and is_awaitable(returned):
             returned = await returned
         if returned is not None:
             if isinstance(returned, list | tuple):
@@ -399,12 +404,17 @@ class Operation:
         sharing = self.runtime.sharing
         after = requested_cursor(self.payload)
         if after is None:
-            group, done = sharing.enter(key, self.member, self._source_of_group())
+            group, done = sharing.enter(key, self.member, self._source_of_group)
             if self.parking is not None:
                 self._parked_group, self._parked_done = group, done
                 # Nothing reads them any more (the group keeps its starter's): idle
                 # members are many, and each held a context value too.
                 self.args = None
+                options = self.options
+                if options.on_error is None and options.on_complete is None:
+                    # Nor the request (its query text and variables), which only those
+                    # hooks are given from here on.
+                    self.payload = _RELEASED_PAYLOAD
                 self.parking.park(done, self)
                 return
             try:
@@ -453,7 +463,7 @@ class Operation:
         ended on its own (its source ended first, or the group never caught up)."""
         assert self.member is not None and self.args is not None
         sharing = self.runtime.sharing
-        async with sharing.holding(key, self._source_of_group()) as group:
+        async with sharing.holding(key, self._source_of_group) as group:
             if group.resumable is False:
                 # The group's source (the same subscription) has no history: the cursor
                 # means nothing to it, and the member joins as one without a cursor.

@@ -175,16 +175,17 @@ class SharedSubscriptions:
         self,
         key: GroupKey,
         member: Member,
-        start: Callable[[], Awaitable[Any]],
+        make_start: Callable[[], Callable[[], Awaitable[Any]]],
     ) -> tuple[Group, asyncio.Future[GroupEnd]]:
         """Join (or start) the group for ``key`` now: the group, and the future of how
-        it ends for ``member``.
+        it ends for ``member``. ``make_start`` gives how to start the group's source,
+        and is called only when the group is new (most members join a running one).
 
         The caller awaits the future in its own frame (each of the many waiting members
         keeps no frame of ours) and must :meth:`leave` the group once the future is
         done or it stops waiting, whatever the reason (a cancellation): the last member
         to leave stops the source (its cleanup runs)."""
-        group = self._group(key, start)
+        group = self._group(key, make_start)
         done: asyncio.Future[GroupEnd] = asyncio.get_running_loop().create_future()
         group.members[member] = done
         return group, done
@@ -241,12 +242,12 @@ class SharedSubscriptions:
 
     @contextlib.asynccontextmanager
     async def holding(
-        self, key: GroupKey, start: Callable[[], Awaitable[Any]]
+        self, key: GroupKey, make_start: Callable[[], Callable[[], Awaitable[Any]]]
     ) -> AsyncIterator[Group]:
-        """Keep the group for ``key`` running (starting it if needed) while a resuming
-        operation catches up on its own, so that it has a group to join once it is
-        level with it."""
-        group = self._group(key, start)
+        """Keep the group for ``key`` running (starting it if needed, see :meth:`enter`)
+        while a resuming operation catches up on its own, so that it has a group to join
+        once it is level with it."""
+        group = self._group(key, make_start)
         group.holders += 1
         try:
             yield group
@@ -254,11 +255,13 @@ class SharedSubscriptions:
             group.holders -= 1
             await self._release(group)
 
-    def _group(self, key: GroupKey, start: Callable[[], Awaitable[Any]]) -> Group:
+    def _group(
+        self, key: GroupKey, make_start: Callable[[], Callable[[], Awaitable[Any]]]
+    ) -> Group:
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = Group(key)
-            group.task = asyncio.get_running_loop().create_task(self._pump(group, start))
+            group.task = asyncio.get_running_loop().create_task(self._pump(group, make_start()))
         return group
 
     async def _release(self, group: Group) -> None:

@@ -226,37 +226,29 @@ class ProtocolMachine(ABC):
 
     def _screen(self, data: str | bytes, now: float | None) -> list[Action] | None:
         """The checks every frame passes before it is parsed, cheapest first: the rate,
-        then the size. The close to return, or ``None`` to go on."""
+        then the size. The close to return, or ``None`` to go on.
+
+        The rate is a token bucket of ``message_burst`` tokens, refilled at
+        ``max_messages_per_second`` by arrival times; each frame takes one. It is
+        inlined here, since every frame passes."""
         settings = self.settings
-        if (
-            now is not None
-            and settings.max_messages_per_second is not None
-            and self._over_rate(now)
-        ):
-            return self._close(CloseCode.POLICY_VIOLATION)
+        rate = settings.max_messages_per_second
+        if rate is not None and now is not None:
+            last = self._last_arrival
+            tokens = self._tokens
+            if last is None or now > last:
+                if last is not None:
+                    tokens = min(float(settings.message_burst), tokens + (now - last) * rate)
+                self._last_arrival = now
+            if tokens < 1.0:
+                self._tokens = tokens
+                return self._close(CloseCode.POLICY_VIOLATION)
+            self._tokens = tokens - 1.0
         # Most frames are decided by their length alone, here (see _too_big).
         limit = settings.max_message_size
         if limit is not None and len(data) * 4 > limit and self._too_big(data):
             return self._close(CloseCode.MESSAGE_TOO_BIG)
         return None
-
-    def _over_rate(self, now: float) -> bool:
-        """Take one token for a message arriving at ``now``; ``True`` if none is left."""
-        rate = self.settings.max_messages_per_second
-        if rate is None:
-            return False
-        burst = self.settings.message_burst
-        last = self._last_arrival
-        tokens = self._tokens
-        if last is not None and now > last:
-            tokens = min(float(burst), tokens + (now - last) * rate)
-        if last is None or now > last:
-            self._last_arrival = now
-        if tokens < 1.0:
-            self._tokens = tokens
-            return True
-        self._tokens = tokens - 1.0
-        return False
 
     def _too_big(self, data: str | bytes) -> bool:
         limit = self.settings.max_message_size

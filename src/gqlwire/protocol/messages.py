@@ -142,6 +142,16 @@ _SUBSCRIBE_OPTIONAL: Final = (
 and how the reference's message names it."""
 
 
+def _check_subscribe_optional(payload: JSONObject) -> None:
+    for key, expected, what in _SUBSCRIBE_OPTIONAL:
+        optional = payload.get(key)
+        if optional is not None and not isinstance(optional, expected):
+            raise InvalidMessage(
+                f"\"subscribe\" message payload expects the '{key}' property to be "
+                f"{what} or nullish or missing, but got {type_name(optional)}"
+            )
+
+
 def _check_payload_object(message: JSONObject, kind: str) -> JSONObject:
     payload = message.get("payload")
     if not isinstance(payload, dict):
@@ -178,20 +188,22 @@ def validate_message(value: Any) -> JSONObject:
                 f'nullish or missing, but got "{payload}"'
             )
     elif kind == MessageType.SUBSCRIBE:
-        _check_id(value, kind)
-        payload = _check_payload_object(value, kind)
+        # The common shapes (a non-empty str id, a dict payload, a str query, a dict of
+        # variables) pass by their exact types, without a call: every subscribe
+        # passes here. Anything else takes the checks that name what is wrong.
+        id = value.get("id")
+        if type(id) is not str or not id:
+            _check_id(value, kind)
+        payload = value.get("payload")
+        if type(payload) is not dict:
+            payload = _check_payload_object(value, kind)
         if not isinstance(payload.get("query"), str):
             raise InvalidMessage(
                 f"\"{kind}\" message payload expects the 'query' property to be a string, "
                 f"but got {_type_of_key(payload, 'query')}"
             )
-        for key, expected, what in _SUBSCRIBE_OPTIONAL:
-            optional = payload.get(key)
-            if optional is not None and not isinstance(optional, expected):
-                raise InvalidMessage(
-                    f"\"subscribe\" message payload expects the '{key}' property to be "
-                    f"{what} or nullish or missing, but got {type_name(optional)}"
-                )
+        if len(payload) > 1 and (type(payload.get("variables")) is not dict or len(payload) > 2):
+            _check_subscribe_optional(payload)
     elif kind == MessageType.NEXT:
         _check_id(value, kind)
         _check_payload_object(value, kind)
