@@ -49,7 +49,12 @@ def test_identical_subscriptions_compile_once_and_keep_their_own_context() -> No
         compiler(executor_for(schema, f"client {n}", "Ada"), {"name": "Ada"}) for n in range(1000)
     ]
     assert len(compiler) == 1
-    assert compiler.stats() == {"subscriptions_compiled": 1000, "subscriptions_interpreted": 0}
+    assert compiler.stats() == {
+        "subscriptions_compiled": 1000,
+        "subscriptions_interpreted": 0,
+        "queries_compiled": 0,
+        "queries_interpreted": 0,
+    }
     first, last = plans[0], plans[-1]
     assert isinstance(first, CompiledSubscription) and isinstance(last, CompiledSubscription)
     assert first.execute("hello").data == {"greeting": "hello Ada from client 0"}  # type: ignore[union-attr]
@@ -75,7 +80,12 @@ def test_refusals_are_counted_and_logged(caplog: pytest.LogCaptureFixture) -> No
     )
     with caplog.at_level(logging.DEBUG, logger="gqlwire"):
         assert compiler.event_executor(executor, {"name": "Ada"}) is None
-    assert compiler.stats() == {"subscriptions_compiled": 0, "subscriptions_interpreted": 1}
+    assert compiler.stats() == {
+        "subscriptions_compiled": 0,
+        "subscriptions_interpreted": 1,
+        "queries_compiled": 0,
+        "queries_interpreted": 0,
+    }
     assert "subscription not compiled: middleware" in caplog.text
     off = SubscriptionCompiler(enabled=False)
     assert off.event_executor(executor_for(make_schema(), None, "Ada"), {"name": "Ada"}) is None

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 from time import monotonic
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from graphql import (
     DocumentNode,
@@ -22,6 +22,7 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
+    OperationType,
     get_operation_ast,
     specified_rules,
     validate,
@@ -394,17 +395,34 @@ DEFAULT_EXECUTION_TIME_SLICE: Final = 0.02
 """Seconds an operation may hold the event loop before letting it run."""
 
 
+QueryCompiler = Callable[[dict[str, Any]], "CompiledQuery | None"]
+"""``(graphql-core's execute keyword arguments) -> compiled plan or None``: a query
+compiled in place of graphql-core's executor (``None``: graphql-core runs it)."""
+
+
+class CompiledQuery(Protocol):
+    """A compiled query's plan, bound to the executor built for it."""
+
+    def execute(self, root_value: Any) -> ExecutionResult | Awaitable[ExecutionResult]: ...
+
+
 def budgeted_execute(
     max_time: float | None = DEFAULT_MAX_EXECUTION_TIME,
     time_slice: float | None = DEFAULT_EXECUTION_TIME_SLICE,
     *,
     hide_suggestions: bool = False,
+    compile_query: QueryCompiler | None = None,
 ) -> Callable[[ExecutionArgs], Awaitable[OperationResult]]:
     """graphql-core ``execute`` within a time budget: the operation lets the event loop
     run every ``time_slice`` seconds, and its result is one error once it has run for
     ``max_time`` seconds (its asynchronous resolvers are cancelled then). ``None``
-    turns either off; with both off this is :func:`default_execute`."""
-    if max_time is None and time_slice is None and not hide_suggestions:
+    turns either off; with both off (and nothing to compile) this is
+    :func:`default_execute`.
+
+    ``compile_query``: a query it gives a plan for runs compiled (see
+    :mod:`gqlwire.compiled`), under the same budget; the rest, mutations included, on
+    graphql-core's executor."""
+    if max_time is None and time_slice is None and not hide_suggestions and not compile_query:
         return default_execute
     if hide_suggestions and _EXECUTE_HIDES:
         extra: dict[str, Any] = {"hide_suggestions": True}
@@ -414,13 +432,17 @@ def budgeted_execute(
     async def execute(args: ExecutionArgs) -> OperationResult:
         run, kwargs = _prepared(args)
         kwargs.update(extra)
+        plan = _compiled_query(compile_query, args, kwargs)
         budget = None
         if max_time is not None or time_slice is not None:
-            kwargs[EXECUTOR_CLASS_KEYWORD] = budgeted_executor_class(kwargs[EXECUTOR_CLASS_KEYWORD])
+            if plan is None:
+                kwargs[EXECUTOR_CLASS_KEYWORD] = budgeted_executor_class(
+                    kwargs[EXECUTOR_CLASS_KEYWORD]
+                )
             budget = ExecutionBudget(max_time, time_slice)
         token = current_budget.set(budget)
         try:
-            result = run(**kwargs)
+            result = run(**kwargs) if plan is None else plan.execute(kwargs.get("root_value"))
             if inspect.isawaitable(result):
                 if budget is None or budget.deadline is None:
                     result = await result
@@ -449,6 +471,18 @@ def budgeted_execute(
         return result
 
     return execute
+
+
+def _compiled_query(
+    compile_query: QueryCompiler | None, args: ExecutionArgs, kwargs: dict[str, Any]
+) -> CompiledQuery | None:
+    """The compiled plan of a query operation, if ``compile_query`` gives one."""
+    if compile_query is None:
+        return None
+    operation = operation_of(args)
+    if operation is None or operation.operation is not OperationType.QUERY:
+        return None  # a mutation, or a document graphql-core will refuse itself
+    return compile_query(kwargs)
 
 
 _CANCEL_GRACE: Final = 1.0

@@ -94,6 +94,7 @@ _KINDS: tuple[tuple[tuple[str, ...], tuple[type, ...], bool, str], ...] = (
             "debug",
             "mask_errors",
             "compile_subscriptions",
+            "compile_queries",
             "introspection",
             "graphiql",
             "websocket",
@@ -184,6 +185,7 @@ class ServerOptions:
     sse_max_streams: int | None = DEFAULT_SSE_MAX_STREAMS
     strawberry_pipeline: bool | None = None
     compile_subscriptions: bool = True
+    compile_queries: bool = True
     websocket: bool = True
     http_json: bool = True
     sse: bool = True

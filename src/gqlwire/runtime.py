@@ -101,6 +101,11 @@ class ServerRuntime:
             max_messages_per_second=options.max_messages_per_second,
             message_burst=options.message_burst,
         )
+        self.compiler = SubscriptionCompiler(
+            enabled=options.compile_subscriptions, queries=options.compile_queries
+        )
+        """Compiles subscriptions' events and queries (:mod:`gqlwire.compiled`), and
+        counts which path each took."""
         self.execute_function: ExecuteFunction = options.execute or (
             pipeline.execute
             if pipeline
@@ -108,11 +113,9 @@ class ServerRuntime:
                 options.max_execution_time,
                 options.execution_time_slice,
                 hide_suggestions=hide_suggestions,
+                compile_query=self.compiler.query,
             )
         )
-        self.compiler = SubscriptionCompiler(enabled=options.compile_subscriptions)
-        """Compiles subscriptions' events (:mod:`gqlwire.compiled`), and counts which
-        path each subscription took."""
         self.subscribe_function: ExecuteFunction
         if options.subscribe is not None:
             self.subscribe_function = _counted(

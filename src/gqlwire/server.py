@@ -76,6 +76,10 @@ class GraphQLServer:
         - ``compile_subscriptions``: run each subscription's events through a plan
           compiled once per subscription (results identical to graphql-core's);
           ``False`` runs graphql-core's executor for every event.
+        - ``compile_queries``: run queries (over HTTP and WebSocket) through a plan
+          compiled once per query text and variables, under the same time budget
+          (results identical to graphql-core's); ``False`` runs graphql-core's
+          executor for every query.
 
     Hooks
         - ``on_connect(ctx)``: ``False`` refuses, a dict is the ack payload.
@@ -201,6 +205,7 @@ class GraphQLServer:
         sse_max_streams: int | None = DEFAULT_SSE_MAX_STREAMS,
         strawberry_pipeline: bool | None = None,
         compile_subscriptions: bool = True,
+        compile_queries: bool = True,
         websocket: bool = True,
         http_json: bool = True,
         sse: bool = True,
@@ -265,6 +270,7 @@ class GraphQLServer:
                 sse_max_streams=sse_max_streams,
                 strawberry_pipeline=strawberry_pipeline,
                 compile_subscriptions=compile_subscriptions,
+                compile_queries=compile_queries,
                 websocket=websocket,
                 http_json=http_json,
                 sse=sse,

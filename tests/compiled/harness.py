@@ -20,9 +20,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from graphql import DocumentNode, ExecutionResult, GraphQLSchema
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+)
+from graphql import execute as graphql_execute
 
-from gqlwire.compiled import CompiledSubscription, NotCompiled, compile_subscription
+from gqlwire.compiled import (
+    CompiledSubscription,
+    NotCompiled,
+    build_compiled_executor,
+    compile_query,
+    compile_subscription,
+)
 from gqlwire.execution import format_result
 from gqlwire.response_stream import GRAPHQL_CORE_3_3, SubscriptionExecutor, build_executor
 from gqlwire.response_stream import _execute_event as reference_execute_event
@@ -184,3 +197,124 @@ def assert_identical(comparison: Comparison | None) -> None:
         assert compiled.abandoned == reference.abandoned, f"event {index}"
         if GRAPHQL_CORE_3_3:
             assert compiled.abandoned == 0, f"event {index}"
+
+
+def as_query(schema: GraphQLSchema, document: DocumentNode) -> tuple[GraphQLSchema, DocumentNode]:
+    """The same operations as queries: ``schema``'s subscription type as the query root
+    (its fields resolve their root value as they resolve an event), and the document's
+    ``subscription`` operations turned into ``query`` ones."""
+    assert schema.subscription_type is not None
+    twin = GraphQLSchema(
+        query=schema.subscription_type,
+        types=list(schema.type_map.values()),
+        directives=schema.directives,
+    )
+    operations = [
+        OperationDefinitionNode(
+            **{key: getattr(definition, key) for key in definition.keys if key != "operation"},
+            operation=OperationType.QUERY,
+        )
+        if isinstance(definition, OperationDefinitionNode)
+        else definition
+        for definition in document.definitions
+    ]
+    return twin, DocumentNode(definitions=tuple(operations), loc=document.loc)
+
+
+def compare_query(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    root_values: Sequence[Any],
+    calls: Counter[str],
+    *,
+    operation_name: str | None = None,
+    variable_values: dict[str, Any] | None = None,
+    context_value: Any = None,
+    compiled_schema: GraphQLSchema | None = None,
+) -> Comparison | None:
+    """A subscription case run as a query (see :func:`as_query`), once per root value:
+    graphql-core's ``execute`` against ``compile_query``'s plan."""
+    logger = logging.getLogger("gqlwire")
+    disabled = logger.disabled
+    logger.disabled = True
+    try:
+        return asyncio.run(
+            _compare_query(
+                schema,
+                document,
+                root_values,
+                calls,
+                operation_name=operation_name,
+                variable_values=variable_values,
+                context_value=context_value,
+                compiled_schema=schema if compiled_schema is None else compiled_schema,
+            )
+        )
+    finally:
+        logger.disabled = disabled
+
+
+async def _compare_query(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    root_values: Sequence[Any],
+    calls: Counter[str],
+    *,
+    operation_name: str | None,
+    variable_values: dict[str, Any] | None,
+    context_value: Any,
+    compiled_schema: GraphQLSchema,
+) -> Comparison | None:
+    reference_schema, query = as_query(schema, document)
+    twin, _ = as_query(compiled_schema, document)
+    compiled = compile_query(
+        twin,
+        query,
+        operation_name=operation_name,
+        variable_values=variable_values,
+        context_value=context_value,
+    )
+    if compiled == NotCompiled("variables do not coerce"):
+        reference = graphql_execute(
+            reference_schema,
+            query,
+            None,
+            context_value,
+            variable_values,
+            operation_name,
+        )
+        assert not inspect.isawaitable(reference) and reference.errors, reference
+        return None
+    if not isinstance(compiled, CompiledSubscription):
+        raise NotCompiledError(compiled.reason)
+
+    def reference_execute(_runner: Any, root_value: Any) -> Any:
+        return graphql_execute(
+            reference_schema,
+            query,
+            root_value,
+            context_value,
+            variable_values,
+            operation_name,
+        )
+
+    def compiled_execute(_runner: Any, root_value: Any) -> Any:
+        # As the server runs a query: an executor built for the request (its variables
+        # coerced anew, as graphql-core's execute does), the one plan bound to it.
+        executor = build_compiled_executor(
+            {
+                "schema": twin,
+                "document": query,
+                "context_value": context_value,
+                "variable_values": variable_values,
+                "operation_name": operation_name,
+            }
+        )
+        assert isinstance(compiled, CompiledSubscription)
+        return compiled.bound_to(executor).execute(root_value)
+
+    comparison = Comparison()
+    for root_value in root_values:
+        comparison.reference.append(await _outcome(reference_execute, None, root_value, calls))
+        comparison.compiled.append(await _outcome(compiled_execute, None, root_value, calls))
+    return comparison

@@ -1,9 +1,11 @@
-"""Compiled execution of subscription events.
+"""Compiled execution of subscription events, and of queries.
 
 A subscription runs the same selection set for every event; only the root value
 changes. :func:`compile_subscription` turns the selection set into nested functions
 once (see :mod:`gqlwire.compiled.plan`), and :meth:`CompiledSubscription.execute` runs
-each event through them. Results are graphql-core's (``ExecuteSubscriptionEvent``)
+each event through them. A query is executed the same way, its root value as the one
+event: :func:`compile_query` (and the server's plan cache, which compiles each query
+text once per variables). Results are graphql-core's (``ExecuteSubscriptionEvent``)
 exactly: the regular case is run here, anything else is handed, with its value already
 resolved, to graphql-core's own completion on the event's real executor.
 
@@ -40,7 +42,9 @@ from .plan import FieldsFunction, Planner
 __all__ = [
     "CompiledSubscription",
     "NotCompiled",
+    "build_compiled_executor",
     "compile_executor",
+    "compile_query",
     "compile_subscription",
 ]
 
@@ -119,9 +123,10 @@ _SUBSCRIPTION_EXECUTOR: Final[type[Any]] = SubscriptionExecutor
 
 
 def compile_executor(executor: Any) -> CompiledSubscription | NotCompiled:
-    """Compile the operation of a subscription's graphql-core executor (3.3's
-    ``Executor``, 3.2's ``ExecutionContext``, as built for the subscription), or say
-    why not."""
+    """Compile the operation of a subscription's or a query's graphql-core executor
+    (3.3's ``Executor``, 3.2's ``ExecutionContext``, as built for the operation), or say
+    why not. A query's plan runs under the operation's time budget (see
+    :class:`~gqlwire.compiled.plan.Planner`); a subscription's events run without one."""
     refused = _refusal(executor)
     if refused is not None:
         return NotCompiled(refused)
@@ -131,7 +136,10 @@ def compile_executor(executor: Any) -> CompiledSubscription | NotCompiled:
     # The planner keeps its executor for the types it compiles later (an interface's
     # implementations, on their first value): a copy without the subscription's context
     # and root, so that a cached plan holds no connection's objects.
-    planner = Planner(release.compile_time_executor(executor))
+    planner = Planner(
+        release.compile_time_executor(executor),
+        budgeted=executor.operation.operation is OperationType.QUERY,
+    )
     try:
         root = planner.root(root_type)
     except RecursionError:
@@ -144,8 +152,8 @@ def compile_executor(executor: Any) -> CompiledSubscription | NotCompiled:
 def _refusal(executor: Any) -> str | None:
     if type(executor) is not _SUBSCRIPTION_EXECUTOR:
         return "custom executor class"
-    if executor.operation.operation is not OperationType.SUBSCRIPTION:
-        return "not a subscription"
+    if executor.operation.operation is OperationType.MUTATION:
+        return "a mutation (its fields run one after the other)"
     if executor.middleware_manager is not None:
         return "middleware"
     if executor.is_awaitable is not release.default_is_awaitable:
@@ -190,6 +198,30 @@ def compile_subscription(
     """Compile a subscription as gqlwire's response stream builds it: graphql-core's
     executor for the operation (raw ``variable_values``, as a client sends them), then
     :func:`compile_executor`."""
+    return _compile(schema, document, operation_name, variable_values, context_value)
+
+
+def compile_query(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    *,
+    operation_name: str | None = None,
+    variable_values: dict[str, Any] | None = None,
+    context_value: Any = None,
+) -> CompiledSubscription | NotCompiled:
+    """Compile a query as gqlwire's HTTP and WebSocket execution does: its
+    :meth:`~CompiledSubscription.execute` takes the root value and gives graphql-core's
+    ``execute`` result."""
+    return _compile(schema, document, operation_name, variable_values, context_value)
+
+
+def _compile(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variable_values: dict[str, Any] | None,
+    context_value: Any,
+) -> CompiledSubscription | NotCompiled:
     kwargs: dict[str, Any] = {
         "schema": schema,
         "document": document,
@@ -198,11 +230,20 @@ def compile_subscription(
         "variable_values": variable_values,
         "operation_name": operation_name,
     }
-    kwargs.pop(EXECUTOR_CLASS_KEYWORD, None)
+    executor = build_compiled_executor(kwargs)
+    if isinstance(executor, NotCompiled):
+        return executor
+    return compile_executor(executor)
+
+
+def build_compiled_executor(kwargs: dict[str, Any]) -> Any:
+    """The executor a compiled plan runs on, from graphql-core's ``execute`` keyword
+    arguments (any executor class among them is ignored), or why there is none."""
+    kwargs = {key: value for key, value in kwargs.items() if key != EXECUTOR_CLASS_KEYWORD}
     try:
         executor = build_executor(_SUBSCRIPTION_EXECUTOR, kwargs)
     except Exception as error:
         return NotCompiled(f"executor not built: {type(error).__name__}")
     if isinstance(executor, list):
         return NotCompiled("variables do not coerce")
-    return compile_executor(executor)
+    return executor

@@ -38,6 +38,7 @@ from graphql import (
 )
 from graphql.pyutils import Path, Undefined
 
+from ..execution_budget import current_budget
 from . import release
 from .release import FieldGroup
 
@@ -68,8 +69,12 @@ class Unsupported(Exception):
 class Planner:
     """Builds the field functions of one operation from its executor."""
 
-    def __init__(self, executor: Any) -> None:
+    def __init__(self, executor: Any, *, budgeted: bool = False) -> None:
+        """``budgeted``: each object's fields consult the running operation's
+        :class:`~gqlwire.execution_budget.ExecutionBudget`, as the budgeted executor's
+        do (queries; a subscription's events run without one)."""
         self.executor = executor
+        self.budgeted = budgeted
         self.fields_compiled = 0
 
     # -- selection sets ------------------------------------------------------------
@@ -83,7 +88,8 @@ class Planner:
             if field is None:
                 continue  # graphql-core leaves the key out too
             plan.append((key, self.field(parent_type, field, group, key)))
-        return _fields_function(parent_type.name, tuple(plan))
+        fields = _fields_function(parent_type.name, tuple(plan))
+        return _budgeted(fields, len(plan)) if self.budgeted else fields
 
     def root(self, root_type: GraphQLObjectType) -> FieldsFunction:
         fields: FieldsFunction = self.fields(
@@ -491,6 +497,27 @@ def _fields_function(type_name: str, plan: tuple[tuple[str, FieldFunction], ...]
         return _gathered_fields(results, awaitable_keys, gather_results, shortcut)
 
     return execute_fields
+
+
+def _budgeted(execute_fields: FieldsFunction, width: int) -> FieldsFunction:
+    """``execute_fields`` under the running operation's time budget, if it has one: its
+    fields count against the budget's countdown, and at the checkpoint, or while the
+    operation is paused, the object's fields run later (in the next slice) or not at
+    all (past the deadline), exactly as the budgeted executor defers graphql-core's
+    ``execute_fields`` (see :mod:`gqlwire.execution_budget`)."""
+    count = max(width, 1)
+
+    def budgeted_fields(executor: Any, source: Any, path: Path | None) -> Any:
+        budget = current_budget.get()
+        if budget is not None:
+            if budget.paused:
+                return budget.defer(execute_fields, executor, (source, path))
+            budget.countdown -= count
+            if budget.countdown <= 0:
+                return budget.checkpoint(execute_fields, executor, (source, path))
+        return execute_fields(executor, source, path)
+
+    return budgeted_fields
 
 
 async def _gathered_fields(
