@@ -161,7 +161,9 @@ def test_a_server_on_asgi_loads_neither_the_client_nor_aiohttp() -> None:
     loaded = loaded_after(
         "from graphql import build_schema\n"
         "from gqlwire import GraphQLServer\n"
-        "app = GraphQLServer(build_schema('type Query { ok: Boolean }')).asgi()"
+        "app = GraphQLServer(build_schema('type Query { ok: Boolean }')).asgi()\n"
+        # What a worker process of `gqlwire serve` imports for its app.
+        "import gqlwire.cli"
     )
     assert "gqlwire.server" in loaded
     assert [name for name in loaded if name.startswith(("gqlwire.client", "aiohttp"))] == []

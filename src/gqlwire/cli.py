@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from . import runners, workers
 from .asgi_types import ASGIApplication, Receive, Scope, Send
-from .client.cli import add_client_commands
 from .protocol import CloseCode
 from .runners import RunnerError
 
@@ -383,6 +382,10 @@ def _path(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Imported here, not with this module: the worker processes of `gqlwire serve`
+    # import this module for served_app, and a server loads no client (nor aiohttp).
+    from .client.cli import add_client_commands
+
     parser = argparse.ArgumentParser(
         prog="gqlwire", description="GraphQL over WebSocket for Python."
     )
