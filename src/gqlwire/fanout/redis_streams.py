@@ -58,6 +58,13 @@ _FROM_START: Final = b"0-0"
 # entry's epoch and ordinal follow from the entry before it. The stream never becomes
 # empty through our trimming (MAXLEN ~ keeps at least the new entry, and MINID is older
 # than it), so "no newest entry" means a new stream.
+# A new stream's first entry is numbered by the script, not by Redis: Redis would number
+# it <ms>-0, and a stream of the same name deleted within that millisecond may have
+# numbered entries there already; a new entry at or below a reader's position is neither
+# read by its XREAD nor taken as new by its subscribers. The script numbers it
+# <ms>-<(µs within the ms + 1) * 2**20>: above what Redis numbers from 0 in that
+# millisecond (fewer than 2**20 entries a millisecond), and above every entry of a stream
+# created earlier in it, which counts up from the number of an earlier microsecond.
 # KEYS[1]: the stream. ARGV: a new epoch, the payload, MAXLEN ("" for none), max age in
 # ms ("" for none). Returns {epoch, ordinal, entry id}.
 _PUBLISH_SCRIPT: Final = """
@@ -71,12 +78,18 @@ if newest then
   end
 end
 ordinal = string.format('%d', ordinal + 1)
-local id
+local id = '*'
+if not newest and redis.call('EXISTS', KEYS[1]) == 0 then
+  local now = redis.call('TIME')
+  local micros = tonumber(now[2])
+  id = string.format('%d-%d', tonumber(now[1]) * 1000 + math.floor(micros / 1000),
+    (micros % 1000 + 1) * 1048576)
+end
 if ARGV[3] ~= '' then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*',
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], id,
     'e', epoch, 'n', ordinal, 'd', ARGV[2])
 else
-  id = redis.call('XADD', KEYS[1], '*', 'e', epoch, 'n', ordinal, 'd', ARGV[2])
+  id = redis.call('XADD', KEYS[1], id, 'e', epoch, 'n', ordinal, 'd', ARGV[2])
 end
 if ARGV[4] ~= '' then
   local now = redis.call('TIME')
@@ -544,8 +557,9 @@ class RedisStreamBroker(HistoryBroker):
         """Redis no longer has the history read so far of ``topics``: read each from the
         start of its new stream, and tell their subscribers and the application.
 
-        The new stream's entries are delivered as any live events: Redis numbers them
-        from its clock, after those of the lost stream, so subscribers take them as new.
+        The new stream's entries are delivered as any live events: they are numbered
+        after those of the lost stream (Redis's clock, and the publish script's first
+        entry a millisecond on), so subscribers take them as new.
         A subscriber replaying now finds the loss by itself, in the history.
         """
         for topic in topics:
