@@ -108,7 +108,7 @@ def _execute_gqlwire() -> Operation:
 def _execute_compiled() -> Operation | str:
     """The compiled executor, when this gqlwire has one; otherwise why not (a string)."""
     try:
-        from gqlwire import compiled  # type: ignore[attr-defined]
+        from gqlwire import compiled
     except ImportError:
         return "n/a: gqlwire.compiled is absent"
     compile_subscription = getattr(compiled, "compile_subscription", None)

@@ -7,11 +7,12 @@ library's executor class stay on graphql-core."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
 
 import httpx
 import pytest
-from graphql import GraphQLSchema, build_schema, parse
+from graphql import ExecutionResult, GraphQLSchema, build_schema, parse
 
 from gqlwire import Client, ExecutionArgs, GraphQLServer
 from tests.harness.inprocess import serve_in_process
@@ -32,6 +33,16 @@ type Query {
 type Mutation { touch(id: ID!): Item }
 type Item { id: ID! name: String! price: Float tags: [String!] broken: Int }
 """
+
+
+async def execute(server: GraphQLServer, args: ExecutionArgs) -> ExecutionResult:
+    """A query through the server's execute function, as an operation runs it."""
+    result = server.runtime.execute_function(args)
+    if inspect.isawaitable(result):
+        result = await result
+    assert isinstance(result, ExecutionResult)
+    return result
+
 
 ROWS = [
     {"id": str(n), "name": f"item {n}", "price": n / 4, "tags": ["a", str(n)]} for n in range(3000)
@@ -132,14 +143,12 @@ async def loop_turns_while_executing(server: GraphQLServer, query: str) -> tuple
     document = parse(query)
     schema = make_schema()
     # The first time runs on graphql-core's executor; this is the second.
-    await server.runtime.execute_function(ExecutionArgs(schema=schema, document=document))
+    await execute(server, ExecutionArgs(schema=schema, document=document))
     running = asyncio.get_running_loop().create_task(ticker())
     await asyncio.sleep(0)
     try:
         before = ticks
-        result = await server.runtime.execute_function(
-            ExecutionArgs(schema=schema, document=document)
-        )
+        result = await execute(server, ExecutionArgs(schema=schema, document=document))
         return result, ticks - before
     finally:
         running.cancel()
@@ -217,12 +226,13 @@ async def test_a_query_is_compiled_when_the_same_variables_come_again() -> None:
     server = GraphQLServer(make_schema())
     query = "query One($id: ID!) { item(id: $id) { id } }"
     for id in ("1", "2", "3", "3", "3"):
-        result = await server.runtime.execute_function(
+        result = await execute(
+            server,
             ExecutionArgs(
                 schema=server.runtime.graphql_schema,  # type: ignore[arg-type]
                 document=server.runtime.documents.parse(query),
                 variable_values={"id": id},
-            )
+            ),
         )
         assert result.data == {"item": {"id": id}}
     assert server.stats()["queries_interpreted"] == 3  # each first sight

@@ -60,7 +60,7 @@ def _values() -> list[Any]:
         _Dict(),
         _generator_coroutine(),
         _native(),
-        (x for x in ()),  # a plain generator is not awaitable
+        (x for x in range(0)),  # a plain generator is not awaitable
     ]
 
 

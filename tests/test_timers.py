@@ -182,7 +182,11 @@ def test_a_timer_started_again_fires_once_at_its_new_time() -> None:
 def test_a_timer_started_from_a_firing_one_goes_to_a_later_slot() -> None:
     loop = ManualLoop()
     wheel = TimerWheel()
-    owner = Owner(loop, on_due=lambda kind: start(wheel, loop, owner, kind, 0))
+
+    def start_again(kind: int) -> None:
+        start(wheel, loop, owner, kind, 0)
+
+    owner = Owner(loop, on_due=start_again)
     start(wheel, loop, owner, 0, 0)
     loop.advance(FINEST_STEP)
     assert len(owner.due) == 1  # not again within the slot that fired
