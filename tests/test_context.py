@@ -6,6 +6,7 @@ The app is ``tests/apps/context_app.py``: its ``context`` function reports what 
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -58,6 +59,7 @@ def test_http_context(proc: ServerProcess, server_name: str) -> None:
         "cookies": COOKIES,
         "request": server_name == "aiohttp",
         "scope": server_name != "aiohttp",
+        "extra": {"request" if server_name == "aiohttp" else "scope": True},
         "params": None,
         "state": {"connected": "http"},
         "method": "POST",
@@ -84,6 +86,7 @@ async def test_websocket_context(proc: ServerProcess, server_name: str, protocol
         "cookies": COOKIES,
         "request": server_name == "aiohttp",
         "scope": server_name != "aiohttp",
+        "extra": {"request" if server_name == "aiohttp" else "scope": True},
         "params": {"token": "t"},
         "state": {"connected": "websocket"},
         "method": None,
@@ -142,6 +145,31 @@ def test_a_connection_context_reads_the_servers_own_headers_on_first_use() -> No
     assert context.cookies == {"a": "1"}
     given = Headers([("x-a", "1")])
     assert ConnectionContext(None, {}, given).headers is given  # type: ignore[arg-type]
+
+
+def test_extra_given_as_one_pair_is_made_a_dict_on_first_use() -> None:
+    from gqlwire.context import ConnectionContext
+
+    request = object()
+    context = ConnectionContext(None, ("request", request), ())  # type: ignore[arg-type]
+    assert (context.request, context.scope) == (request, None)
+    # Until a hook reads extra, the context holds no dict for it: one object fewer per
+    # idle connection, which the garbage collector would otherwise walk.
+    assert not any(isinstance(held, dict) for held in gc.get_referents(context))
+    assert context.extra == {"request": request}
+    assert context.extra is context.extra
+    context.extra["user"] = "ada"  # the application may add to it
+    assert context.extra == {"request": request, "user": "ada"}
+    assert context.request is request
+    context.extra = {"scope": "replaced"}
+    assert (context.request, context.scope, context.extra) == (
+        None,
+        "replaced",
+        {"scope": "replaced"},
+    )
+    given = {"scope": {"type": "websocket"}}
+    built = ConnectionContext(None, given, ())  # type: ignore[arg-type]
+    assert built.extra is given and built.scope is given["scope"] and built.request is None
 
 
 @pytest.mark.parametrize(

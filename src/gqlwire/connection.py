@@ -252,12 +252,14 @@ class Connection:
         self,
         runtime: ServerRuntime,
         transport: Transport,
-        extra: dict[str, Any],
+        extra: dict[str, Any] | tuple[str, Any],
         registry: ConnectionRegistry | None = None,
         headers: Headers | RawHeaders | None = None,
     ) -> None:
-        """``headers``: the handshake's, for hooks (``ctx.headers``, ``ctx.cookies``), as
-        a :class:`~gqlwire.context.Headers` or as the server gives them."""
+        """``extra``: the context's ``extra``, or the one ``(name, value)`` pair it holds
+        (see :class:`~gqlwire.context.Context`). ``headers``: the handshake's, for hooks
+        (``ctx.headers``, ``ctx.cookies``), as a :class:`~gqlwire.context.Headers` or as
+        the server gives them."""
         self.runtime = runtime
         options = runtime.options
         self.transport = transport

@@ -110,21 +110,53 @@ class Context:
     The same attributes on every transport, so that one ``on_connect`` guards them all.
     """
 
-    __slots__ = ("_cookies", "_headers", "_state", "extra")
+    __slots__ = ("_cookies", "_extra", "_headers", "_origin", "_origin_name", "_state")
 
     transport: ClassVar[TransportName]
     """``"websocket"``, ``"http"``, ``"sse"`` or ``"multipart"``."""
 
-    def __init__(self, extra: dict[str, Any], headers: Headers | RawHeaders) -> None:
-        """``headers``: a :class:`Headers`, or the server's own pairs, wrapped on first
-        use (idle connections are many, and most hooks never read them)."""
-        self.extra = extra
-        """Transport details: ``{"scope": ...}`` on ASGI, ``{"request": ...}`` on aiohttp."""
+    def __init__(
+        self, extra: dict[str, Any] | tuple[str, Any], headers: Headers | RawHeaders
+    ) -> None:
+        """``extra``: the dict :attr:`extra` is, or the one ``(name, value)`` pair it
+        holds, made a dict on first use (the adapters give ``("scope", scope)`` or
+        ``("request", request)``: idle connections are many, and most hooks read
+        :attr:`scope` or :attr:`request`, if anything). ``headers``: a
+        :class:`Headers`, or the server's own pairs, wrapped on first use, likewise."""
+        self._extra: dict[str, Any] | None
+        self._origin_name: str | None
+        if isinstance(extra, tuple):
+            self._extra = None
+            self._origin_name, self._origin = extra
+        else:
+            self._extra, self._origin_name, self._origin = extra, None, None
         # Made on first use: most connections' hooks never touch it, and idle
         # connections are many.
         self._state: dict[str, Any] | None = None
         self._headers = headers
         self._cookies: dict[str, str] | None = None
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Transport details: ``{"scope": ...}`` on ASGI, ``{"request": ...}`` on aiohttp
+        (free for the application to add to, too)."""
+        extra = self._extra
+        if extra is None:
+            name = self._origin_name
+            extra = self._extra = {} if name is None else {name: self._origin}
+            self._origin_name = self._origin = None
+        return extra
+
+    @extra.setter
+    def extra(self, value: dict[str, Any]) -> None:
+        self._extra = value
+        self._origin_name = self._origin = None
+
+    def _transport_detail(self, name: str) -> Any:
+        extra = self._extra
+        if extra is not None:
+            return extra.get(name)
+        return self._origin if self._origin_name == name else None
 
     @property
     def state(self) -> dict[str, Any]:
@@ -157,12 +189,12 @@ class Context:
     @property
     def request(self) -> Any:
         """The server's own request object (aiohttp's ``web.Request``), else ``None``."""
-        return self.extra.get("request")
+        return self._transport_detail("request")
 
     @property
     def scope(self) -> Any:
         """The ASGI scope on ASGI servers, else ``None``."""
-        return self.extra.get("scope")
+        return self._transport_detail("scope")
 
     @property
     def connection_params(self) -> dict[str, Any] | None:
@@ -207,7 +239,7 @@ class ConnectionContext(Context):
     def __init__(
         self,
         connection: WebSocketConnection,
-        extra: dict[str, Any],
+        extra: dict[str, Any] | tuple[str, Any],
         headers: Headers | RawHeaders | None = None,
     ) -> None:
         super().__init__(extra, headers if headers is not None else _NO_HEADERS)

@@ -2,7 +2,8 @@
 
 ``{ seen }`` answers, as a JSON string, what the ``context`` function saw of its context:
 ``transport``, the ``X-Probe`` header, ``cookies``, whether ``request`` and ``scope`` are
-set, ``connection_params``, ``state`` (which ``on_connect`` filled) and ``method`` (HTTP).
+set, the names in ``extra`` (each with whether its value is set),
+``connection_params``, ``state`` (which ``on_connect`` filled) and ``method`` (HTTP).
 
 ``on_connect`` records ``ctx.transport`` in ``ctx.state``; over HTTP it also sets an
 ``X-Seen`` header and a ``visited`` cookie on ``ctx.response``. A request whose
@@ -51,6 +52,7 @@ def context(ctx: Context, id: Any, payload: Any, args: ExecutionArgs) -> dict[st
         "cookies": ctx.cookies,
         "request": ctx.request is not None,
         "scope": ctx.scope is not None,
+        "extra": {name: value is not None for name, value in ctx.extra.items()},
         "params": ctx.connection_params,
         "state": ctx.state,
         "method": ctx.method if isinstance(ctx, HTTPContext) else None,

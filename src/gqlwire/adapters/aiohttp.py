@@ -224,7 +224,7 @@ class AiohttpHandler:
         connection = Connection(
             self.runtime,
             transport,
-            {"request": request},
+            ("request", request),  # ctx.extra, made a dict if a hook reads it
             self.registry,
             request.headers,  # made a Headers if a hook reads them
         )

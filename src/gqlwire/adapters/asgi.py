@@ -280,7 +280,7 @@ class ASGIApp:
             return
         # The raw pairs: made a Headers if a hook reads them.
         connection = Connection(
-            self.runtime, transport, {"scope": scope}, self.registry, scope.get("headers") or ()
+            self.runtime, transport, ("scope", scope), self.registry, scope.get("headers") or ()
         )
         # The offered subprotocols are not kept in this frame, which lasts as long as the
         # connection.
