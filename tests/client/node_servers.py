@@ -80,6 +80,17 @@ class NodeServer:
     def named(self, name: str) -> list[dict[str, Any]]:
         return [event for event in list(self.events) if event["event"] == name]
 
+    async def seen(self, event: dict[str, Any]) -> None:
+        """Once the server has printed ``event``. On a server shared by several tests,
+        waiting for a count of events of a name returns at once with the earlier
+        tests' events, before the reader thread has this test's."""
+        try:
+            async with asyncio.timeout(WAIT):
+                while event not in list(self.events):  # noqa: ASYNC110 - from a thread
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            raise AssertionError(f"{event} not seen among {self.events}") from None
+
     async def wait_for(self, name: str, count: int = 1) -> list[dict[str, Any]]:
         async with asyncio.timeout(WAIT):
             while len(self.named(name)) < count:  # noqa: ASYNC110 - events come from a thread

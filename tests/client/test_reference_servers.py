@@ -124,8 +124,7 @@ async def test_connection_params_reach_on_connect(reference_server: NodeServer) 
         reference_server.url(), connection_params={"name": "ada"}, lazy=False
     ) as client:
         assert client.ack_payload == {"welcome": "ada"}
-    connects = await reference_server.wait_for("connect")
-    assert {"event": "connect", "params": {"name": "ada"}} in connects
+    await reference_server.seen({"event": "connect", "params": {"name": "ada"}})
 
 
 async def test_legacy_connection_params_reach_on_connect(legacy_server: NodeServer) -> None:
@@ -133,8 +132,7 @@ async def test_legacy_connection_params_reach_on_connect(legacy_server: NodeServ
         legacy_server.url(), protocol=LEGACY_WS, connection_params={"name": "bob"}
     ) as client:
         await client.execute("{ hello }")
-    connects = await legacy_server.wait_for("connect")
-    assert {"event": "connect", "params": {"name": "bob"}} in connects
+    await legacy_server.seen({"event": "connect", "params": {"name": "bob"}})
 
 
 async def test_a_refused_connection(node_server: tuple[NodeServer, str]) -> None:
