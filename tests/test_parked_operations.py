@@ -179,8 +179,8 @@ async def test_a_parked_member_keeps_its_request_only_for_the_hooks_given_it() -
     await client.ack()
     client.send({"id": "1", "type": "subscribe", "payload": request})
     await settle()
-    parked = client.connection.operations["1"]._parked
-    assert parked is not None and parked.payload == {}
+    parked = client.connection.operations["1"]
+    assert parked._is_parked and parked.payload == {}
     await client.leave()
 
     seen: list[tuple[str, Any]] = []
@@ -301,8 +301,8 @@ async def test_with_instruments_the_operation_keeps_its_task() -> None:
     await client.ack()
     client.subscribe("1")
     await settle()
-    channel = client.connection.operations["1"]
-    assert channel.task is not None and not channel.task.done()
+    operation = client.connection.operations["1"]
+    assert operation.task is not None and not operation.task.done()
     source.queue.put_nowait(3)
     assert (await client.next_message())["payload"] == {"data": {"tick": 3}}
     await client.leave()

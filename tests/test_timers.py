@@ -135,6 +135,30 @@ def test_a_negative_delay_is_a_delay_of_0() -> None:
     assert loop.now < slot.when <= loop.now + FINEST_STEP
 
 
+class SlowClockLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop whose clock is its own (an hour behind time.monotonic())."""
+
+    def time(self) -> float:
+        return super().time() - 3600
+
+
+@pytest.mark.parametrize("loop_class", [asyncio.SelectorEventLoop, SlowClockLoop])
+def test_a_wheel_tells_the_time_by_its_loops_clock(loop_class: type[Any]) -> None:
+    """asyncio's own loops keep time with time.monotonic(), which the wheel calls
+    directly; a loop with a clock of its own is asked for the time."""
+    loop = loop_class()
+    try:
+        wheel, owner = TimerWheel(loop), Owner(loop)
+        before = loop.time()
+        slot = wheel.start(loop, owner, 0, 3)
+        after = loop.time()
+        assert before + 3 < slot.when <= after + 3 + step_for(3)
+        slot.cancel(owner, 0)
+        assert wheel.armed() == 0
+    finally:
+        loop.close()
+
+
 # -- cancelling and starting again -----------------------------------------------------------
 
 

@@ -4,7 +4,7 @@ This is the only place that owns a socket's lifecycle. It accepts first and only
 arms timers; keeps one receive loop running for the whole connection; runs every
 operation and the ``on_connect`` hook in tasks of their own so that reading never
 waits for them (a shared subscription parks once in its group, and starts inline when
-its first steps are synchronous: see ``_OperationChannel``); sends through one gate
+its first steps are synchronous: see ``_ConnectionOperation``); sends through one gate
 that refuses everything once closing; and on the way out cancels every operation,
 waits for their cleanup, then calls ``on_disconnect`` (only if acknowledged) and
 ``on_close``, in that order.
@@ -27,14 +27,15 @@ import types
 from collections.abc import Callable, Coroutine, Generator, Iterable
 from contextvars import Context, copy_context
 from enum import Enum
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from .adapters.base import Transport
+from .adapters.base import Frame, Transport
 from .context import ConnectionContext, Headers, RawHeaders
 from .errors import ServerError
 from .hooks import call_hook
 from .operation import Operation
-from .outbox import Outbox
+from .outbox import Outbox, flush_transport
 from .protocol import (
     Action,
     Authenticate,
@@ -55,6 +56,7 @@ from .protocol import (
 )
 from .protocol.codes import INTERNAL_SERVER_ERROR_REASON, REASONS
 from .protocol.messages import JSONObject
+from .sharing import GroupEnd
 from .timers import TimerSlot, start_timer
 
 if TYPE_CHECKING:
@@ -191,7 +193,7 @@ class ConnectionRegistry:
         )
 
     def dropped_messages(self) -> int:
-        return self.dropped_closed + sum(c.outbox.dropped for c in self.connections)
+        return self.dropped_closed + sum(c.dropped_messages for c in self.connections)
 
     async def close_all(self, code: int = SHUTDOWN.code, reason: str = SHUTDOWN.reason) -> None:
         """Close every open connection and wait for the closes to finish.
@@ -231,6 +233,7 @@ class Connection:
         "_close_reason",
         "_init_timer",
         "_keep_alive_timer",
+        "_outbox",
         "_pong_timer",
         "_reader_stopped",
         "_receiver",
@@ -241,7 +244,6 @@ class Connection:
         "context",
         "machine",
         "operations",
-        "outbox",
         "protocol",
         "registry",
         "runtime",
@@ -261,13 +263,12 @@ class Connection:
         (``ctx.headers``, ``ctx.cookies``), as a :class:`~gqlwire.context.Headers` or as
         the server gives them."""
         self.runtime = runtime
-        options = runtime.options
         self.transport = transport
         self.registry = registry
         self.protocol: str | None = None
         self.machine: ProtocolMachine | None = None
         self.context = ConnectionContext(self, extra, headers)
-        self.operations: dict[OperationId, _OperationChannel] = {}
+        self.operations: dict[OperationId, _ConnectionOperation] = {}
         # The slots of the timer wheel where each timer is due (see _TIMER_SLOT).
         self._init_timer: TimerSlot | None = None
         self._keep_alive_timer: TimerSlot | None = None
@@ -275,14 +276,9 @@ class Connection:
         # on_connect, and the closes of timers; created on first use (an empty set is 200 bytes,
         # and idle connections are many)
         self._tasks: set[asyncio.Task[None]] | None = None
-        self.outbox = Outbox(
-            transport,
-            options.max_pending_messages,
-            runtime.overflow_policy,
-            owner=self,
-            max_bytes=options.max_pending_bytes,
-            grace=options.slow_consumer_timeout,
-        )
+        # Made when a frame first has to wait (see outbox): most connections write every
+        # frame at once, and never need one.
+        self._outbox: Outbox | None = None
         self._state = ConnectionState.OPEN  # changed only by _enter()
         # Not lifecycle, only how a task learns of it: set by every change of state, for
         # the serving task waiting in CLOSING for our close frame to go out; a bare
@@ -301,6 +297,40 @@ class Connection:
     @property
     def options(self) -> ServerOptions:
         return self.runtime.options
+
+    @property
+    def outbox(self) -> Outbox:
+        """The frames waiting to go out, made when first needed: while a connection has
+        none, nothing waits, and a frame is written at once or not at all (see
+        :meth:`_write_now`). Made only while the connection is open: once it is
+        closing, nothing is queued any more."""
+        outbox = self._outbox
+        if outbox is None:
+            options = self.runtime.options
+            outbox = self._outbox = Outbox(
+                self.transport,
+                options.max_pending_messages,
+                self.runtime.overflow_policy,
+                owner=self,
+                max_bytes=options.max_pending_bytes,
+                grace=options.slow_consumer_timeout,
+            )
+            if self._state is not ConnectionState.OPEN:
+                outbox.close_now()
+        return outbox
+
+    @property
+    def dropped_messages(self) -> int:
+        """Results dropped by the overflow policy so far."""
+        return 0 if self._outbox is None else self._outbox.dropped
+
+    def _write_now(self, frame: Frame) -> bool:
+        """Write ``frame`` without waiting, if nothing is queued before it and the
+        transport takes it at once (the outbox's own fast path, without an outbox)."""
+        outbox = self._outbox
+        if outbox is None:
+            return self.transport.send_nowait(frame)
+        return False
 
     # -- the whole life -------------------------------------------------------------------
 
@@ -323,8 +353,8 @@ class Connection:
             assert task is not None
             machine = self.machine
             assert machine is not None
-            # Arrival times (for the rate limit) from the loop's clock, called through the
-            # loop: a bound method kept in this frame would be one more object per connection.
+            # Arrival times (for the rate limit) need any monotonic clock: time.monotonic is
+            # called in C, where the loop's time() is a Python call on most loops.
             loop = asyncio.get_running_loop()
             try:
                 while self._state is ConnectionState.OPEN:
@@ -336,7 +366,7 @@ class Connection:
                     if data is None:
                         self._peer_gone(self.transport.close_code, self.transport.close_reason)
                         break
-                    actions = machine.receive(data, loop.time())
+                    actions = machine.receive(data, monotonic())
                     # Not kept while waiting for the next message: idle connections are many.
                     del data
                     if actions:
@@ -358,9 +388,11 @@ class Connection:
                     # read either until it does, so that its requests wait in its own TCP
                     # buffers rather than in this process; it is given up on once it
                     # stalled.
-                    outbox = self.outbox
-                    if outbox.over_budget() and not await outbox.wait_for_budget(
-                        self.options.slow_consumer_timeout
+                    outbox = self._outbox
+                    if (
+                        outbox is not None
+                        and outbox.over_budget()
+                        and not await outbox.wait_for_budget(self.options.slow_consumer_timeout)
                     ):
                         outbox.overflow()
             except asyncio.CancelledError:
@@ -431,16 +463,17 @@ class Connection:
             self._cancel_timer(timer)
         if self.machine is not None:
             self.machine.connection_lost()
-        await self.outbox.stop()
+        if self._outbox is not None:
+            await self._outbox.stop()
         if self._state is ConnectionState.OPEN:
             await self._close_transport(RUNTIME_FAILURE)
         helpers = list(self._tasks or ())
         for task in helpers:
             task.cancel()
-        channels = list(self.operations.values())
-        for channel in channels:
-            channel.cancel()
-        operations = [channel.task for channel in channels if channel.task is not None]
+        running = list(self.operations.values())
+        for operation in running:
+            operation.cancel()
+        operations = [operation.task for operation in running if operation.task is not None]
         await self._wait_for(helpers + operations)
         self.operations.clear()
         code, reason = self._close_code, self._close_reason
@@ -449,10 +482,12 @@ class Connection:
                 await self._run_final_hook("on_disconnect", code, reason)
             await self._run_final_hook("on_close", code, reason)
         finally:
+            outbox = self._outbox
             if self.registry is not None:
                 self.registry.connections.discard(self)
-                self.registry.dropped_closed += self.outbox.dropped
-                self.registry.slow_consumers_closed += self.outbox.overflowed
+                if outbox is not None:
+                    self.registry.dropped_closed += outbox.dropped
+                    self.registry.slow_consumers_closed += outbox.overflowed
             self.context.detach()
 
     async def _wait_for(self, tasks: list[asyncio.Task[None]]) -> None:
@@ -496,13 +531,13 @@ class Connection:
             carry_out(self, action)
 
     def _send(self, action: Send) -> None:
-        if self._state is ConnectionState.OPEN:
+        if self._state is ConnectionState.OPEN and not self._write_now(action.text):
             self.outbox.put_control(action.text)
 
     def _cancel_operation(self, action: CancelOperation) -> None:
-        channel = self.operations.pop(action.id, None)
-        if channel is not None:
-            channel.cancel()
+        operation = self.operations.pop(action.id, None)
+        if operation is not None:
+            operation.cancel()
 
     def _answer_init(self, _action: Authenticate) -> None:
         if self.runtime.options.on_connect is None:
@@ -524,11 +559,17 @@ class Connection:
             # What was queued before the close goes first (an `error`, then 4400...),
             # unless the client stopped reading: then it is dropped. A slow consumer is
             # known to have stopped, so nothing is waited for.
-            if not self.outbox.overflowed:
+            outbox = self._outbox
+            if outbox is None:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(_CLOSE_SEND_WAIT):
-                        await self.outbox.flush()
-            await self.outbox.stop()
+                        await flush_transport(self.transport)
+            else:
+                if not outbox.overflowed:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(_CLOSE_SEND_WAIT):
+                            await outbox.flush()
+                await outbox.stop()
             await self._stop_reader()
             try:
                 async with asyncio.timeout(_CLOSE_SEND_WAIT):
@@ -676,28 +717,17 @@ class Connection:
     def _start_operation(self, id: OperationId, payload: dict[str, Any]) -> None:
         registry = self.registry
         limit = self.runtime.options.max_operations
-        channel = _OperationChannel(self, id)
-        self.operations[id] = channel
+        inline = self.runtime.starts_operations_inline()
+        operation = _ConnectionOperation(self, id, payload, inline=inline)
+        self.operations[id] = operation
         if registry is not None:
             registry.running += 1
         if registry is not None and limit is not None and registry.running > limit:
             registry.refused_operations += 1
-            channel.start(self._refuse_operation(channel, limit))
+            operation.start(self._refuse_operation(operation, limit))
             return
-        inline = self.runtime.starts_operations_inline()
-        operation = Operation(
-            self.runtime,
-            self.context,
-            id,
-            payload,
-            channel,
-            member=channel,
-            parking=channel,
-            incremental_delivery=True,  # one message per result, on both subprotocols
-            inline=inline,
-        )
         if not inline:
-            channel.start(operation.run())
+            operation.start(operation.run())
             self._started = True
             return
         # Its first steps here, in a context of its own as a task would have: a shared
@@ -708,23 +738,24 @@ class Connection:
         try:
             waiting_on = context.run(coroutine.send, None)
         except StopIteration:
-            channel.ended_inline()
+            operation.ended_inline()
             return
-        channel.start(_carry_on(coroutine, waiting_on), context)
+        operation.start(_carry_on(coroutine, waiting_on), context)
         self._started = True
 
-    async def _refuse_operation(self, channel: _OperationChannel, limit: int) -> None:
+    async def _refuse_operation(self, operation: _ConnectionOperation, limit: int) -> None:
         """The server runs ``max_operations`` already: this one gets an ``error``."""
         message = f"Operation limit reached: this server runs at most {limit} operations at once"
-        await self.errors(channel, [{"message": message}], ErrorStage.REQUEST)
+        await self.errors(operation, [{"message": message}], ErrorStage.REQUEST)
 
-    def _forget_operation(self, channel: _OperationChannel) -> None:
-        """``channel``'s operation ended (its last task, and it is not parked)."""
+    def _forget_operation(self, operation: _ConnectionOperation) -> None:
+        """``operation`` ended (its last task, and it is not parked)."""
         if self.registry is not None:
             self.registry.running -= 1
         # A new operation may have taken this id meanwhile: only remove our own.
-        if self.operations.get(channel.id) is channel:
-            del self.operations[channel.id]
+        if self.operations.get(operation.id) is operation:
+            del self.operations[operation.id]
+        operation.ended()
 
     def _reason_for(self, error: Exception, where: str) -> str:
         """What the client is told about an exception from application code."""
@@ -735,54 +766,54 @@ class Connection:
             return limit_close_reason(str(error))
         return INTERNAL_SERVER_ERROR_REASON
 
-    # -- what operations report (through their _OperationChannel) -----------------------
+    # -- what operations report (see _ConnectionOperation) -------------------------------
 
     # Each report first checks that the operation still owns its id: a cancelled
     # operation whose code turned the cancellation into another exception must not end
-    # a newer operation that reused the id. (Each operation has a channel of its own.)
+    # a newer operation that reused the id.
 
-    def _owner(self, channel: _OperationChannel) -> ProtocolMachine | None:
-        if self.operations.get(channel.id) is not channel:
+    def _owner(self, operation: _ConnectionOperation) -> ProtocolMachine | None:
+        if self.operations.get(operation.id) is not operation:
             return None
         return self.machine
 
-    def is_active(self, channel: _OperationChannel) -> bool:
-        machine = self._owner(channel)
+    def is_active(self, operation: _ConnectionOperation) -> bool:
+        machine = self._owner(operation)
         return (
             machine is not None
             and self._state is ConnectionState.OPEN
-            and machine.is_active(channel.id)
+            and machine.is_active(operation.id)
         )
 
-    async def next(self, channel: _OperationChannel, payload: dict[str, Any]) -> None:
-        if machine := self._owner(channel):
-            await self._apply(machine.operation_next(channel.id, payload), result=True)
+    async def next(self, operation: _ConnectionOperation, payload: dict[str, Any]) -> None:
+        if machine := self._owner(operation):
+            await self._apply(machine.operation_next(operation.id, payload), result=True)
 
     async def errors(
-        self, channel: _OperationChannel, errors: list[dict[str, Any]], stage: ErrorStage
+        self, operation: _ConnectionOperation, errors: list[dict[str, Any]], stage: ErrorStage
     ) -> None:
-        if machine := self._owner(channel):
-            await self._apply(machine.operation_errors(channel.id, errors, stage))
+        if machine := self._owner(operation):
+            await self._apply(machine.operation_errors(operation.id, errors, stage))
 
-    async def complete(self, channel: _OperationChannel) -> None:
-        if machine := self._owner(channel):
-            await self._apply(machine.operation_complete(channel.id))
+    async def complete(self, operation: _ConnectionOperation) -> None:
+        if machine := self._owner(operation):
+            await self._apply(machine.operation_complete(operation.id))
 
-    def deliver(self, channel: _OperationChannel, tail: bytes) -> bool:
+    def deliver(self, operation: _ConnectionOperation, tail: bytes) -> bool:
         if (
-            self.operations.get(channel.id) is not channel
+            self.operations.get(operation.id) is not operation
             or self._state is not ConnectionState.OPEN
             or self.machine is None
-            or self.outbox.overflowed  # given up on: the close is on its way
+            or (self._outbox is not None and self._outbox.overflowed)  # the close is on its way
         ):
             return True  # not ours to send any more: nothing to wait for
-        frame = self.machine.encoded_next(channel.id, tail)
-        return frame is None or self.outbox.offer_result(frame)
+        frame = self.machine.encoded_next(operation.id, tail)
+        return frame is None or self._write_now(frame) or self.outbox.offer_result(frame)
 
-    async def failed(self, channel: _OperationChannel, error: Exception) -> None:
-        reason = self._reason_for(error, f"operation {channel.id!r}")
-        if machine := self._owner(channel):
-            await self._apply(machine.operation_failed(channel.id, reason))
+    async def failed(self, operation: _ConnectionOperation, error: Exception) -> None:
+        reason = self._reason_for(error, f"operation {operation.id!r}")
+        if machine := self._owner(operation):
+            await self._apply(machine.operation_failed(operation.id, reason))
 
     # -- control from outside -----------------------------------------------------------
 
@@ -852,34 +883,48 @@ def _pass_on(coroutine: Coroutine[Any, Any, None], waiting_on: Any) -> Generator
                 return
 
 
-_NO_VARIABLES: Final = Context()
-"""The context of the callbacks that resume parked operations without variables."""
-
-
-class _OperationChannel:
-    """One operation of a connection: where its results go (a
+class _ConnectionOperation(Operation):
+    """One operation of a connection, which is also where its results go (a
     :class:`~gqlwire.operation.ResultSink`), how a shared subscription offers it events
-    (a :class:`~gqlwire.sharing.Member`, whose flow control is the outbox's), and the
-    handle the connection keeps for it in ``operations``.
+    (a :class:`~gqlwire.sharing.Member`, whose flow control is the outbox's) and how it
+    waits for its group without a task (:class:`~gqlwire.operation.Parking`): one
+    object per operation, and idle subscribed connections are many. The connection
+    keeps it in ``operations``.
 
-    An operation runs in a task; a shared subscription that joined its group *parks*
-    (:class:`~gqlwire.operation.Parking`): its task ends, and a new one runs the rest
-    of the operation once the group ends for it or it is cancelled. Idle subscribed
-    connections are many, and a task waiting for its group kept a task, its context and
-    two coroutines each.
+    An operation runs in a task; a shared subscription that joined its group *parks*:
+    its task ends, and a new one runs the rest of the operation once the group ends for
+    it (the group tells it, see
+    :meth:`~gqlwire.sharing.SharedSubscriptions.enter_told`) or it is cancelled. A task
+    waiting for its group kept a task, its context and two coroutines each.
+
+    Being its own sink, member and parking, it refers to itself: the connection lets
+    go of these references once the operation ended (:meth:`ended`), so that it is
+    freed by reference counting, not by a garbage collection.
     """
 
-    __slots__ = ("_connection", "_parked", "_parked_context", "_parked_on", "id", "task")
+    __slots__ = ("_connection", "_is_parked", "_parked_context", "task")
 
-    def __init__(self, connection: Connection, id: OperationId) -> None:
+    id: OperationId
+
+    def __init__(
+        self, connection: Connection, id: OperationId, payload: JSONObject, *, inline: bool
+    ) -> None:
+        super().__init__(
+            connection.runtime,
+            connection.context,
+            id,
+            payload,
+            self,
+            member=self,
+            parking=self,
+            incremental_delivery=True,  # one message per result, on both subprotocols
+            inline=inline,
+        )
         self._connection = connection
-        self.id = id
         self.task: asyncio.Task[None] | None = None
         """The task running the operation now (``None`` while parked)."""
-        # While parked: the operation, the future it waits for, and its context.
-        self._parked: Operation | None = None
-        self._parked_on: asyncio.Future[Any] | None = None
-        self._parked_context: Context | None = None
+        self._is_parked = False
+        self._parked_context: Context | None = None  # while parked, if it has variables
 
     def start(self, coroutine: Coroutine[Any, Any, None], context: Context | None = None) -> None:
         task = self.task = asyncio.get_running_loop().create_task(coroutine, context=context)
@@ -887,37 +932,44 @@ class _OperationChannel:
 
     def ended_inline(self) -> None:
         """The operation's coroutine ran to its end (or parked) without a task."""
-        if self.task is None and self._parked is None:
+        if self.task is None and not self._is_parked:
             self._connection._forget_operation(self)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         # Let go of the task: a finished task keeps its exception, whose traceback holds
-        # the operation and so this channel, which would form a cycle.
+        # this operation, which would form a cycle.
         if self.task is task:
             self.task = None
-        if self.task is None and self._parked is None:
+        if self.task is None and not self._is_parked:
             self._connection._forget_operation(self)
 
-    def park(self, done: asyncio.Future[Any], operation: Operation) -> None:
-        """See :class:`~gqlwire.operation.Parking`. The rest runs in the context the
-        operation had when it parked, as it would have in its own task. The channel
-        itself is the future's callback, and an operation whose context holds no
-        variable keeps none: one bound method and one context fewer per parked
-        operation."""
-        copied = copy_context()
-        context = copied if len(copied) else None
-        self._parked, self._parked_on, self._parked_context = operation, done, context
-        # The callback sets no variable: an empty context shared by all will do.
-        done.add_done_callback(self, context=_NO_VARIABLES if context is None else context)
+    def ended(self) -> None:
+        """The operation ended (its last task, and it is not parked): it reports nothing
+        more, and lets go of itself."""
+        self.sink = _ENDED
+        self.member = self.parking = None
 
-    def __call__(self, _done: object = None) -> None:
-        """Resume the parked operation (its future is done, or it was cancelled)."""
-        operation, done, context = self._parked, self._parked_on, self._parked_context
-        if operation is None or done is None:
-            return  # already resumed (cancelled while its end was being scheduled)
-        self._parked = self._parked_on = self._parked_context = None
-        done.remove_done_callback(self)
-        self.start(operation.end_parked(), Context() if context is None else context)
+    def park(self, operation: Operation) -> None:
+        """See :class:`~gqlwire.operation.Parking` (``operation`` is this one). The rest
+        runs in the context the operation had when it parked, as it would have in its
+        own task; an operation whose context holds no variable keeps none (one context
+        fewer per parked operation)."""
+        copied = copy_context()
+        self._is_parked, self._parked_context = True, (copied if len(copied) else None)
+
+    def group_ended(self, end: GroupEnd) -> None:
+        """The parked operation's group ended for it: the rest runs now."""
+        self._resume(end)
+
+    def _resume(self, end: GroupEnd | None) -> None:
+        """Run the rest of the parked operation in a new task; ``end`` is ``None`` when it
+        was cancelled. Once only: a group that ends for an operation cancelled meanwhile
+        changes nothing."""
+        if not self._is_parked:
+            return
+        context = self._parked_context
+        self._is_parked, self._parked_context = False, None
+        self.start(self.end_parked(end), Context() if context is None else context)
 
     def cancel(self) -> None:
         """Cancel the operation: its task, or, while parked, its wait (the rest then
@@ -925,10 +977,10 @@ class _OperationChannel:
         task = self.task
         if task is not None:
             task.cancel()
-        done = self._parked_on
-        if done is not None:
-            done.cancel()
-            self()
+        if self._is_parked:
+            self._resume(None)
+
+    # -- ResultSink and Member: reported to the connection --------------------------------
 
     def is_active(self) -> bool:
         return self._connection.is_active(self)
@@ -949,10 +1001,35 @@ class _OperationChannel:
         return self._connection.deliver(self, tail)
 
     async def wait_for_room(self, grace: float) -> bool:
-        return await self._connection.outbox.wait_for_room(grace)
+        outbox = self._connection._outbox
+        return True if outbox is None else await outbox.wait_for_room(grace)
 
     def overflow(self) -> None:
         self._connection.outbox.overflow()
+
+
+class _EndedSink:
+    """Where an ended operation's outcomes go: nowhere (it reports nothing more)."""
+
+    __slots__ = ()
+
+    def is_active(self) -> bool:
+        return False
+
+    async def next(self, payload: JSONObject) -> None:
+        pass
+
+    async def errors(self, errors: list[JSONObject], stage: ErrorStage) -> None:
+        pass
+
+    async def complete(self) -> None:
+        pass
+
+    async def failed(self, error: Exception) -> None:
+        pass
+
+
+_ENDED: Final = _EndedSink()
 
 
 __all__ = [

@@ -49,7 +49,8 @@ from .hooks import call_hook, is_awaitable, resolve
 from .incremental import is_incremental_result
 from .protocol import ErrorStage, OperationId
 from .protocol.messages import JSONObject
-from .sharing import Group, GroupEnd, GroupKey, Member, group_key
+from .schema_libraries import default_context
+from .sharing import Group, GroupEnd, GroupKey, Member, Told, group_key
 
 if TYPE_CHECKING:
     from .observe import OperationRunner
@@ -82,15 +83,17 @@ class ResultSink(Protocol):
         :class:`ServerError`): the transport decides what the client is told."""
 
 
-class Parking(Protocol):
+class Parking(Told, Protocol):
     """How a transport lets a shared subscription wait for its group without a task of
     its own (:meth:`park`); a transport without it keeps the operation's task waiting.
     """
 
-    def park(self, done: asyncio.Future[GroupEnd], operation: Operation) -> None:
-        """The operation's task ends now; run ``operation.end_parked()`` in a new task
-        once ``done`` is done, or at once when the operation is cancelled (after
-        cancelling ``done``, which is where the rest then sees the cancellation)."""
+    def park(self, operation: Operation) -> None:
+        """The operation's task ends now. Once its group ends for it (the group calls
+        :meth:`~gqlwire.sharing.Told.group_ended` with how), run
+        ``operation.end_parked(end)`` in a new task; when the operation is cancelled
+        first, run ``operation.end_parked(None)`` at once (the rest then sees the
+        cancellation where it waited), and ignore the group's end."""
 
 
 Admission = Callable[[OperationType], None]
@@ -109,7 +112,6 @@ class Operation:
 
     __slots__ = (
         "_completed",
-        "_parked_done",
         "_parked_group",
         "admit",
         "args",
@@ -174,10 +176,8 @@ class Operation:
         """Where a subscription is in its history broker's topics (see
         :mod:`gqlwire.fanout.resume`); set when the operation subscribes."""
         self._completed = False
-        # The group and the future it ends this operation's membership with, while
-        # parked (see Parking).
+        # The group, while parked (see Parking).
         self._parked_group: Group | None = None
-        self._parked_done: asyncio.Future[GroupEnd] | None = None
 
     def run(self) -> Coroutine[Any, Any, None]:
         """The body of the operation's task: run through the server's instruments
@@ -268,10 +268,23 @@ class Operation:
                 )
             args = returned
         else:
-            args_or_none = await self._parse_and_validate()
-            if args_or_none is None:
+            # Parsed and validated in this frame (a coroutine less per operation); only
+            # a schema chosen per operation, or errors to report, need waiting.
+            parsed = self._parse()
+            if isinstance(parsed, GraphQLError):
+                await self._report_errors([parsed], ErrorStage.SYNTAX)
                 return None
-            args = args_or_none
+            args, cached = parsed
+            if self.runtime.graphql_schema is None:
+                await self._choose_schema(args)
+            if cached is not None and options.validate is None:
+                # The common case, in this frame: validated once per schema and query.
+                errors = self.runtime.documents.errors_of(args.schema, cached)
+            else:
+                errors = self._uncached_validation_errors(args)
+            if errors:
+                await self._report_errors(errors, ErrorStage.VALIDATION)
+                return None
 
         operation = operation_of(args)
         if operation is None:
@@ -285,65 +298,81 @@ class Operation:
             args.root_value = options.roots.get(operation.operation.value)
         if args.context_value is UNSET:
             context = options.context
-            if callable(context):
+            if context is default_context:
+                # Made only when the operation executes (see _with_context): a shared
+                # subscription that joins a running group never needs it. The default is
+                # plain and reads nothing that changes meanwhile; the application's own
+                # function is called here, as the reference calls it, whatever follows.
+                pass
+            elif callable(context):
                 value = context(self.context, self.id, self.payload, args)
                 args.context_value = await value if is_awaitable(value) else value
             else:
                 args.context_value = context
         return args
 
-    async def _parse_and_validate(self) -> ExecutionArgs | None:
+    def _with_context(self, args: ExecutionArgs) -> ExecutionArgs:
+        """``args``, with the default context value made if it is still to be (see
+        :meth:`_prepare`): called before anything executes with them."""
+        if args.context_value is UNSET and self.options.context is default_context:
+            args.context_value = default_context(self.context, self.id, self.payload, args)
+        return args
+
+    def _parse(self) -> tuple[ExecutionArgs, CachedDocument | None] | GraphQLError:
+        """The request's execution arguments (their schema ``None`` when it is chosen
+        per operation) and the document cache's entry for its query (``None`` with a
+        custom ``parse``); or the syntax error."""
         options = self.options
         if options.schema is None:
             raise ServerError("The GraphQL schema is not provided")
         query: str = self.payload["query"]
-        documents = self.runtime.documents
-        static_schema = self.runtime.graphql_schema
         # The cache's entry, looked up once for parsing and validating.
         cached: CachedDocument | None = None
         try:
             if options.parse is not None:
                 document = options.parse(query)
             else:
-                cached = documents.lookup(query)
+                cached = self.runtime.documents.lookup(query)
                 document = cached.document()
         except GraphQLError as error:
-            await self._report_errors([error], ErrorStage.SYNTAX)
-            return None
+            return error
         args = ExecutionArgs(
-            # Replaced below when the schema is chosen per operation.
-            schema=cast(GraphQLSchema, static_schema),
+            # None until chosen (see _choose_schema) when it is chosen per operation.
+            schema=cast(GraphQLSchema, self.runtime.graphql_schema),
             document=document,
             variable_values=self.payload.get("variables"),
             operation_name=self.payload.get("operationName"),
         )
-        if static_schema is None:
-            dynamic = await call_hook(options.schema, self.context, self.id, self.payload, args)
-            schema = unwrap_schema(dynamic)
-            if schema is None:
-                raise ServerError(
-                    f"The schema function returned {type(dynamic).__name__}, not a schema"
-                )
-            args.schema = schema
         args.execution_context_class = self.runtime.execution_context_class
-        if options.validate is not None:
-            errors = list(options.validate(args.schema, document))
-            errors = errors or documents.limit_errors(document)
-        elif cached is not None:
-            errors = documents.errors_of(args.schema, cached)
-        else:
-            errors = documents.check(args.schema, document)
-        if errors:
-            await self._report_errors(errors, ErrorStage.VALIDATION)
-            return None
-        return args
+        return args, cached
+
+    async def _choose_schema(self, args: ExecutionArgs) -> None:
+        """The ``schema`` option's function chooses the schema of this operation."""
+        dynamic = await call_hook(self.options.schema, self.context, self.id, self.payload, args)
+        schema = unwrap_schema(dynamic)
+        if schema is None:
+            raise ServerError(
+                f"The schema function returned {type(dynamic).__name__}, not a schema"
+            )
+        args.schema = schema
+
+    def _uncached_validation_errors(self, args: ExecutionArgs) -> list[GraphQLError]:
+        """The validation errors of a request whose document the cache did not parse
+        (a custom ``parse``) or does not validate (a custom ``validate``), the
+        operation limits' included."""
+        documents = self.runtime.documents
+        validate = self.options.validate
+        if validate is not None:
+            errors = list(validate(args.schema, args.document))
+            return errors or documents.limit_errors(args.document)
+        return documents.check(args.schema, args.document)
 
     def _source_of_group(self) -> Callable[[], Awaitable[Any]]:
         """How a shared group started by this operation starts its source: with this
         operation's arguments, which only the group keeps then (a parked member lets go
         of its own)."""
-        args = self.args
-        assert args is not None
+        assert self.args is not None
+        args = self._with_context(self.args)
         subscribe = self.runtime.subscribe_function
 
         async def start() -> Any:
@@ -367,6 +396,7 @@ class Operation:
         return kind
 
     async def _execute(self, args: ExecutionArgs) -> Any:
+        self._with_context(args)
         kind = self._admit()
         if kind is OperationType.SUBSCRIPTION:
             self._start_resume(requested_cursor(self.payload))
@@ -404,9 +434,10 @@ class Operation:
         sharing = self.runtime.sharing
         after = requested_cursor(self.payload)
         if after is None:
-            group, done = sharing.enter(key, self.member, self._source_of_group)
             if self.parking is not None:
-                self._parked_group, self._parked_done = group, done
+                self._parked_group = sharing.enter_told(
+                    key, self.member, self.parking, self._source_of_group
+                )
                 # Nothing reads them any more (the group keeps its starter's): idle
                 # members are many, and each held a context value too.
                 self.args = None
@@ -415,8 +446,9 @@ class Operation:
                     # Nor the request (its query text and variables), which only those
                     # hooks are given from here on.
                     self.payload = _RELEASED_PAYLOAD
-                self.parking.park(done, self)
+                self.parking.park(self)
                 return
+            group, done = sharing.enter(key, self.member, self._source_of_group)
             try:
                 ended = await done
             finally:
@@ -429,14 +461,17 @@ class Operation:
             ended = await membership
         await self._report_end(ended)
 
-    async def end_parked(self) -> None:
+    async def end_parked(self, ended: GroupEnd | None) -> None:
         """The rest of a parked shared subscription (see :class:`Parking`), in its new
-        task: as :meth:`_run` would have ended it."""
-        group, done = self._parked_group, self._parked_done
-        assert self.member is not None and group is not None and done is not None
+        task: as :meth:`_run` would have ended it. ``ended``: how its group ended for
+        it, or ``None`` when it was cancelled (the client left)."""
+        group = self._parked_group
+        assert self.member is not None and group is not None
         try:
             try:
-                ended = await done  # done already, or cancelled: the client left
+                if ended is None:
+                    # Where the wait for the group was: what a task waiting there sees.
+                    raise asyncio.CancelledError
             finally:
                 await self.runtime.sharing.leave(group, self.member)
             await self._report_end(ended)
@@ -471,7 +506,7 @@ class Operation:
                 if joined_now is not None:
                     return joined_now
             point = self._start_resume(after)
-            result = await resolve(self.runtime.subscribe_function(self.args))
+            result = await resolve(self.runtime.subscribe_function(self._with_context(self.args)))
             if not isinstance(result, AsyncIterable):
                 if self.sink.is_active():
                     await self._emit(result, self.args, streamed=False)

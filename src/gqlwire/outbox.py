@@ -1,7 +1,9 @@
 """The frames waiting to go out on one socket, and the one task that writes them.
 
-Every frame of a connection passes through its outbox, in order. The outbox is
-bounded in results (``max_pending_messages``) and in bytes (``max_pending_bytes``, every
+Every frame of a connection passes through its outbox, in order, once it has one: a
+connection makes its outbox when a frame first cannot be written at once, and until then
+writes each frame straight to the transport (nothing is queued, so the order holds). The
+outbox is bounded in results (``max_pending_messages``) and in bytes (``max_pending_bytes``, every
 frame counted, control frames included), and never lets a slow client hold anyone else:
 
 * an operation that produces its own results *waits* for room, so it is slowed to
@@ -270,11 +272,13 @@ class Outbox:
         """Wait until everything queued has been handed to the transport."""
         while (writer := self._writer) is not None and writer is not asyncio.current_task():
             await asyncio.wait([writer])
-        # An ASGI transport may still be finishing a frame it took at once (its
-        # server suspended the send): that frame goes before a close too.
-        wait_sent = getattr(self._transport, "wait_sent", None)
-        if wait_sent is not None:
-            await wait_sent()
+        await flush_transport(self._transport)
+
+    def close_now(self) -> None:
+        """Take nothing from now on and report nothing: :meth:`stop` for an outbox that
+        never queued a frame (so has no writer to wait for)."""
+        self._closed = True
+        self._owner = None
 
     async def stop(self) -> None:
         """Drop what is still queued and stop the writer (before our close frame)."""
@@ -301,3 +305,12 @@ class Outbox:
 
     def __len__(self) -> int:
         return len(self._frames) if self._frames is not None else 0
+
+
+async def flush_transport(transport: Transport) -> None:
+    """Wait until ``transport`` has finished the frames it took at once: an ASGI
+    transport may still be writing one (its server suspended the send), and that frame
+    goes before a close too."""
+    wait_sent = getattr(transport, "wait_sent", None)
+    if wait_sent is not None:
+        await wait_sent()

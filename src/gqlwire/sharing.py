@@ -62,6 +62,15 @@ class Member(Protocol):
         """The member's client stalled: apply the close policy."""
 
 
+class Told(Protocol):
+    """What a member that waits without a future is told (see
+    :meth:`SharedSubscriptions.enter_told`)."""
+
+    def group_ended(self, end: GroupEnd) -> None:
+        """The group ended for the member: how (called once, and not at all for a member
+        that left first)."""
+
+
 @dataclass(slots=True)
 class GroupEnd:
     """How a group ended, for its members to report in their own protocol."""
@@ -109,7 +118,8 @@ class Lag:
 @dataclass(eq=False)
 class Group:
     key: GroupKey
-    members: dict[Member, asyncio.Future[GroupEnd]] = field(default_factory=dict)
+    members: dict[Member, asyncio.Future[GroupEnd] | Told] = field(default_factory=dict)
+    """Each member, with the future of how the group ends for it, or what is told."""
     lagging: dict[Member, Lag] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
     events: int = 0
@@ -190,6 +200,22 @@ class SharedSubscriptions:
         group.members[member] = done
         return group, done
 
+    def enter_told(
+        self,
+        key: GroupKey,
+        member: Member,
+        told: Told,
+        make_start: Callable[[], Callable[[], Awaitable[Any]]],
+    ) -> Group:
+        """Join (or start) the group for ``key`` now, as :meth:`enter` does, but with
+        no future: how the group ended for ``member`` is passed to
+        ``told.group_ended()``. For a member that waits without a task (a parked
+        operation): a future per member was one more object for each of them. The
+        caller must :meth:`leave` the group as for :meth:`enter`."""
+        group = self._group(key, make_start)
+        group.members[member] = told
+        return group
+
     def join(self, group: Group, member: Member) -> Coroutine[Any, Any, GroupEnd] | None:
         """Join ``group`` (a running one, see :meth:`holding`) from its next event;
         ``None`` when it is no longer running. Awaited as :meth:`join_after`'s."""
@@ -269,9 +295,10 @@ class SharedSubscriptions:
         if group.members or group.holders or self._groups.get(group.key) is not group:
             return
         del self._groups[group.key]
-        if group.task is not None and not group.task.done():
-            group.task.cancel()
-            await asyncio.wait([group.task])
+        task, group.task = group.task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
 
     async def _pump(self, group: Group, start: Callable[[], Awaitable[Any]]) -> None:
         ended = GroupEnd()
@@ -344,12 +371,13 @@ class SharedSubscriptions:
         finally:
             if self._groups.get(group.key) is group:
                 del self._groups[group.key]
-            for member, done in group.members.items():
+            # A copy: what a member is told runs at once, and might leave the group.
+            for member, waiting in list(group.members.items()):
                 lag = group.lagging.get(member)
                 if lag is not None:
                     lag.ended = ended  # after the events it has yet to take
-                elif not done.done():
-                    done.set_result(ended)
+                else:
+                    _tell(waiting, ended)
             if source is not None:
                 aclose = getattr(source, "aclose", None)
                 if aclose is not None:
@@ -400,9 +428,9 @@ class SharedSubscriptions:
             if group.lagging.get(member) is lag:
                 del group.lagging[member]
             lag.progress.set()
-            done = group.members.get(member)
-            if lag.ended is not None and done is not None and not done.done():
-                done.set_result(lag.ended)
+            waiting = group.members.get(member)
+            if lag.ended is not None and waiting is not None:
+                _tell(waiting, lag.ended)
 
     def stats(self) -> dict[str, int]:
         return {
@@ -415,6 +443,15 @@ class SharedSubscriptions:
 
     def group(self, key: GroupKey) -> Group | None:
         return self._groups.get(key)
+
+
+def _tell(waiting: asyncio.Future[GroupEnd] | Told, ended: GroupEnd) -> None:
+    """How the group ended, to a member's future or to what it is told by."""
+    if isinstance(waiting, asyncio.Future):
+        if not waiting.done():
+            waiting.set_result(ended)
+    else:
+        waiting.group_ended(ended)
 
 
 def _ended(task: asyncio.Task[None] | None) -> bool:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 import weakref
 from typing import Final, Protocol
 
@@ -147,10 +148,14 @@ class TimerSlot:
 class TimerWheel:
     """The armed slots of one event loop, by moment."""
 
-    __slots__ = ("__weakref__", "_slots")
+    __slots__ = ("__weakref__", "_monotonic", "_slots")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """``loop``: the loop it serves, only to learn its clock (it is not kept)."""
         self._slots: dict[float, TimerSlot] = {}
+        # asyncio's own loops tell the time with time.monotonic(), which is called here
+        # directly: their time() is one more Python call per timer started.
+        self._monotonic = loop is not None and type(loop).time is asyncio.BaseEventLoop.time
 
     def start(
         self, loop: asyncio.AbstractEventLoop, owner: TimerOwner, kind: int, delay: float
@@ -163,7 +168,8 @@ class TimerWheel:
         if step is None:
             step = _step_remembered(delay)
         # The first grid point after the due time: never early, at most one step late.
-        when = (math.floor((loop.time() + delay) / step) + 1) * step
+        now = time.monotonic() if self._monotonic else loop.time()
+        when = (math.floor((now + delay) / step) + 1) * step
         slot = self._slots.get(when)
         if slot is None:
             slot = self._slots[when] = TimerSlot(self, when)
@@ -201,7 +207,7 @@ def wheel_for(loop: asyncio.AbstractEventLoop) -> TimerWheel:
             return wheel
     wheel = _wheels.get(loop)
     if wheel is None:
-        wheel = _wheels[loop] = TimerWheel()
+        wheel = _wheels[loop] = TimerWheel(loop)
     _last = (weakref.ref(loop), weakref.ref(wheel))
     return wheel
 
@@ -211,7 +217,12 @@ def start_timer(owner: TimerOwner, kind: int, delay: float) -> TimerSlot:
     (see the module's docstring for how late at most). ``kind``: a small integer,
     distinct for each timer an owner may have at once."""
     loop = asyncio.get_running_loop()
-    return wheel_for(loop).start(loop, owner, kind, delay)
+    # wheel_for's first look-up, in this frame: every connection starts a timer or two.
+    last = _last
+    wheel = last[1]() if last is not None and last[0]() is loop else None
+    if wheel is None:
+        wheel = wheel_for(loop)
+    return wheel.start(loop, owner, kind, delay)
 
 
 __all__ = [

@@ -124,4 +124,21 @@ async def test_a_finished_connection_leaves_nothing_for_the_collector(
     with collector_off() as left:
         for _ in range(3):
             await scenario(app, protocol)
-    assert left == []
+    assert left == [], left
+
+
+@pytest.mark.parametrize(
+    "scenario", [leave_mid_subscription, complete_a_subscription], ids=lambda s: s.__name__
+)
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_shared_subscription_leaves_nothing_for_the_collector(
+    scenario: Scenario, protocol: str
+) -> None:
+    """A shared subscription parks (no task) and is its connection's operation, sink and
+    member at once: ended by a complete or by the client leaving, it lets go of itself."""
+    app = make_app(protocols=(protocol,), share_key=lambda _ctx: "all")
+    await scenario(app, protocol)
+    with collector_off() as left:
+        for _ in range(3):
+            await scenario(app, protocol)
+    assert left == [], left
