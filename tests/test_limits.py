@@ -21,6 +21,7 @@ from graphql import (
     GraphQLSchema,
     build_schema,
     get_introspection_query,
+    get_operation_ast,
     parse,
 )
 
@@ -211,6 +212,22 @@ def test_the_cache_is_bounded_in_bytes() -> None:
     # An entry bigger than the whole budget is answered but not kept.
     cache.parse("{ " + "b " * 5000 + "}")
     assert len(cache) == 3 and cache.bytes <= 3 * entry_size
+
+
+def test_an_entry_finds_the_operation_each_name_selects() -> None:
+    """What the cache remembers of the last name asked for never answers another."""
+    query = "query A { a } query B { b } subscription C { c }"
+    entry = DocumentCache(max_bytes=None).lookup(query)
+    document = parse(query)
+    for name in ["A", "A", "B", None, "C", "C", "nope", "B", None, "A"]:
+        found = entry.operation(name)
+        expected = get_operation_ast(document, name)
+        assert (found and found.name and found.name.value) == (
+            expected and expected.name and expected.name.value
+        ), name
+    single = DocumentCache(max_bytes=None).lookup("{ a }")
+    assert single.operation(None) is not None and single.operation("X") is None
+    assert single.operation(None) is not None
 
 
 def test_a_token_heavy_document_is_charged_for_its_tokens() -> None:

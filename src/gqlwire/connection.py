@@ -24,13 +24,13 @@ import asyncio
 import contextlib
 import logging
 import types
-from collections.abc import Callable, Coroutine, Generator, Iterable
+from collections.abc import Callable, Collection, Coroutine, Generator, Iterable
 from contextvars import Context, copy_context
 from enum import Enum
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
-from .adapters.base import Frame, Transport
+from .adapters.base import AGAIN, Again, SplitReceive, Transport
 from .context import ConnectionContext, Headers, RawHeaders
 from .errors import ServerError
 from .hooks import call_hook
@@ -149,6 +149,11 @@ _TRANSITIONS: Final[dict[ConnectionState, frozenset[ConnectionState]]] = {
     ConnectionState.GONE: frozenset(),
     ConnectionState.CLOSED: frozenset(),
 }
+
+
+# The state looked at on every message: a module constant, read as a global, where an
+# enum member read through its class costs several times more (on Python 3.11).
+_OPEN: Final = ConnectionState.OPEN
 
 
 class ConnectionStateError(RuntimeError):
@@ -279,7 +284,7 @@ class Connection:
         # Made when a frame first has to wait (see outbox): most connections write every
         # frame at once, and never need one.
         self._outbox: Outbox | None = None
-        self._state = ConnectionState.OPEN  # changed only by _enter()
+        self._state = _OPEN  # changed only by _enter()
         # Not lifecycle, only how a task learns of it: set by every change of state, for
         # the serving task waiting in CLOSING for our close frame to go out; a bare
         # future made on demand, not an Event, since idle connections are many.
@@ -301,8 +306,8 @@ class Connection:
     @property
     def outbox(self) -> Outbox:
         """The frames waiting to go out, made when first needed: while a connection has
-        none, nothing waits, and a frame is written at once or not at all (see
-        :meth:`_write_now`). Made only while the connection is open: once it is
+        none, nothing waits, and a frame is written at once (by the transport's
+        ``send_nowait``) or goes to a new outbox. Made only while the connection is open: once it is
         closing, nothing is queued any more."""
         outbox = self._outbox
         if outbox is None:
@@ -315,7 +320,7 @@ class Connection:
                 max_bytes=options.max_pending_bytes,
                 grace=options.slow_consumer_timeout,
             )
-            if self._state is not ConnectionState.OPEN:
+            if self._state is not _OPEN:
                 outbox.close_now()
         return outbox
 
@@ -324,17 +329,9 @@ class Connection:
         """Results dropped by the overflow policy so far."""
         return 0 if self._outbox is None else self._outbox.dropped
 
-    def _write_now(self, frame: Frame) -> bool:
-        """Write ``frame`` without waiting, if nothing is queued before it and the
-        transport takes it at once (the outbox's own fast path, without an outbox)."""
-        outbox = self._outbox
-        if outbox is None:
-            return self.transport.send_nowait(frame)
-        return False
-
     # -- the whole life -------------------------------------------------------------------
 
-    async def serve(self, offered_subprotocols: Iterable[str]) -> None:
+    async def serve(self, offered_subprotocols: Collection[str]) -> None:
         """Accept, speak the negotiated protocol until the end, then clean up.
 
         ``offered_subprotocols``: the names the client offered, one per item (as
@@ -356,13 +353,33 @@ class Connection:
             # Arrival times (for the rate limit) need any monotonic clock: time.monotonic is
             # called in C, where the loop's time() is a Python call on most loops.
             loop = asyncio.get_running_loop()
+            transport = self.transport
+            # A transport whose receive is split is read in this frame (see SplitReceive).
+            split = (
+                cast(SplitReceive, transport)
+                if getattr(transport, "splits_receive", False)
+                else None
+            )
+            data: str | bytes | Again | None
             try:
-                while self._state is ConnectionState.OPEN:
+                while self._state is _OPEN:
                     self._receiver = task
                     try:
-                        data = await self.transport.receive()
+                        if split is None:
+                            data = await transport.receive()
+                        else:
+                            try:
+                                message = await split.receive_message()
+                            except Exception as error:
+                                split.receive_failed(error)
+                                data = None
+                            else:
+                                data = split.message_data(message)
+                                del message  # not kept while waiting for the next one
                     finally:
                         self._receiver = None
+                    if data is AGAIN:
+                        continue
                     if data is None:
                         self._peer_gone(self.transport.close_code, self.transport.close_reason)
                         break
@@ -413,13 +430,12 @@ class Connection:
         finally:
             await self._finish()
 
-    async def _open(self, offered_subprotocols: Iterable[str]) -> bool:
+    async def _open(self, offered_subprotocols: Collection[str]) -> bool:
         """Accept, then ``True`` once the negotiated protocol started; ``False`` when the
         connection was closed at once (too many connections, no common subprotocol)."""
         options = self.runtime.options
-        enabled = options.protocols
         # The adapters give the offered names already split (parse_protocol_header).
-        self.protocol = choose_among([p for p in offered_subprotocols if p in enabled])
+        self.protocol = choose_among(offered_subprotocols, options.protocols)
         registry = self.registry
         limit = options.max_connections
         over_limit = (
@@ -465,7 +481,7 @@ class Connection:
             self.machine.connection_lost()
         if self._outbox is not None:
             await self._outbox.stop()
-        if self._state is ConnectionState.OPEN:
+        if self._state is _OPEN:
             await self._close_transport(RUNTIME_FAILURE)
         helpers = list(self._tasks or ())
         for task in helpers:
@@ -517,7 +533,7 @@ class Connection:
             if isinstance(action, Close):
                 await self._close_transport(action)
             elif result and isinstance(action, Send):
-                if self._state is ConnectionState.OPEN:
+                if self._state is _OPEN:
                     await self.outbox.put_result(action.text)
             else:
                 self._carry_out(action)
@@ -531,7 +547,11 @@ class Connection:
             carry_out(self, action)
 
     def _send(self, action: Send) -> None:
-        if self._state is ConnectionState.OPEN and not self._write_now(action.text):
+        # Without an outbox nothing is queued: written at once if the transport takes it
+        # (the outbox's own first step).
+        if self._state is _OPEN and (
+            self._outbox is not None or not self.transport.send_nowait(action.text)
+        ):
             self.outbox.put_control(action.text)
 
     def _cancel_operation(self, action: CancelOperation) -> None:
@@ -550,7 +570,7 @@ class Connection:
 
     async def _close_transport(self, close: Close) -> None:
         """Send our close frame: at most once, and never after the peer is gone."""
-        if self._state is not ConnectionState.OPEN:
+        if self._state is not _OPEN:
             return
         self._enter(ConnectionState.CLOSING)
         code, reason = close.code, close.reason
@@ -609,7 +629,7 @@ class Connection:
         return stopped
 
     def _peer_gone(self, code: int | None, reason: str) -> None:
-        if self._state is not ConnectionState.OPEN:
+        if self._state is not _OPEN:
             return  # our close is under way (it will fail quietly), or already done
         self._enter(ConnectionState.GONE)
         self._close_code = PEER_GONE_CODE if code is None else code
@@ -626,7 +646,7 @@ class Connection:
 
     def outbox_overflowed(self) -> None:
         """The outbox overflowed under the close policy: the client is not keeping up."""
-        if self.machine is not None and self._state is ConnectionState.OPEN:
+        if self.machine is not None and self._state is _OPEN:
             close = self.machine.close(SLOW_CONSUMER.code, SLOW_CONSUMER.reason)
             self._spawn(self._apply(close))
 
@@ -657,9 +677,6 @@ class Connection:
     def _cancel_timer_action(self, action: CancelTimer) -> None:
         self._cancel_timer(action.timer)
 
-    def _start_operation_action(self, action: StartOperation) -> None:
-        self._start_operation(action.id, action.payload)
-
     def _cancel_timer(self, timer: Timer) -> None:
         kind = _TIMER_KIND[timer]
         slot: TimerSlot | None = getattr(self, _TIMER_SLOT[kind])
@@ -670,7 +687,7 @@ class Connection:
     def timer_due(self, kind: int) -> None:
         """A timer of this connection is due (called by the timer wheel)."""
         setattr(self, _TIMER_SLOT[kind], None)
-        if self.machine is None or self._state is not ConnectionState.OPEN:
+        if self.machine is None or self._state is not _OPEN:
             return
         self._carry_out_now(self.machine.timer_fired(_TIMERS[kind]))
 
@@ -714,11 +731,12 @@ class Connection:
         # Nothing once the connection ended.
         self._carry_out_now(machine.connect_result(None))
 
-    def _start_operation(self, id: OperationId, payload: dict[str, Any]) -> None:
+    def _start_operation(self, action: StartOperation) -> None:
+        id = action.id
         registry = self.registry
         limit = self.runtime.options.max_operations
         inline = self.runtime.starts_operations_inline()
-        operation = _ConnectionOperation(self, id, payload, inline=inline)
+        operation = _ConnectionOperation(self, id, action.payload, inline=inline)
         self.operations[id] = operation
         if registry is not None:
             registry.running += 1
@@ -779,11 +797,7 @@ class Connection:
 
     def is_active(self, operation: _ConnectionOperation) -> bool:
         machine = self._owner(operation)
-        return (
-            machine is not None
-            and self._state is ConnectionState.OPEN
-            and machine.is_active(operation.id)
-        )
+        return machine is not None and self._state is _OPEN and machine.is_active(operation.id)
 
     async def next(self, operation: _ConnectionOperation, payload: dict[str, Any]) -> None:
         if machine := self._owner(operation):
@@ -802,13 +816,15 @@ class Connection:
     def deliver(self, operation: _ConnectionOperation, tail: bytes) -> bool:
         if (
             self.operations.get(operation.id) is not operation
-            or self._state is not ConnectionState.OPEN
+            or self._state is not _OPEN
             or self.machine is None
             or (self._outbox is not None and self._outbox.overflowed)  # the close is on its way
         ):
             return True  # not ours to send any more: nothing to wait for
         frame = self.machine.encoded_next(operation.id, tail)
-        return frame is None or self._write_now(frame) or self.outbox.offer_result(frame)
+        if frame is None or (self._outbox is None and self.transport.send_nowait(frame)):
+            return True  # written at once, with nothing queued before it (see _send)
+        return self.outbox.offer_result(frame)
 
     async def failed(self, operation: _ConnectionOperation, error: Exception) -> None:
         reason = self._reason_for(error, f"operation {operation.id!r}")
@@ -847,7 +863,7 @@ class Connection:
 
 _CARRY_OUT: Final[dict[type[Any], Callable[[Connection, Any], None]]] = {
     Send: Connection._send,
-    StartOperation: Connection._start_operation_action,
+    StartOperation: Connection._start_operation,
     CancelOperation: Connection._cancel_operation,
     Authenticate: Connection._answer_init,
     StartTimer: Connection._start_timer,

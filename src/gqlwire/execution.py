@@ -325,11 +325,25 @@ class CachedDocument:
     size: int = 0
     """Estimated bytes held (see :data:`BYTES_PER_TOKEN`)."""
     validations: dict[int, tuple[GraphQLSchema, list[GraphQLError]]] = field(default_factory=dict)
+    last_operation: tuple[str | None, OperationDefinitionNode | None] | None = None
+    """The last operation name asked for, and the operation it selects."""
 
     def document(self) -> DocumentNode:
         if isinstance(self.parsed, GraphQLError):
             raise self.parsed
         return self.parsed
+
+    def operation(self, name: str | None) -> OperationDefinitionNode | None:
+        """The operation ``name`` selects in the document, as :func:`operation_of` finds
+        it, remembered for the last name asked for: a query is nearly always sent with
+        the same name, and remembering one name costs nothing, whatever names clients
+        send."""
+        last = self.last_operation
+        if last is not None and last[0] == name:
+            return last[1]
+        found = get_operation_ast(self.document(), name)
+        self.last_operation = (name, found)
+        return found
 
 
 # -- executing --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from collections.abc import (
     Generator,
     Hashable,
 )
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from graphql import ExecutionResult, GraphQLError, GraphQLSchema, OperationType
 
@@ -101,6 +101,10 @@ Admission = Callable[[OperationType], None]
 ``on_subscribe``, so that documents it supplies are covered too): raises to refuse
 what a transport does not run."""
 
+
+_SUBSCRIPTION: Final = OperationType.SUBSCRIPTION
+"""Looked at for every operation: a module constant, read as a global, where an enum
+member read through its class costs several times more (on Python 3.11)."""
 
 _RELEASED_PAYLOAD: JSONObject = {}
 """What a parked operation keeps of its request when no hook will be given it (never
@@ -208,7 +212,15 @@ class Operation:
                 if is_awaitable(share):
                     share = await share
             if share is not None:
-                await self._run_shared(share)
+                self._admit()
+                key = group_key(share, self.payload)
+                after = requested_cursor(self.payload)
+                # Parking needs no waiting: done in this frame, the commonest case of all
+                # (a coroutine fewer per shared subscription).
+                if after is None and self.parking is not None:
+                    self._park(key, self.parking)
+                else:
+                    await self._run_shared(key, after)
                 return
             await self._own_task()
             result = await self._execute(args)
@@ -267,6 +279,7 @@ class Operation:
                     "a list of GraphQLError objects or None"
                 )
             args = returned
+            operation = operation_of(args)
         else:
             # Parsed and validated in this frame (a coroutine less per operation); only
             # a schema chosen per operation, or errors to report, need waiting.
@@ -285,8 +298,9 @@ class Operation:
             if errors:
                 await self._report_errors(errors, ErrorStage.VALIDATION)
                 return None
-
-        operation = operation_of(args)
+            operation = (
+                operation_of(args) if cached is None else cached.operation(args.operation_name)
+            )
         if operation is None:
             await self._report_errors(
                 [GraphQLError("Unable to identify operation")], ErrorStage.OPERATION
@@ -398,7 +412,7 @@ class Operation:
     async def _execute(self, args: ExecutionArgs) -> Any:
         self._with_context(args)
         kind = self._admit()
-        if kind is OperationType.SUBSCRIPTION:
+        if kind is _SUBSCRIPTION:
             self._start_resume(requested_cursor(self.payload))
             return await resolve(self.runtime.subscribe_function(args))
         return await resolve(self.runtime.execute_function(args))
@@ -424,30 +438,32 @@ class Operation:
             self.member is not None
             and not options.on_operation
             and not options.on_next
-            and self.kind is OperationType.SUBSCRIPTION
+            and self.kind is _SUBSCRIPTION
         )
 
-    async def _run_shared(self, share: Hashable) -> None:
+    def _park(self, key: GroupKey, parking: Parking) -> None:
+        """Join the group for ``key`` and park (see :class:`Parking`)."""
+        assert self.member is not None
+        self._parked_group = self.runtime.sharing.enter_told(
+            key, self.member, parking, self._source_of_group
+        )
+        # Nothing reads them any more (the group keeps its starter's): idle members are
+        # many, and each held a context value too.
+        self.args = None
+        options = self.options
+        if options.on_error is None and options.on_complete is None:
+            # Nor the request (its query text and variables), which only those hooks
+            # are given from here on.
+            self.payload = _RELEASED_PAYLOAD
+        parking.park(self)
+
+    async def _run_shared(self, key: GroupKey, after: str | None) -> None:
+        """A shared subscription that does not park: it waits for its group in its task
+        (a transport without :class:`Parking`, or instruments that observe it), or
+        resumes ``after`` a cursor."""
         assert self.member is not None and self.args is not None
-        self._admit()
-        key = group_key(share, self.payload)
         sharing = self.runtime.sharing
-        after = requested_cursor(self.payload)
         if after is None:
-            if self.parking is not None:
-                self._parked_group = sharing.enter_told(
-                    key, self.member, self.parking, self._source_of_group
-                )
-                # Nothing reads them any more (the group keeps its starter's): idle
-                # members are many, and each held a context value too.
-                self.args = None
-                options = self.options
-                if options.on_error is None and options.on_complete is None:
-                    # Nor the request (its query text and variables), which only those
-                    # hooks are given from here on.
-                    self.payload = _RELEASED_PAYLOAD
-                self.parking.park(self)
-                return
             group, done = sharing.enter(key, self.member, self._source_of_group)
             try:
                 ended = await done

@@ -108,3 +108,25 @@ def test_choosing_among_split_names_agrees_with_the_header(
 ) -> None:
     # What the connection does with the names an adapter already split.
     assert choose_among(parse_protocol_header(offered)) == chosen
+
+
+@pytest.mark.parametrize(
+    ("offered", "enabled", "chosen"),
+    [
+        (
+            [GRAPHQL_WS, GRAPHQL_TRANSPORT_WS],
+            (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS),
+            GRAPHQL_TRANSPORT_WS,
+        ),
+        ([GRAPHQL_WS, GRAPHQL_TRANSPORT_WS], (GRAPHQL_WS,), GRAPHQL_WS),
+        ([GRAPHQL_TRANSPORT_WS], (GRAPHQL_WS,), None),
+        ([GRAPHQL_WS], (GRAPHQL_TRANSPORT_WS,), None),
+        ([GRAPHQL_WS, GRAPHQL_TRANSPORT_WS], (), None),
+    ],
+    ids=repr,
+)
+def test_choosing_only_among_the_enabled_protocols(
+    offered: list[str], enabled: tuple[str, ...], chosen: str | None
+) -> None:
+    # The server's `protocols` option: the preference holds among what it enables.
+    assert choose_among(offered, enabled) == chosen

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ..connection import Connection, ConnectionRegistry
@@ -24,7 +24,7 @@ from ..context import Headers
 from ..http import HTTPRequest, HTTPRoute, error_response, handle_http_request
 from ..http_stream import HTTPStreamResponse, write_stream
 from ..protocol import CloseCode, parse_protocol_header
-from .base import Frame
+from .base import AGAIN, Again, Frame
 
 if TYPE_CHECKING:
     from ..runtime import ServerRuntime
@@ -54,9 +54,19 @@ _SHORT_TEXT_HEADERS = tuple(bytes((0x81, length)) for length in range(126))
 
 _ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
 
+# The message types looked at on every message, as module constants: an enum member read
+# through its class costs several times more (on Python 3.11).
+_TEXT: Final = WSMsgType.TEXT
+_BINARY: Final = WSMsgType.BINARY
+_CLOSE: Final = WSMsgType.CLOSE
+_ERROR: Final = WSMsgType.ERROR
+
 
 class AiohttpWebSocketTransport:
-    """A :class:`~gqlwire.adapters.base.Transport` over ``aiohttp.web.WebSocketResponse``."""
+    """A :class:`~gqlwire.adapters.base.Transport` over ``aiohttp.web.WebSocketResponse``,
+    whose receive is split (:class:`~gqlwire.adapters.base.SplitReceive`)."""
+
+    splits_receive: ClassVar[bool] = True
 
     __slots__ = (
         "_ended",
@@ -105,31 +115,51 @@ class AiohttpWebSocketTransport:
             self._socket = socket
 
     async def receive(self) -> str | bytes | None:
-        response = self.response
-        while not self._ended and response is not None:
+        while True:
             try:
-                message = await response.receive()
+                message = await self.receive_message()
             except Exception as error:
-                logger.debug("receive() raised %r: treated as a disconnect", error)
-                self._end(CloseCode.ABNORMAL_CLOSURE)
+                self.receive_failed(error)
                 return None
-            if message.type is WSMsgType.TEXT:
-                return str(message.data)
-            if message.type is WSMsgType.BINARY:
-                return bytes(message.data)
-            if message.type in _ENDED:
-                code = message.data if message.type is WSMsgType.CLOSE else response.close_code
-                # A reader error (bad UTF-8, reserved opcode, oversized frame) carries the
-                # code aiohttp closed with; response.close_code says 1006 by then.
-                if message.type is WSMsgType.ERROR and isinstance(
-                    code_of_error := getattr(message.data, "code", None), int
-                ):
-                    code = code_of_error
-                code = int(code) if isinstance(code, int) else CloseCode.ABNORMAL_CLOSURE
-                self._end(code, str(message.extra or ""))
-                return None
-            # PING and PONG are answered by aiohttp itself (autoping).
-        return None
+            data = self.message_data(message)
+            if data is not AGAIN:
+                return data
+
+    # The connection calls these three itself (see SplitReceive): aiohttp's own
+    # coroutine is awaited in the connection's frame, with none of ours around it.
+
+    def receive_message(self) -> Awaitable[WSMessage | None]:
+        response = self.response
+        if self._ended or response is None:
+            return _nothing()
+        return response.receive()
+
+    def message_data(self, message: WSMessage | None) -> str | bytes | Again | None:
+        if message is None:
+            return None
+        kind = message.type
+        if kind is _TEXT:
+            return str(message.data)
+        if kind is _BINARY:
+            return bytes(message.data)
+        if kind in _ENDED:
+            response = self.response
+            assert response is not None
+            code = message.data if kind is _CLOSE else response.close_code
+            # A reader error (bad UTF-8, reserved opcode, oversized frame) carries the
+            # code aiohttp closed with; response.close_code says 1006 by then.
+            if kind is _ERROR and isinstance(
+                code_of_error := getattr(message.data, "code", None), int
+            ):
+                code = code_of_error
+            code = int(code) if isinstance(code, int) else CloseCode.ABNORMAL_CLOSURE
+            self._end(code, str(message.extra or ""))
+            return None
+        return AGAIN  # PING and PONG are answered by aiohttp itself (autoping)
+
+    def receive_failed(self, error: Exception) -> None:
+        logger.debug("receive() raised %r: treated as a disconnect", error)
+        self._end(CloseCode.ABNORMAL_CLOSURE)
 
     def send_nowait(self, frame: Frame) -> bool:
         # The same bytes aiohttp's writer would produce for an uncompressed text frame,
@@ -179,6 +209,10 @@ class AiohttpWebSocketTransport:
             self._ended = True
             self.close_code = code
             self.close_reason = reason
+
+
+async def _nothing() -> None:
+    """What a receive gives once the connection has ended: it must not wait."""
 
 
 def text_frame(payload: bytes) -> bytes:

@@ -8,7 +8,9 @@ and nothing else.
 
 from __future__ import annotations
 
-from typing import Protocol, TypeAlias
+from collections.abc import Awaitable
+from enum import Enum
+from typing import Any, ClassVar, Final, Protocol, TypeAlias
 
 Frame: TypeAlias = str | bytes
 """One text message to send: its text, or that text already encoded as UTF-8 (a shared
@@ -42,3 +44,37 @@ class Transport(Protocol):
 
     async def close(self, code: int, reason: str) -> None:
         """Send the close frame. Idempotent; never raises."""
+
+
+class Again(Enum):
+    """The type of :data:`AGAIN`."""
+
+    AGAIN = "again"
+
+
+AGAIN: Final = Again.AGAIN
+"""What :meth:`SplitReceive.message_data` gives for a message that carries nothing for
+the connection (a ping its server answered): receive again."""
+
+
+class SplitReceive(Protocol):
+    """A :class:`Transport` whose :meth:`~Transport.receive` is split in two: the
+    server's own awaitable, which the connection awaits in its own frame, and a plain
+    function that reads what it gave. The connection then keeps no coroutine of the
+    transport's while it waits for a message (idle connections are many), and makes
+    none per message. Together the three do exactly what ``receive`` does."""
+
+    splits_receive: ClassVar[bool]
+    """``True``: how the connection tells a transport that splits its receive."""
+
+    def receive_message(self) -> Awaitable[Any]:
+        """What the server gives next (may raise: see :meth:`receive_failed`); an
+        awaitable of ``None`` once the connection has ended."""
+
+    def message_data(self, message: Any) -> str | bytes | Again | None:
+        """The message's text or bytes; ``None`` once the connection has ended (and
+        then ``close_code`` and ``close_reason`` tell how); :data:`AGAIN` for a message
+        that carries nothing for the connection."""
+
+    def receive_failed(self, error: Exception) -> None:
+        """What :meth:`receive_message` raised: the connection has ended."""

@@ -43,7 +43,13 @@ class Close:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+# Authenticate and StartOperation are made for every connection and every operation, and
+# are not frozen: a frozen dataclass sets each field through object.__setattr__, which
+# costs more than the rest of carrying the action out. Like every action, they are read,
+# never changed.
+
+
+@dataclass(slots=True)
 class Authenticate:
     """Run the ``on_connect`` hook with the init payload, then report the outcome with
     ``connect_accepted``, ``connect_rejected`` or ``connect_failed``."""
@@ -51,7 +57,7 @@ class Authenticate:
     payload: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StartOperation:
     """Start executing an operation; ``payload`` is the validated request."""
 

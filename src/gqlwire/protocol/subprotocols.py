@@ -38,11 +38,11 @@ def choose_subprotocol(offered: str | Iterable[str]) -> str | None:
     return choose_among(parse_protocol_header(offered))
 
 
-def choose_among(names: Collection[str]) -> str | None:
+def choose_among(names: Collection[str], enabled: Collection[str] | None = None) -> str | None:
     """:func:`choose_subprotocol` of names already split (see
-    :func:`parse_protocol_header`)."""
-    if GRAPHQL_TRANSPORT_WS in names:
+    :func:`parse_protocol_header`); only among ``enabled``, when given."""
+    if GRAPHQL_TRANSPORT_WS in names and (enabled is None or GRAPHQL_TRANSPORT_WS in enabled):
         return GRAPHQL_TRANSPORT_WS
-    if GRAPHQL_WS in names:
+    if GRAPHQL_WS in names and (enabled is None or GRAPHQL_WS in enabled):
         return GRAPHQL_WS
     return None
