@@ -259,16 +259,23 @@ class _StopRequest:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.requested = True
-        callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
-            callback()
+        self._run_callbacks()
+
+    def _run_callbacks(self) -> None:
+        # One pop at a time: a pop cannot be interrupted, so each callback runs once even
+        # when the handler interrupts this loop in on_stop and empties the list itself.
+        while self._callbacks:
+            self._callbacks.pop(0)()
 
     def on_stop(self, callback: Callable[[], None]) -> None:
         """Call `callback` (from the main thread) on the next stop signal, or now if one came."""
+        # Registered before the flag is read: a signal handled in between (the handler
+        # runs between any two bytecodes of this thread) then finds the callback, where
+        # a check first could see no request and then register after the handler ran,
+        # and the stop would be lost.
+        self._callbacks.append(callback)
         if self.requested:
-            callback()
-        else:
-            self._callbacks.append(callback)
+            self._run_callbacks()
 
     def clear_callbacks(self) -> None:
         self._callbacks.clear()
