@@ -41,6 +41,8 @@ _ACK = Send(encode({"type": MessageType.CONNECTION_ACK}))
 _CANCEL_INIT = CancelTimer(Timer.INIT)
 _CANCEL_PONG = CancelTimer(Timer.PONG)
 _CARRIES_AN_ID = frozenset({MessageType.SUBSCRIBE, MessageType.COMPLETE})
+"""The client's messages with an operation id (``next`` and ``error`` have one too, but
+only a server may send them)."""
 # The client's message types, compared on every message: as module constants, since an
 # enum member read through its class costs several times more (on Python 3.11).
 _CONNECTION_INIT: Final = MessageType.CONNECTION_INIT
@@ -48,8 +50,6 @@ _PING_TYPE: Final = MessageType.PING
 _PONG_TYPE: Final = MessageType.PONG
 _SUBSCRIBE: Final = MessageType.SUBSCRIBE
 _COMPLETE: Final = MessageType.COMPLETE
-"""The client's messages with an operation id (``next`` and ``error`` have one too, but
-only a server may send them)."""
 
 
 class TransportWSMachine(ProtocolMachine):
